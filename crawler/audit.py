@@ -1,0 +1,111 @@
+"""The audit trail: append-only events, each carrying the hash of the previous one.
+
+Appends are serialised by locking the single `audit_head` row (`SELECT … FOR UPDATE` on
+PostgreSQL; SQLite write transactions are already exclusive), so concurrent appends can
+never fork the chain. `verify_chain` names the first row that does not fit: an edit,
+deletion, insertion or reordering anywhere breaks the chain from that row on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crawler.db.models import AuditEvent, AuditHead
+from crawler.db.types import utcnow
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened, by whom, to what."""
+
+    actor: str
+    action: str
+    target_type: str | None = None
+    target_id: str | int | None = None
+    details: dict[str, Any] | None = None
+
+
+def event_hash(prev_hash: str, at: datetime, event: Event, event_id: int) -> str:
+    body = {
+        "id": event_id,
+        "prev": prev_hash,
+        "at": at.isoformat(timespec="microseconds"),
+        "actor": event.actor,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": None if event.target_id is None else str(event.target_id),
+        "details": event.details or {},
+    }
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _lock_head(session: Session) -> AuditHead:
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar()
+    if head is None:
+        head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def record(session: Session, event: Event) -> AuditEvent:
+    """Append `event` inside the caller's transaction."""
+    head = _lock_head(session)
+    at = utcnow()
+    event_id = head.last_id + 1
+    digest = event_hash(head.last_hash, at, event, event_id)
+    row = AuditEvent(
+        id=event_id,
+        at=at,
+        actor=event.actor[:64],
+        action=event.action[:64],
+        target_type=event.target_type,
+        target_id=None if event.target_id is None else str(event.target_id)[:64],
+        details=event.details,
+        prev_hash=head.last_hash,
+        hash=digest,
+    )
+    session.add(row)
+    head.last_id, head.last_hash = event_id, digest
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    reason: str | None = None
+
+
+def _row_event(row: AuditEvent) -> Event:
+    return Event(row.actor, row.action, row.target_type, row.target_id, row.details)
+
+
+def verify_chain(session: Session) -> ChainReport:
+    """Walk every event in id order; report the first one that breaks the chain."""
+    prev, expected_id, checked = GENESIS, 1, 0
+    rows = session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()
+    for row in rows:
+        if row.id != expected_id:
+            return ChainReport(False, checked, row.id, f"event {expected_id} is missing")
+        if row.prev_hash != prev:
+            return ChainReport(False, checked, row.id, "previous-hash link broken")
+        if event_hash(prev, row.at, _row_event(row), row.id) != row.hash:
+            return ChainReport(False, checked, row.id, "contents do not match their hash")
+        prev, expected_id, checked = row.hash, expected_id + 1, checked + 1
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.last_id != checked or head.last_hash != prev):
+        return ChainReport(False, checked, head.last_id, "events after the last one were removed")
+    return ChainReport(True, checked)

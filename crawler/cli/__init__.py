@@ -1,0 +1,73 @@
+"""The `takedown` command line.
+
+Commands are thin: they parse arguments, call a service and print. Domain errors
+(`crawler.errors`) become one line on stderr and the contract's exit code here, at the
+edge: 2 bad input, 3 a dependency unreachable, 1 anything else; no traceback unless
+`--debug`.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+import typer
+
+from crawler.cli import admin
+from crawler.errors import TakedownError
+
+app = typer.Typer(
+    name="takedown",
+    help="Crawl, hash, match, review and notice: the open pipeline for hotlines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.users_app, name="users")
+app.add_typer(admin.hashlist_app, name="hashlist")
+app.add_typer(admin.seeds_app, name="seeds")
+app.add_typer(admin.audit_app, name="audit")
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks for every error"),
+) -> None:
+    """takedown-crawler."""
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"takedown: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="takedown", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        return _fail("interrupted", 130)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except TakedownError as exc:
+        if debug:
+            traceback.print_exc()
+        return _fail(str(exc), exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the edge: anything else is exit 1
+        if debug:
+            traceback.print_exc()
+        return _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+    return int(result) if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

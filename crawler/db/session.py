@@ -1,0 +1,112 @@
+"""Engines and sessions. Nothing here runs at import time: the caller owns the engine.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy timeout,
+and every write transaction starts with `BEGIN IMMEDIATE`: a deferred read-then-write
+transaction can fail with "database is locked" however long the busy timeout is, an
+immediate one waits its turn instead. Read-only sessions keep deferred transactions so
+readers never queue behind writers (WAL gives them a snapshot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crawler.errors import DependencyError, SchemaMissingError, UsageError
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as given, minus nothing
+        return "<unparseable database URL>"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite would otherwise emit its own deferred BEGIN; we emit ours in on_begin.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _make_engine(url: str, *, immediate: bool) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    return engine
+
+
+class Database:
+    """One database: a write engine and, on SQLite, a separate engine for reads."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.url = url
+            self.engine = _make_engine(url, immediate=True)
+        except Exception as exc:  # noqa: BLE001 - bad URLs come in many exception types
+            raise UsageError(f"TAKEDOWN_DB: cannot use {safe_url(url)}: {exc}") from exc
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.read_engine = _make_engine(url, immediate=False) if self.is_sqlite else self.engine
+        self._writer = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write transaction: committed on success, rolled back on any error."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only snapshot (deferred transaction on SQLite)."""
+        with self._reader() as session, session.begin():
+            yield session
+
+    def check_reachable(self) -> None:
+        try:
+            with self.read_engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise DependencyError(
+                f"database unreachable at {safe_url(self.url)}: {reason}"
+            ) from exc
+
+    def require_schema(self) -> None:
+        """Fail with the `db upgrade` hint unless the schema is at the head revision."""
+        from crawler.db.migrate import current_revision, head_revision
+
+        self.check_reachable()
+        current = current_revision(self)
+        if current is None:
+            raise SchemaMissingError("no schema")
+        if current != head_revision():
+            raise SchemaMissingError(f"at {current}, code expects {head_revision()}")
+
+    def table_names(self) -> list[str]:
+        return inspect(self.read_engine).get_table_names()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()

@@ -1,0 +1,212 @@
+"""Hash list files: parse the whole file first, then import in one transaction.
+
+The format (CONTRACT.md): CSV with a header `type,hash,category,reference`; the last two
+may be empty. A single malformed row rejects the whole file with every bad line named,
+and nothing is written. Re-importing the same file changes nothing (ON CONFLICT).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crawler.db.models import HashEntry, HashList
+from crawler.db.types import utcnow
+from crawler.db.upsert import insert_for
+from crawler.errors import UsageError
+
+HEADER = ("type", "hash", "category", "reference")
+HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "pdq": 64}
+MAX_FIELD = {"category": 64, "reference": 256}
+MAX_REPORTED = 200
+BATCH = 20_000
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+@dataclass(frozen=True, slots=True)
+class HashRow:
+    hash_type: str
+    hash: str
+    category: str | None
+    reference: str | None
+
+
+class HashListError(UsageError):
+    """A malformed file: `problems` holds (line number, reason) for every bad row."""
+
+    def __init__(self, source: str, problems: list[tuple[int, str]]) -> None:
+        self.source, self.problems = source, problems
+        lines = ", ".join(str(n) for n, _ in problems[:MAX_REPORTED])
+        more = f" (and {len(problems) - MAX_REPORTED} more)" if len(problems) > MAX_REPORTED else ""
+        noun = "row" if len(problems) == 1 else "rows"
+        super().__init__(
+            f"{source}: {len(problems)} malformed {noun}, nothing imported; "
+            f"bad lines: {lines}{more}"
+        )
+
+    def details(self) -> list[str]:
+        return [f"{self.source}:{n}: {why}" for n, why in self.problems[:MAX_REPORTED]]
+
+
+def _check_row(fields: list[str]) -> HashRow | str:
+    """A parsed row, or the reason it is malformed."""
+    if len(fields) < 2 or len(fields) > 4:
+        return f"expected 2 to 4 columns, found {len(fields)}"
+    fields = [f.strip() for f in fields] + [""] * (4 - len(fields))
+    kind, value, category, reference = fields[0].lower(), fields[1].lower(), fields[2], fields[3]
+    if kind not in HEX_LENGTHS:
+        return f"unknown type {fields[0][:20]!r} (md5, sha1, sha256 or pdq)"
+    if len(value) != HEX_LENGTHS[kind] or not _HEX.fullmatch(value):
+        return f"{kind} hash must be {HEX_LENGTHS[kind]} hex characters"
+    for name, text in (("category", category), ("reference", reference)):
+        if len(text) > MAX_FIELD[name]:
+            return f"{name} longer than {MAX_FIELD[name]} characters"
+    return HashRow(kind, value, category or None, reference or None)
+
+
+def _check_header(row: list[str] | None) -> str | None:
+    if row is None:
+        return "the file is empty (a header `type,hash,category,reference` is required)"
+    names = tuple(c.strip().lower() for c in row)
+    if names[:2] != HEADER[:2] or names not in (HEADER, HEADER[:3], HEADER[:2]):
+        return "the header must be `type,hash,category,reference`"
+    return None
+
+
+def parse_rows(text: str, source: str) -> list[HashRow]:
+    """Every row of the file, de-duplicated, or HashListError naming every bad line."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    problem = _check_header(next(reader, None))
+    if problem:
+        raise HashListError(source, [(1, problem)])
+    rows: dict[tuple[str, str], HashRow] = {}
+    problems: list[tuple[int, str]] = []
+    for fields in reader:
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue
+        checked = _check_row(fields)
+        if isinstance(checked, str):
+            problems.append((reader.line_num, checked))
+        else:
+            rows.setdefault((checked.hash_type, checked.hash), checked)
+    if problems:
+        raise HashListError(source, problems)
+    return list(rows.values())
+
+
+def read_file(path: Path) -> tuple[list[HashRow], str]:
+    """Parse `path`; returns the rows and the file's SHA-256 (for the audit trail)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    return parse_rows(text, str(path)), hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    list_id: int
+    created: bool
+    rows: int
+    added: int
+    updated: int
+
+
+def _get_or_create(
+    session: Session, name: str, kind: str | None, threshold: int | None
+) -> tuple[HashList, bool]:
+    found = session.execute(select(HashList).where(HashList.name == name)).scalar()
+    if found is None:
+        found = HashList(
+            name=name, kind=kind or "known", pdq_threshold=31 if threshold is None else threshold
+        )
+        session.add(found)
+        session.flush()
+        return found, True
+    if kind is not None and kind != found.kind:
+        raise UsageError(f"list {name!r} is a {found.kind} list; it cannot be imported as {kind}")
+    if threshold is not None and threshold != found.pdq_threshold:
+        found.pdq_threshold, found.version = threshold, found.version + 1
+    return found, False
+
+
+def _batches(rows: list[HashRow], list_id: int) -> Iterator[list[dict[str, object]]]:
+    for start in range(0, len(rows), BATCH):
+        yield [
+            {
+                "list_id": list_id,
+                "hash_type": r.hash_type,
+                "hash": r.hash,
+                "category": r.category,
+                "reference": r.reference,
+            }
+            for r in rows[start : start + BATCH]
+        ]
+
+
+def _upsert_entries(session: Session, list_id: int, rows: list[HashRow]) -> int:
+    """Insert new entries, update changed category/reference; returns rows touched."""
+    table = HashEntry.__table__
+    stmt = insert_for(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["list_id", "hash_type", "hash"],
+        set_={"category": stmt.excluded.category, "reference": stmt.excluded.reference},
+        where=(table.c.category.is_distinct_from(stmt.excluded.category))
+        | (table.c.reference.is_distinct_from(stmt.excluded.reference)),
+    )
+    touched = 0
+    for batch in _batches(rows, list_id):
+        result = session.execute(stmt, batch)
+        touched += max(getattr(result, "rowcount", 0) or 0, 0)
+    return touched
+
+
+def count_entries(session: Session, list_id: int) -> int:
+    query = select(func.count()).select_from(HashEntry).where(HashEntry.list_id == list_id)
+    return int(session.execute(query).scalar_one())
+
+
+def import_rows(
+    session: Session,
+    name: str,
+    rows: list[HashRow],
+    *,
+    kind: str | None = None,
+    pdq_threshold: int | None = None,
+) -> ImportResult:
+    """Import parsed rows into list `name` inside the caller's transaction."""
+    if pdq_threshold is not None and not 0 <= pdq_threshold <= 128:
+        raise UsageError(f"--pdq-threshold {pdq_threshold}: must be between 0 and 128")
+    hash_list, created = _get_or_create(session, name, kind, pdq_threshold)
+    before = 0 if created else count_entries(session, hash_list.id)
+    touched = _upsert_entries(session, hash_list.id, rows)
+    added = count_entries(session, hash_list.id) - before
+    updated = max(touched - added, 0)
+    if added or updated:
+        hash_list.version += 0 if created else 1
+        hash_list.updated_at = utcnow()
+    return ImportResult(hash_list.id, created, len(rows), added, updated)
+
+
+def list_summaries(session: Session) -> Iterable[tuple[HashList, dict[str, int]]]:
+    """Every list with its entry counts by hash type."""
+    counts: dict[int, dict[str, int]] = {}
+    query = select(HashEntry.list_id, HashEntry.hash_type, func.count()).group_by(
+        HashEntry.list_id, HashEntry.hash_type
+    )
+    for list_id, hash_type, n in session.execute(query):
+        counts.setdefault(list_id, {})[hash_type] = int(n)
+    for hash_list in session.execute(select(HashList).order_by(HashList.name)).scalars():
+        yield hash_list, counts.get(hash_list.id, {})
