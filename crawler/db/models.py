@@ -407,6 +407,26 @@ class AuditHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
+class ExposureDay(Base):
+    """Per analyst and UTC day: reveals, item views and time spent on item pages.
+
+    `open_item_id`/`open_since` remember the item page last opened, so the time until
+    the next view or decision can be added to `seconds` (capped by the review app).
+    """
+
+    __tablename__ = "exposure_days"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    reveals: Mapped[int] = mapped_column(Integer, default=0)
+    views: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[int] = mapped_column(Integer, default=0)
+    open_item_id: Mapped[int | None] = mapped_column(Integer)
+    open_since: Mapped[datetime | None]
+
+
 class Schedule(Base):
     __tablename__ = "schedules"
 
