@@ -537,7 +537,10 @@ class Scope:
         host = url_host(url)
         if any(is_same_or_subdomain(host, d) for d in self._deny):
             return "denied-domain"
-        if any(p.search(url) for p in self._deny_patterns):
+        # Patterns see both the URL as written and its canonical form, so an escaped
+        # or reordered spelling cannot dodge a rule.
+        spellings = (url, canonical_url(url))
+        if any(p.search(s) for p in self._deny_patterns for s in spellings):
             return "denied-pattern"
         if is_reflection(url):
             return "reflection"

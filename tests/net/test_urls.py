@@ -291,6 +291,7 @@ def test_deny_wins_over_seeds_media_and_dont_filter():
     assert scope.check("http://www.site.test/private/a.jpg", depth=1, is_media=True) == (
         "denied-pattern"
     )
+    assert scope.check("http://www.site.test/%70rivate/a", depth=0) == "denied-pattern"
     assert "dont_filter" not in Scope.check.__code__.co_varnames
 
 
