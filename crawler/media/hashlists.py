@@ -11,16 +11,16 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crawler.db.models import HashEntry, HashList
 from crawler.db.types import utcnow
-from crawler.db.upsert import insert_for
 from crawler.errors import UsageError
 
 HEADER = ("type", "hash", "category", "reference")
@@ -142,35 +142,61 @@ def _get_or_create(
     return found, False
 
 
-def _batches(rows: list[HashRow], list_id: int) -> Iterator[list[dict[str, object]]]:
+_SQLITE_UPSERT = (
+    "INSERT INTO hash_entries (list_id, hash_type, hash, category, reference) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (list_id, hash_type, hash) DO UPDATE SET "
+    "category = excluded.category, reference = excluded.reference "
+    "WHERE hash_entries.category IS NOT excluded.category "
+    "OR hash_entries.reference IS NOT excluded.reference"
+)
+_PG_STAGE = (
+    "CREATE TEMP TABLE hash_import (hash_type text, hash text, category text, reference text) "
+    "ON COMMIT DROP"
+)
+_PG_MERGE = (
+    "INSERT INTO hash_entries (list_id, hash_type, hash, category, reference) "
+    "SELECT %s, hash_type, hash, category, reference FROM hash_import "
+    "ON CONFLICT (list_id, hash_type, hash) DO UPDATE SET "
+    "category = excluded.category, reference = excluded.reference "
+    "WHERE hash_entries.category IS DISTINCT FROM excluded.category "
+    "OR hash_entries.reference IS DISTINCT FROM excluded.reference"
+)
+
+
+def _upsert_sqlite(cursor: Any, list_id: int, rows: list[HashRow]) -> int:
+    touched = 0
     for start in range(0, len(rows), BATCH):
-        yield [
-            {
-                "list_id": list_id,
-                "hash_type": r.hash_type,
-                "hash": r.hash,
-                "category": r.category,
-                "reference": r.reference,
-            }
+        batch = [
+            (list_id, r.hash_type, r.hash, r.category, r.reference)
             for r in rows[start : start + BATCH]
         ]
+        cursor.executemany(_SQLITE_UPSERT, batch)
+        touched += max(cursor.rowcount, 0)
+    return touched
+
+
+def _upsert_postgres(cursor: Any, list_id: int, rows: list[HashRow]) -> int:
+    # COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT: an order of
+    # magnitude faster than row-by-row statements for million-row lists.
+    cursor.execute(_PG_STAGE)
+    with cursor.copy("COPY hash_import (hash_type, hash, category, reference) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row((r.hash_type, r.hash, r.category, r.reference))
+    cursor.execute(_PG_MERGE, (list_id,))
+    return max(cursor.rowcount, 0)
 
 
 def _upsert_entries(session: Session, list_id: int, rows: list[HashRow]) -> int:
     """Insert new entries, update changed category/reference; returns rows touched."""
-    table = HashEntry.__table__
-    stmt = insert_for(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["list_id", "hash_type", "hash"],
-        set_={"category": stmt.excluded.category, "reference": stmt.excluded.reference},
-        where=(table.c.category.is_distinct_from(stmt.excluded.category))
-        | (table.c.reference.is_distinct_from(stmt.excluded.reference)),
-    )
-    touched = 0
-    for batch in _batches(rows, list_id):
-        result = session.execute(stmt, batch)
-        touched += max(getattr(result, "rowcount", 0) or 0, 0)
-    return touched
+    dbapi = session.connection().connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            return _upsert_postgres(cursor, list_id, rows)
+        return _upsert_sqlite(cursor, list_id, rows)
+    finally:
+        cursor.close()
 
 
 def count_entries(session: Session, list_id: int) -> int:
