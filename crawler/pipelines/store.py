@@ -1,0 +1,236 @@
+"""Store pipeline: hash media in memory, drop the bytes, persist pages, hosts and sightings.
+
+Settings read once (`StoreConfig.from_settings`); the crawl engine sets them:
+
+- `TAKEDOWN_DB` (required): SQLAlchemy URL of the project database.
+- `TAKEDOWN_RUN_ID`: the crawl run the items belong to when an item carries none.
+- `TAKEDOWN_MAX_PIXELS`: the policy's `media.max_pixels` (default 89478485).
+- `TAKEDOWN_GEOIP_COUNTRY`, `TAKEDOWN_GEOIP_ASN`: `.mmdb` paths (unset: no GeoIP).
+- `TAKEDOWN_RDAP_URL`: RDAP base URL (unset: IANA bootstrap).
+- `TAKEDOWN_RDAP_ENRICH` (default true): look up abuse contacts of new hosts during the
+  crawl, in a background thread; false leaves them for `takedown hosts refresh`.
+- `TAKEDOWN_STORE_THREADS` (default 2): worker threads for hashing and writes.
+
+Stats emitted: `store/pages`, `store/media/hashed`, `store/media/skipped`,
+`store/media/error`, `store/failed` (an item whose transaction failed; nothing of it was
+written), `store/hosts/new`, `attribution/rdap/ok|none|error`.
+
+Hashing (CPU) and database writes (I/O) run on a private thread pool, never on the
+reactor and never in Twisted's shared pool, where they would starve DNS resolution.
+The media bytes are taken out of the item (`item.body = None`) before anything else
+happens to it, so no later error, log line or retry can carry them (HAZARDS M-11).
+Log lines hold URLs, lengths and hashes only.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.settings import BaseSettings
+from scrapy.statscollectors import StatsCollector
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from crawler.attribution import Attributor
+from crawler.db.session import Database
+from crawler.items import MediaItem, PageItem
+from crawler.media.hashing import DEFAULT_MAX_PIXELS, hash_media
+from crawler.storage import AfterMediaStored, MediaOutcome, Storage, exact_hashes
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Everything the store pipeline reads from the Scrapy settings."""
+
+    db_url: str
+    run_id: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    geoip_country: Path | None = None
+    geoip_asn: Path | None = None
+    rdap_url: str | None = None
+    rdap_enrich: bool = True
+    threads: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> StoreConfig:
+        db_url = settings.get("TAKEDOWN_DB")
+        if not db_url:
+            raise NotConfigured("TAKEDOWN_DB must be set to enable StorePipeline")
+        run_id = settings.get("TAKEDOWN_RUN_ID")
+        return cls(
+            db_url=str(db_url),
+            run_id=int(run_id) if run_id not in (None, "") else None,
+            max_pixels=settings.getint("TAKEDOWN_MAX_PIXELS", DEFAULT_MAX_PIXELS),
+            geoip_country=_path(settings.get("TAKEDOWN_GEOIP_COUNTRY")),
+            geoip_asn=_path(settings.get("TAKEDOWN_GEOIP_ASN")),
+            rdap_url=settings.get("TAKEDOWN_RDAP_URL") or None,
+            rdap_enrich=settings.getbool("TAKEDOWN_RDAP_ENRICH", True),
+            threads=max(1, settings.getint("TAKEDOWN_STORE_THREADS", 2)),
+        )
+
+
+def _path(value: Any) -> Path | None:
+    return Path(value) if value else None
+
+
+def _unhashable(item: MediaItem, body: bytes | None) -> str | None:
+    """Why a body must not be hashed as the whole media, or None if it may be."""
+    if item.error:
+        return item.error  # a timeout or short body: hashing a part would be a lie
+    if item.status == 206:
+        return "partial content (HTTP 206): never hashed as the whole media"
+    if item.status is not None and not 200 <= item.status < 300:
+        return f"HTTP status {item.status}"
+    if body is None and not item.skipped:
+        return "no body received"
+    return None
+
+
+def hash_item(item: MediaItem, max_pixels: int) -> MediaOutcome:
+    """Hash the item's (decoded) body in memory and drop it from the item.
+
+    The body is whatever the downloader decoded (gzip/deflate/br content-encoding already
+    undone), so one image served plain or compressed gets one SHA-256 (HAZARDS M-06).
+    """
+    body, item.body = item.body, None
+    reason = _unhashable(item, body)
+    if reason is not None:
+        return MediaOutcome("error", reason)
+    if item.skipped:
+        # A policy skip that still arrived whole keeps its exact hashes: exact lists
+        # can match what the policy chose not to decode.
+        return MediaOutcome("skipped", item.skipped, exact_hashes(body) if body else None)
+    assert body is not None
+    hashes = hash_media(body, max_pixels=max_pixels, declared_type=item.declared_type)
+    return MediaOutcome(hashes.status, hashes.error, hashes)
+
+
+class StorePipeline:
+    """Scrapy item pipeline over `crawler.storage.Storage`; see the module docstring."""
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        stats: StatsCollector,
+        *,
+        after_media_stored: AfterMediaStored | None = None,
+    ) -> None:
+        self.config = config
+        self._stats = stats
+        self._after_media_stored = after_media_stored
+        self._db: Database | None = None
+        self._storage: Storage | None = None
+        self._attributor: Attributor | None = None
+        self._pool: ThreadPool | None = None
+        self._enricher: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        assert crawler.stats is not None
+        return cls(StoreConfig.from_settings(crawler.settings), crawler.stats)
+
+    def open_spider(self) -> None:
+        self.open()
+        self._pool = ThreadPool(1, self.config.threads, "takedown-store")
+        self._pool.start()
+
+    def open(self) -> None:
+        """Connect and load attribution data; also used by tests without a reactor."""
+        self._db = Database(self.config.db_url)
+        self._attributor = Attributor(self.config)
+        self._storage = Storage(
+            self._db, self._attributor, after_media_stored=self._after_media_stored
+        )
+        if self.config.rdap_enrich:
+            self._enricher = ThreadPoolExecutor(1, thread_name_prefix="takedown-rdap")
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageItem | MediaItem):
+            return item
+        from twisted.internet import reactor
+
+        assert self._pool is not None, "open_spider() was not called"
+        deferred = deferToThreadPool(reactor, self._pool, self.store, item)
+        try:
+            stat = await maybe_deferred_to_future(deferred)
+        except Exception as exc:  # noqa: BLE001 - any failure: count it, keep crawling
+            self._stats.inc_value("store/failed")
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            logger.error("store failed for %s: %s", _url_of(item), reason)
+            raise DropItem(f"not stored: {reason}") from exc
+        for key in stat:
+            self._stats.inc_value(key)
+        return item
+
+    def store(self, item: PageItem | MediaItem) -> list[str]:
+        """Hash (media) and write one item, synchronously; returns the stat keys to bump."""
+        assert self._storage is not None, "open() was not called"
+        if isinstance(item, PageItem):
+            page = self._storage.store_page(item)
+            return self._after_store(["store/pages"], page.host_id, page.new_host)
+        if item.run_id is None:
+            item.run_id = self.config.run_id
+        outcome = hash_item(item, self.config.max_pixels)
+        stored = self._storage.store_media(item, outcome)
+        sha256 = outcome.hashes.sha256 if outcome.hashes else None
+        size = outcome.hashes.bytes if outcome.hashes else None
+        logger.debug(
+            "media %s on %s: %s bytes=%s sha256=%s %s",
+            item.media_url,
+            item.page_url,
+            outcome.status,
+            size,
+            sha256,
+            outcome.error or "",
+        )
+        keys = [f"store/media/{outcome.status}"]
+        return self._after_store(keys, stored.host_id, stored.new_host)
+
+    def _after_store(self, keys: list[str], host_id: int, new_host: bool) -> list[str]:
+        if not new_host:
+            return keys
+        if self._enricher is not None:
+            self._enricher.submit(self._enrich, host_id)
+        return [*keys, "store/hosts/new"]
+
+    def _enrich(self, host_id: int) -> None:
+        # Runs on the enrichment thread: an RDAP stall delays contacts, never stores.
+        assert self._attributor is not None and self._db is not None
+        try:
+            contact = self._attributor.enrich(self._db, host_id)
+        except Exception:  # noqa: BLE001 - a lookup must never end the crawl
+            logger.exception("abuse-contact lookup failed for host %s", host_id)
+            return
+        if contact is not None:
+            from twisted.internet import reactor
+
+            key = f"attribution/rdap/{contact.rdap_status}"
+            reactor.callFromThread(self._stats.inc_value, key)
+
+    async def close_spider(self) -> None:
+        from twisted.internet.threads import deferToThread
+
+        # Waiting for lookups in flight happens in a thread: shutdown() blocks.
+        await maybe_deferred_to_future(deferToThread(self.close))
+
+    def close(self) -> None:
+        """Finish pending lookups, stop the workers and release the database."""
+        if self._enricher is not None:
+            self._enricher.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.stop()
+        if self._db is not None:
+            self._db.dispose()
+
+
+def _url_of(item: PageItem | MediaItem) -> str:
+    return item.media_url if isinstance(item, MediaItem) else item.url

@@ -1,0 +1,305 @@
+"""Writes of pages, hosts, media and observations: one transaction per item.
+
+Used by the store pipeline (`crawler.pipelines.store`) from worker threads; plain calls,
+no Scrapy. Media bytes never reach this module: it receives hashes and metadata only.
+
+Every write is an `INSERT … ON CONFLICT` (HAZARDS S-09): one `Media` row per SHA-256,
+one `Host` per (host, ip), one `Page` per canonical URL, one `Observation` per (page,
+media URL), whatever the number of concurrent writers. Each item is one transaction
+(S-10): a failure anywhere leaves none of its rows behind.
+
+Locks are always taken in the order hosts -> pages -> media -> observations -> matches,
+and a transaction touches at most one host row, so concurrent writers on PostgreSQL
+cannot deadlock. A media item inserts its page as a stub when the page item has not
+been stored yet (threads finish in any order); the page item fills the stub in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crawler.attribution import PENDING, Attributor, HostFacts
+from crawler.db.models import Host, Media, Observation, Page
+from crawler.db.session import Database
+from crawler.db.types import utcnow
+from crawler.db.upsert import insert_for
+from crawler.items import MediaItem, PageItem
+from crawler.net.urls import InvalidURL, canonical_url, url_host
+
+_TEXT_MAX = 2000  # titles and error texts are hostile and unbounded; keep them readable
+
+# Called inside the media transaction once a hashed media row exists, so matches and
+# review items commit (or roll back) together with the observation that caused them.
+AfterMediaStored = Callable[[Session, int, int], None]
+
+
+class Hashes(Protocol):
+    """The fields of `crawler.media.hashing.MediaHashes` this module stores."""
+
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def sha1(self) -> str: ...
+    @property
+    def md5(self) -> str: ...
+    @property
+    def pdq(self) -> str | None: ...
+    @property
+    def pdq_quality(self) -> int | None: ...
+    @property
+    def media_type(self) -> str | None: ...
+    @property
+    def format(self) -> str | None: ...
+    @property
+    def width(self) -> int | None: ...
+    @property
+    def height(self) -> int | None: ...
+    @property
+    def bytes(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class ExactHashes:
+    """Exact hashes only: for bodies the policy skipped but that arrived whole."""
+
+    sha256: str
+    sha1: str
+    md5: str
+    bytes: int
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    media_type: str | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def exact_hashes(data: bytes) -> ExactHashes:
+    return ExactHashes(
+        sha256=hashlib.sha256(data).hexdigest(),
+        sha1=hashlib.sha1(data, usedforsecurity=False).hexdigest(),
+        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        bytes=len(data),
+    )
+
+
+@dataclass(frozen=True)
+class MediaOutcome:
+    """What became of one media item: status, reason, and hashes when there are any."""
+
+    status: str  # hashed | skipped | error
+    error: str | None = None
+    hashes: Hashes | None = None
+
+
+@dataclass(frozen=True)
+class StoredPage:
+    page_id: int
+    host_id: int
+    new_host: bool
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    page_id: int
+    media_id: int | None
+    observation_id: int
+    host_id: int
+    new_host: bool
+
+
+def page_key(url: str) -> str:
+    """The canonical URL pages are unique by; a URL that cannot be parsed is its own key."""
+    try:
+        return canonical_url(url)
+    except (InvalidURL, ValueError):
+        return url
+
+
+def _host_of(url: str) -> str:
+    try:
+        return url_host(url)
+    except (InvalidURL, ValueError):
+        return ""
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text[:limit] if text else None
+
+
+def _clip(text: str | None) -> str | None:
+    return _cut(text, _TEXT_MAX)
+
+
+class Storage:
+    """Stores page and media items; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        db: Database,
+        attributor: Attributor,
+        *,
+        after_media_stored: AfterMediaStored | None = None,
+    ) -> None:
+        self._db = db
+        self._attributor = attributor
+        self._after_media_stored = after_media_stored or _no_matching
+
+    def store_page(self, item: PageItem) -> StoredPage:
+        # GeoIP is read before the transaction: nothing slow runs while rows are locked.
+        facts = self._attributor.locate(_host_of(item.final_url or item.url), item.ip)
+        with self._db.session() as session:
+            host_id, new_host = _host_id(session, facts)
+            page_id = _upsert_page(session, item, host_id)
+        return StoredPage(page_id, host_id, new_host)
+
+    def store_media(self, item: MediaItem, outcome: MediaOutcome) -> StoredMedia:
+        """Record one media item; `item.body` must already be None."""
+        assert item.body is None, "media bytes must be dropped before storing"
+        served_by = _host_of(item.final_url or item.media_url)
+        facts = self._attributor.locate(served_by, item.ip)
+        with self._db.session() as session:
+            host_id, new_host = _host_id(session, facts)
+            page_id = _page_stub(session, item.page_url, item.run_id)
+            media_id = _upsert_media(session, outcome.hashes) if _storable(outcome) else None
+            obs_id = _upsert_observation(session, item, outcome, page_id, media_id, host_id)
+            if media_id is not None:
+                self._after_media_stored(session, media_id, page_id)
+        return StoredMedia(page_id, media_id, obs_id, host_id, new_host)
+
+
+def _no_matching(session: Session, media_id: int, page_id: int) -> None:
+    """Placeholder until the matching service is wired in by the caller."""
+
+
+def _storable(outcome: MediaOutcome) -> bool:
+    # An empty body hashes to one well-known value that would tie unrelated pages
+    # together; it says nothing about content.
+    return outcome.hashes is not None and outcome.hashes.bytes > 0
+
+
+def _returning_id(session: Session, stmt: Any) -> int | None:
+    value = session.execute(stmt).scalar()
+    return None if value is None else int(value)
+
+
+def _host_id(session: Session, facts: HostFacts) -> tuple[int, bool]:
+    """(id, inserted now). DO NOTHING takes no lock on an existing row."""
+    values = {
+        "host": facts.host[:255],
+        "ip": facts.ip,
+        "registered_domain": facts.registered_domain,
+        "country": facts.country,
+        "asn": facts.asn,
+        "as_org": facts.as_org,
+        "rdap_status": PENDING,
+    }
+    stmt = insert_for(session, Host).values(**values)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["host", "ip"]).returning(Host.id)
+    new_id = _returning_id(session, stmt)
+    if new_id is not None:
+        return new_id, True
+    found = select(Host.id).where(Host.host == values["host"], Host.ip == facts.ip)
+    return int(session.execute(found).scalar_one()), False
+
+
+def _upsert_page(session: Session, item: PageItem, host_id: int) -> int:
+    now = utcnow()
+    changing = {
+        "final_url": item.final_url,
+        "host_id": host_id,
+        "status_code": item.status,
+        "title": _clip(item.title),
+        "content_sha256": item.content_sha256,
+        "error": _clip(item.error),
+        "parse_incomplete": item.parse_incomplete,
+        "last_seen": now,
+        "last_run_id": item.run_id,
+    }
+    stmt = insert_for(session, Page).values(
+        url=item.url, canonical_url=page_key(item.url), first_seen=now, **changing
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["canonical_url"],
+        set_={k: getattr(stmt.excluded, k) for k in changing},
+    ).returning(Page.id)
+    return int(session.execute(stmt).scalar_one())
+
+
+def _page_stub(session: Session, page_url: str, run_id: int | None) -> int:
+    """The page's id, inserting a stub when its page item is not stored yet."""
+    key = page_key(page_url)
+    now = utcnow()
+    stmt = insert_for(session, Page).values(
+        url=page_url, canonical_url=key, first_seen=now, last_seen=now, last_run_id=run_id
+    )
+    stmt = stmt.on_conflict_do_nothing(index_elements=["canonical_url"]).returning(Page.id)
+    new_id = _returning_id(session, stmt)
+    if new_id is not None:
+        return new_id
+    return int(session.execute(select(Page.id).where(Page.canonical_url == key)).scalar_one())
+
+
+def _upsert_media(session: Session, hashes: Hashes | None) -> int:
+    assert hashes is not None
+    now = utcnow()
+    stmt = insert_for(session, Media).values(
+        sha256=hashes.sha256,
+        sha1=hashes.sha1,
+        md5=hashes.md5,
+        pdq=hashes.pdq,
+        pdq_quality=hashes.pdq_quality,
+        bytes=hashes.bytes,
+        width=hashes.width,
+        height=hashes.height,
+        media_type=_cut(hashes.media_type, 16) or "unknown",
+        format=_cut(hashes.format, 16),
+        first_seen=now,
+        last_seen=now,
+    )
+    ex = stmt.excluded
+    # Fill in what an earlier sighting could not compute (a skipped body has no PDQ).
+    fill = {
+        k: func.coalesce(getattr(Media, k), getattr(ex, k))
+        for k in ("pdq", "pdq_quality", "width", "height", "format")
+    }
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["sha256"], set_={"last_seen": ex.last_seen, **fill}
+    ).returning(Media.id)
+    return int(session.execute(stmt).scalar_one())
+
+
+def _upsert_observation(
+    session: Session,
+    item: MediaItem,
+    outcome: MediaOutcome,
+    page_id: int,
+    media_id: int | None,
+    host_id: int,
+) -> int:
+    now = utcnow()
+    changing = {
+        "host_id": host_id,
+        "run_id": item.run_id,
+        "declared_type": _cut(item.declared_type, 128),
+        "status": outcome.status,
+        "error": _clip(outcome.error),
+        "last_seen": now,
+        "gone_at": None,
+    }
+    stmt = insert_for(session, Observation).values(
+        page_id=page_id, media_url=item.media_url, media_id=media_id, first_seen=now, **changing
+    )
+    ex = stmt.excluded
+    # A later failed fetch keeps the content seen before: the failure is recorded in
+    # status/error, the last known hashes stay linked.
+    set_ = {k: getattr(ex, k) for k in changing}
+    set_["media_id"] = func.coalesce(ex.media_id, Observation.media_id)
+    stmt = stmt.on_conflict_do_update(index_elements=["page_id", "media_url"], set_=set_)
+    return int(session.execute(stmt.returning(Observation.id)).scalar_one())
