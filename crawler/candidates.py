@@ -1,0 +1,238 @@
+"""Review candidates: one `ReviewItem` per page showing media that matched a known list.
+
+Evidence is read from the recorded `Match` rows as the lists are *now*: matches from a
+disabled list, from a quarantined entry (flood guard) or at a PDQ distance beyond the
+list's current threshold are ignored. A media item matching any benign entry is
+*suppressed*: it produces no candidate, whatever known entries it also matches (the benign
+Match row stays, so the suppression shows in exports).
+
+Priority (higher first), a single integer so the queue sorts on one indexed column::
+
+    priority = 1_000_000 * tier        # 2 when some media matched a known list exactly, else 1
+             +    10_000 * closeness   # 64 - smallest PDQ distance (64 for an exact match)
+             +     1_000 * severity    # best category: A=3, B=2, C=1 with categories A,B,C;
+                                       # none or unknown = 0; capped at 9
+             +             media       # matched (unsuppressed) media on the page, capped at 999
+
+so exact outranks near, a nearer match outranks a farther one, then category, then how
+many media matched. `no_viewing_needed` is set when every matched media on the page
+matched a known list exactly: the hash alone identifies it.
+
+Status: the matcher only ever moves items between `pending` and `suppressed` (and
+updates priority of `pending`, `suppressed` and `escalated` ones). An item an analyst
+decided (`confirmed`, `rejected`, `removed`) is never touched, nor is an escalated one
+closed: a person is already looking at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from crawler.db.models import HashEntry, HashList, Match, Observation, ReviewItem
+from crawler.db.types import utcnow
+from crawler.db.upsert import insert_for
+
+MACHINE_STATUSES = ("pending", "suppressed", "escalated")
+_CHUNK = 1_000
+_MAX_CLOSENESS = 64
+
+
+@dataclass
+class MediaEvidence:
+    benign: bool = False
+    exact: bool = False
+    distance: int | None = None  # smallest known PDQ distance
+    severity: int = 0
+
+
+@dataclass
+class PageAssessment:
+    """What the matches of one page's media add up to."""
+
+    media: dict[int, MediaEvidence] = field(default_factory=dict)
+
+    def matched(self) -> list[MediaEvidence]:
+        return [
+            m for m in self.media.values() if not m.benign and (m.exact or m.distance is not None)
+        ]
+
+    @property
+    def priority(self) -> int:
+        matched = self.matched()
+        if not matched:
+            return 0
+        tier = 2 if any(m.exact for m in matched) else 1
+        distances = [0 if m.exact else int(m.distance or 0) for m in matched]
+        closeness = max(_MAX_CLOSENESS - min(distances), 0)
+        severity = min(max(m.severity for m in matched), 9)
+        return 1_000_000 * tier + 10_000 * closeness + 1_000 * severity + min(len(matched), 999)
+
+    @property
+    def no_viewing_needed(self) -> bool:
+        matched = self.matched()
+        return bool(matched) and all(m.exact for m in matched)
+
+
+@dataclass
+class CandidateChanges:
+    opened: int = 0
+    reopened: int = 0
+    updated: int = 0
+    suppressed: int = 0
+
+    def add(self, other: CandidateChanges) -> None:
+        self.opened += other.opened
+        self.reopened += other.reopened
+        self.updated += other.updated
+        self.suppressed += other.suppressed
+
+    @property
+    def total(self) -> int:
+        return self.opened + self.reopened + self.updated + self.suppressed
+
+
+def severity_of(category: str | None, categories: tuple[str, ...]) -> int:
+    """A=3, B=2, C=1 for categories (A, B, C); unknown or none is 0."""
+    if category is None or category not in categories:
+        return 0
+    return len(categories) - categories.index(category)
+
+
+def _evidence_query(page_ids: Collection[int] | None):  # type: ignore[no-untyped-def]
+    query = (
+        select(
+            Observation.page_id,
+            Match.media_id,
+            HashList.kind,
+            Match.match_type,
+            Match.distance,
+            HashEntry.category,
+        )
+        .join(Match, Match.media_id == Observation.media_id)
+        .join(HashEntry, HashEntry.id == Match.entry_id)
+        .join(HashList, HashList.id == Match.list_id)
+        .where(
+            HashList.enabled.is_(True),
+            HashEntry.quarantined_at.is_(None),
+            or_(Match.match_type != "pdq", Match.distance <= HashList.pdq_threshold),
+        )
+    )
+    return query if page_ids is None else query.where(Observation.page_id.in_(page_ids))
+
+
+def assess_pages(
+    session: Session, page_ids: Collection[int] | None, categories: tuple[str, ...]
+) -> dict[int, PageAssessment]:
+    """The evidence of `page_ids` (all pages when None), page by page."""
+    pages: dict[int, PageAssessment] = {}
+    for page_id, media_id, kind, match_type, distance, category in session.execute(
+        _evidence_query(page_ids)
+    ):
+        media = pages.setdefault(page_id, PageAssessment()).media.setdefault(
+            media_id, MediaEvidence()
+        )
+        if kind == "benign":
+            media.benign = True
+        elif match_type == "pdq":
+            media.distance = distance if media.distance is None else min(media.distance, distance)
+        else:
+            media.exact = True
+        if kind == "known":
+            media.severity = max(media.severity, severity_of(category, categories))
+    return pages
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+def update_candidates(
+    session: Session, page_ids: Iterable[int], categories: tuple[str, ...]
+) -> CandidateChanges:
+    """Bring the review items of `page_ids` in line with their current matches."""
+    changes = CandidateChanges()
+    for chunk in _chunks(page_ids):
+        assessments = assess_pages(session, chunk, categories)
+        items = _items(session, chunk)
+        for page_id in chunk:
+            _apply(session, page_id, assessments.get(page_id), items.get(page_id), changes)
+    session.flush()
+    return changes
+
+
+def open_pages(session: Session) -> set[int]:
+    """Pages whose item the matcher may still change: pending, suppressed, escalated."""
+    query = select(ReviewItem.page_id).where(ReviewItem.status.in_(MACHINE_STATUSES))
+    return {int(p) for p in session.execute(query).scalars()}
+
+
+def _items(session: Session, page_ids: list[int]) -> dict[int, ReviewItem]:
+    query = select(ReviewItem).where(ReviewItem.page_id.in_(page_ids))
+    return {item.page_id: item for item in session.execute(query).scalars()}
+
+
+def _apply(
+    session: Session,
+    page_id: int,
+    assessment: PageAssessment | None,
+    item: ReviewItem | None,
+    changes: CandidateChanges,
+) -> None:
+    matched = assessment is not None and bool(assessment.matched())
+    if item is None:
+        if matched and assessment is not None:
+            _create(session, page_id, assessment, changes)
+        return
+    if item.status not in MACHINE_STATUSES:
+        return  # an analyst decided: never reopened, never changed
+    if not matched or assessment is None:
+        _suppress(item, changes)
+        return
+    _refresh(item, assessment, changes)
+
+
+def _create(
+    session: Session, page_id: int, assessment: PageAssessment, changes: CandidateChanges
+) -> None:
+    # ON CONFLICT: two crawl processes may open the same page at once.
+    values = {
+        "page_id": page_id,
+        "status": "pending",
+        "priority": assessment.priority,
+        "no_viewing_needed": assessment.no_viewing_needed,
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+    }
+    stmt = insert_for(session, ReviewItem.__table__).values(values)
+    result = session.execute(stmt.on_conflict_do_nothing(index_elements=["page_id"]))
+    if getattr(result, "rowcount", 0):
+        changes.opened += 1
+        return
+    item = session.execute(select(ReviewItem).where(ReviewItem.page_id == page_id)).scalar_one()
+    if item.status in MACHINE_STATUSES:
+        _refresh(item, assessment, changes)
+
+
+def _suppress(item: ReviewItem, changes: CandidateChanges) -> None:
+    if item.status != "pending":
+        return  # already suppressed, or escalated (a person is on it)
+    item.status, item.version, item.updated_at = "suppressed", item.version + 1, utcnow()
+    changes.suppressed += 1
+
+
+def _refresh(item: ReviewItem, assessment: PageAssessment, changes: CandidateChanges) -> None:
+    priority, nvn = assessment.priority, assessment.no_viewing_needed
+    if item.status == "suppressed":
+        item.status, item.version = "pending", item.version + 1
+        changes.reopened += 1
+    elif (item.priority, item.no_viewing_needed) != (priority, nvn):
+        changes.updated += 1
+    else:
+        return
+    item.priority, item.no_viewing_needed, item.updated_at = priority, nvn, utcnow()
