@@ -106,6 +106,25 @@ def _sampling_matrix(n: int) -> NDArray[np.float64]:
 
 
 @dataclass(frozen=True, slots=True)
+class Geometry:
+    """Where a reduced luma plane came from, so PDQ can be computed at full-size geometry.
+
+    Each luma pixel stands for a block of the full-resolution image (``height`` x
+    ``width``), as produced by JPEG DCT scaling or ``Image.reduce``: blocks start at the
+    top-left, the last one partial. ``rows_from_end``/``cols_from_end`` say that the plane
+    was flipped along that axis after reducing (EXIF orientation), so its partial block
+    comes first. PDQ's filter weights are then summed over each block: the hash is that of
+    the full-size image up to the detail lost inside blocks, far closer than hashing the
+    small plane as if it were the image (see docs/benchmarks.md).
+    """
+
+    height: int
+    width: int
+    rows_from_end: bool = False
+    cols_from_end: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class _Band:
     """The non-zero band of a 64 x n sampling matrix: 64 x K indices and weights.
 
@@ -117,9 +136,25 @@ class _Band:
     weight: NDArray[np.float32]
 
 
-@lru_cache(maxsize=128)
-def _band(n: int) -> _Band:
-    matrix = _sampling_matrix(n)
+def _fold(matrix: NDArray[np.float64], reduced: int, from_end: bool) -> NDArray[np.float64]:
+    """Sum full-size weights over the blocks that became each reduced pixel."""
+    full = matrix.shape[1]
+    block = -(-full // reduced)
+    if -(-full // block) != reduced:
+        raise ValueError(f"{reduced} pixels cannot be blocks of a {full}-pixel axis")
+    padded = np.zeros((_SAMPLES, reduced * block))
+    start = reduced * block - full if from_end else 0
+    padded[:, start : start + full] = matrix
+    folded: NDArray[np.float64] = padded.reshape(_SAMPLES, reduced, block).sum(axis=2)
+    return folded
+
+
+@lru_cache(maxsize=256)
+def _band(full: int, reduced: int, from_end: bool) -> _Band:
+    matrix = _sampling_matrix(full)
+    if reduced != full:
+        matrix = _fold(matrix, reduced, from_end)
+    n = matrix.shape[1]
     nonzero = matrix != 0.0
     first = nonzero.argmax(axis=1)
     last = n - nonzero[:, ::-1].argmax(axis=1)
@@ -130,12 +165,13 @@ def _band(n: int) -> _Band:
     return _Band(index, weight)
 
 
-def _downsample(luma: NDArray[np.generic]) -> NDArray[np.float64]:
+def _downsample(luma: NDArray[np.generic], geometry: Geometry) -> NDArray[np.float64]:
     """The 64x64 buffer the reference computes with its Jarosz filter and decimation."""
     height, width = luma.shape
-    if height == _SAMPLES and width == _SAMPLES:
+    if geometry.height == _SAMPLES and geometry.width == _SAMPLES and luma.shape == (64, 64):
         return luma.astype(np.float64)
-    rows, cols = _band(height), _band(width)
+    rows = _band(geometry.height, height, geometry.rows_from_end)
+    cols = _band(geometry.width, width, geometry.cols_from_end)
     gathered = luma[rows.index].astype(np.float32, copy=False)  # 64 x K x W
     by_row = np.einsum("kj,kjw->kw", rows.weight, gathered)  # 64 x W
     out = np.einsum("cj,kcj->kc", cols.weight, by_row[:, cols.index])  # 64 x 64
@@ -193,16 +229,26 @@ def _check_luma(luma: NDArray[np.generic]) -> NDArray[np.generic]:
 _ZERO_HEX = "0" * 64
 
 
-def _too_small(luma: NDArray[np.generic]) -> bool:
-    return min(luma.shape) < _MIN_HASHABLE_DIM
-
-
-def pdq_from_luma(luma: NDArray[np.generic]) -> PdqHash:
-    """PDQ hash and quality of a luma plane (values 0..255, any float or integer dtype)."""
+def _prepare(
+    luma: NDArray[np.generic], geometry: Geometry | None
+) -> tuple[NDArray[np.generic], Geometry]:
     plane = _check_luma(luma)
-    if _too_small(plane):
+    return plane, geometry or Geometry(plane.shape[0], plane.shape[1])
+
+
+def _too_small(geometry: Geometry) -> bool:
+    return min(geometry.height, geometry.width) < _MIN_HASHABLE_DIM
+
+
+def pdq_from_luma(luma: NDArray[np.generic], geometry: Geometry | None = None) -> PdqHash:
+    """PDQ hash and quality of a luma plane (values 0..255, uint8 or float).
+
+    ``geometry`` describes the full-size image when ``luma`` is a block-reduced version.
+    """
+    plane, geometry = _prepare(luma, geometry)
+    if _too_small(geometry):
         return PdqHash(_ZERO_HEX, 0)
-    buffer = _downsample(plane)
+    buffer = _downsample(plane, geometry)
     return PdqHash(_hex_from_dct(_dct16(buffer)), _quality(buffer))
 
 
@@ -242,15 +288,17 @@ DIHEDRAL_NAMES = (
 )
 
 
-def pdq_dihedral_from_luma(luma: NDArray[np.generic]) -> tuple[dict[str, str], int]:
+def pdq_dihedral_from_luma(
+    luma: NDArray[np.generic], geometry: Geometry | None = None
+) -> tuple[dict[str, str], int]:
     """The 8 dihedral PDQ hashes (rotations and flips) by name, and the quality.
 
     Costs the same as one hash: the transforms act on the 16x16 DCT, not on pixels.
     """
-    plane = _check_luma(luma)
-    if _too_small(plane):
+    plane, geometry = _prepare(luma, geometry)
+    if _too_small(geometry):
         return dict.fromkeys(DIHEDRAL_NAMES, _ZERO_HEX), 0
-    buffer = _downsample(plane)
+    buffer = _downsample(plane, geometry)
     dcts = _dihedral_dcts(_dct16(buffer))
     return {name: _hex_from_dct(dcts[name]) for name in DIHEDRAL_NAMES}, _quality(buffer)
 
