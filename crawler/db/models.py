@@ -365,6 +365,15 @@ class Notice(Base):
     send_count: Mapped[int] = mapped_column(Integer, default=0)
     escalated_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Set when any URL sits behind a CDN: the contact is the CDN's, not the origin host's.
+    cdn_fronted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The upstream network's contact once escalated; NULL means "not known yet".
+    escalation_contact: Mapped[str | None] = mapped_column(String(254))
+    # What the notice said, frozen at build time so every re-export says the same.
+    operator_name: Mapped[str | None] = mapped_column(String(255))
+    operator_contact: Mapped[str | None] = mapped_column(String(254))
+    legal_basis: Mapped[str | None] = mapped_column(Text)
+    appeal: Mapped[str | None] = mapped_column(Text)
 
 
 class NoticeUrl(Base):
@@ -379,6 +388,18 @@ class NoticeUrl(Base):
     first_seen: Mapped[datetime]
     ip: Mapped[str | None] = mapped_column(String(45))
     removed_at: Mapped[datetime | None]
+    # item_id while the notice is open, NULL once it is removed or closed: the unique
+    # constraint is what keeps a URL in at most one open notice, even under races.
+    open_item_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+
+
+class NoticeSerial(Base):
+    """The last serial number handed out per year; bumped by one atomic upsert."""
+
+    __tablename__ = "notice_serials"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AuditEvent(Base):
