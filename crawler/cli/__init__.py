@@ -15,6 +15,7 @@ import click
 import typer
 
 from crawler.cli import admin
+from crawler.cli import matching as matching_cli
 from crawler.errors import TakedownError
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.hashlist_app, name="hashlist")
 app.add_typer(admin.seeds_app, name="seeds")
 app.add_typer(admin.audit_app, name="audit")
+app.command("rematch")(matching_cli.rematch_command)
 
 
 @app.callback()

@@ -1,0 +1,94 @@
+"""`rematch` and `hashlist enable|disable|set`: thin layers over the matching services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+from crawler.cli._common import database, err_console, info, settings
+from crawler.cli.admin import hashlist_app
+from crawler.list_settings import SettingChange, set_enabled, set_threshold
+from crawler.matching import MatcherConfig
+from crawler.rematch import Progress as ProgressCallback
+from crawler.rematch import rematch
+
+PHASES = {"exact": "exact hashes", "pdq": "PDQ near matches", "candidates": "candidates"}
+
+
+@contextmanager
+def _progress() -> Iterator[ProgressCallback]:
+    """A progress bar on a terminal; otherwise one plain line as each phase ends."""
+    if not err_console.is_terminal:
+        yield _log_lines
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(PHASES.get(phase, phase), total=total or None)
+            bar.update(tasks[phase], completed=done, total=total or None)
+
+        yield update
+
+
+def _log_lines(phase: str, done: int, total: int) -> None:
+    if total and done >= total:
+        info(f"rematch: {PHASES.get(phase, phase)}: {done}/{total} done")
+
+
+def rematch_command() -> None:
+    """Match every stored hash against the lists as they are now (no network)."""
+    cfg = settings()
+    with database(cfg=cfg) as db, _progress() as progress:
+        summary = rematch(db, MatcherConfig.from_settings(cfg), progress)
+    for line in summary.lines():
+        info(line)
+
+
+def _report(change: SettingChange, what: str) -> None:
+    if not change.changed:
+        info(f"{change.name}: already {what}; nothing changed")
+        return
+    c = change.candidates
+    info(
+        f"{change.name}: {what}; candidates: {c.opened} opened, {c.reopened} reopened, "
+        f"{c.suppressed} closed, {c.updated} re-ranked"
+    )
+
+
+@hashlist_app.command("enable")
+def hashlist_enable(name: str) -> None:
+    """Enable a list: its matches produce (or suppress) candidates again."""
+    cfg = settings()
+    with database(cfg=cfg) as db, db.session() as session:
+        change = set_enabled(session, name, True, cfg.categories)
+    _report(change, "enabled")
+
+
+@hashlist_app.command("disable")
+def hashlist_disable(name: str) -> None:
+    """Disable a list: it stops matching; its pending candidates are closed."""
+    cfg = settings()
+    with database(cfg=cfg) as db, db.session() as session:
+        change = set_enabled(session, name, False, cfg.categories)
+    _report(change, "disabled")
+
+
+@hashlist_app.command("set")
+def hashlist_set(
+    name: str,
+    pdq_threshold: Annotated[int, typer.Option(help="PDQ match distance, 0 to 64")],
+) -> None:
+    """Change a list's PDQ threshold (bumps its version; crawls reload it)."""
+    cfg = settings()
+    with database(cfg=cfg) as db, db.session() as session:
+        change = set_threshold(session, name, pdq_threshold, cfg.categories)
+    _report(change, f"PDQ threshold {pdq_threshold}")
+    if change.changed:
+        info("run `takedown rematch` to find matches a wider threshold now admits")

@@ -1,0 +1,447 @@
+"""Matching: stored media hashes against the enabled hash lists.
+
+A `Matcher` is loaded once (per crawl, per `rematch`) from the enabled lists: one dict per
+exact hash type (lower-case hex -> entry ids) and one PDQ index over every enabled list's
+PDQ entries. The index is queried at the largest threshold of any list; each hit is then
+kept only if it is within *its own* list's threshold, so a list at 10 and a list at 31 share
+one index. Quarantined entries (flood guard) are left out.
+
+`refresh_if_changed` compares the lists' versions (every import, setting change, enable,
+disable and quarantine bumps one) and, when they differ, builds a complete new snapshot
+before swapping the single reference: a match running meanwhile sees the old lists or the
+new ones, never half of each (HAZARDS M-12).
+
+Media whose PDQ quality is below 50 are never PDQ-matched; their exact hashes still are.
+
+Flood guard: an entry of a *known* list that has matched more than `flood_limit` distinct
+media, counted over every crawl and rematch so far (not per run: a hash that matches 500
+different files is a bad entry whichever run found them, and a per-run count would let it
+flood the queue again on each new crawl), is quarantined: `quarantined_at` is set, its
+list's version bumped, an audit event written, and its matches stop producing candidates.
+Benign entries are never quarantined: matching many media is what a benign list is for.
+`TAKEDOWN_FLOOD_LIMIT=0` turns the guard off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from crawler.audit import Event, record
+from crawler.candidates import CandidateChanges, update_candidates
+from crawler.config import Settings
+from crawler.db.models import HashEntry, HashList, Match, Media, Observation
+from crawler.db.types import utcnow
+from crawler.db.upsert import insert_for
+
+log = logging.getLogger(__name__)
+I64 = NDArray[np.int64]
+
+# -- stand-in for crawler.media.pdq_index (landing from another change) ---------------------
+# Same shape as its PDQIndex: built from (N, 32) uint8 hashes and int64 ids, queried with
+# `query_batch_arrays(queries, radius) -> (query row, id, distance)`. Exact brute force.
+MAX_RADIUS = 64
+
+
+def hexes_to_array(hex_hashes: list[str]) -> NDArray[np.uint8]:
+    raw = b"".join(bytes.fromhex(h) for h in hex_hashes)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(hex_hashes), 32).copy()
+
+
+class PDQIndex:
+    def __init__(self, hashes: NDArray[np.uint8], ids: I64, *, max_radius: int) -> None:
+        self._words = hashes.view(np.uint64).reshape(-1, 4)
+        self._ids = np.asarray(ids, dtype=np.int64)
+        self.max_radius = max_radius
+
+    def query_batch_arrays(self, queries: NDArray[np.uint8], radius: int) -> tuple[I64, I64, I64]:
+        qwords = queries.view(np.uint64).reshape(-1, 4)
+        step = max(1, 4_000_000 // max(len(self._words), 1))  # bounds the (q, N) temporaries
+        parts = [
+            self._search(qwords[lo : lo + step], lo, radius) for lo in range(0, len(qwords), step)
+        ]
+        qidx, ids, dists = (np.concatenate([p[k] for p in parts]) for k in range(3))
+        order = np.lexsort((ids, dists, qidx))
+        return qidx[order], ids[order], dists[order]
+
+    def _search(self, qwords: NDArray[np.uint64], lo: int, radius: int) -> tuple[I64, I64, I64]:
+        xor = qwords[:, None, :] ^ self._words[None, :, :]
+        dists = np.bitwise_count(xor).sum(axis=2, dtype=np.int64)
+        qidx, rows = np.nonzero(dists <= radius)
+        return qidx.astype(np.int64) + lo, self._ids[rows], dists[qidx, rows]
+
+
+MIN_PDQ_QUALITY = 50
+EXACT_TYPES = ("sha256", "sha1", "md5")
+_INSERT_BATCH = 5_000
+
+
+class HasHashes(Protocol):
+    """What matching reads from a media item (a `Media` row or `MediaHashes`)."""
+
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def sha1(self) -> str: ...
+    @property
+    def md5(self) -> str: ...
+    @property
+    def pdq(self) -> str | None: ...
+    @property
+    def pdq_quality(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MediaHashes:
+    sha256: str
+    sha1: str
+    md5: str
+    pdq: str | None = None
+    pdq_quality: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListInfo:
+    id: int
+    name: str
+    kind: str
+    pdq_threshold: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryInfo:
+    list_id: int
+    category: str | None
+    reference: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    list_id: int
+    list_name: str
+    list_kind: str
+    entry_id: int
+    match_type: str
+    distance: int
+    category: str | None
+    reference: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantine:
+    """A flood-guard quarantine, for the crawl or rematch summary."""
+
+    entry_id: int
+    list_name: str
+    hash_type: str
+    media: int
+
+    def line(self) -> str:
+        return (
+            f"flood guard: entry {self.entry_id} ({self.hash_type}) of list {self.list_name!r} "
+            f"matched {self.media} distinct media and was quarantined"
+        )
+
+
+@dataclass(frozen=True)
+class MatcherConfig:
+    """The settings the matcher reads, read once."""
+
+    flood_limit: int = 500
+    categories: tuple[str, ...] = ("A", "B", "C")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MatcherConfig:
+        return cls(flood_limit=settings.flood_limit, categories=settings.categories)
+
+
+def list_signature(session: Session) -> tuple[tuple[int, int, bool], ...]:
+    """(id, version, enabled) of every list: changes whenever a reload is due."""
+    rows = session.execute(
+        select(HashList.id, HashList.version, HashList.enabled).order_by(HashList.id)
+    )
+    return tuple((int(i), int(v), bool(e)) for i, v, e in rows)
+
+
+@dataclass
+class Snapshot:
+    """Everything loaded from the lists at one moment; never mutated after `load`."""
+
+    signature: tuple[tuple[int, int, bool], ...]
+    lists: dict[int, ListInfo]
+    entries: dict[int, EntryInfo]
+    exact: dict[str, dict[str, tuple[int, ...]]]
+    pdq_index: PDQIndex | None = None
+    # PDQ entry ids, sorted, with each one's list threshold: hits are filtered vectorised.
+    pdq_ids: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    pdq_thresholds: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    radius: int = 0
+
+    @classmethod
+    def load(cls, session: Session) -> Snapshot:
+        signature = list_signature(session)
+        lists = _enabled_lists(session)
+        snap = cls(signature, lists, {}, {t: {} for t in EXACT_TYPES})
+        pdq_hashes: list[str] = []
+        pdq_ids: list[int] = []
+        for entry_id, list_id, hash_type, value, category, reference in _entry_rows(session, lists):
+            snap.entries[entry_id] = EntryInfo(list_id, category, reference)
+            if hash_type == "pdq":
+                pdq_hashes.append(value)
+                pdq_ids.append(entry_id)
+            else:
+                bucket = snap.exact[hash_type]
+                bucket[value] = (*bucket.get(value, ()), entry_id)
+        snap._build_pdq(pdq_hashes, pdq_ids)
+        return snap
+
+    def _build_pdq(self, hashes: list[str], ids: list[int]) -> None:
+        if not hashes:
+            return
+        # Thresholds above the index's limit are clamped: beyond 64 bits PDQ says nothing.
+        self.radius = min(MAX_RADIUS, max(x.pdq_threshold for x in self.lists.values()))
+        id_array = np.asarray(ids, dtype=np.int64)
+        order = np.argsort(id_array)
+        self.pdq_ids = id_array[order]
+        limits = [self.lists[self.entries[i].list_id].pdq_threshold for i in ids]
+        self.pdq_thresholds = np.asarray(limits, dtype=np.int64)[order]
+        self.pdq_index = PDQIndex(hexes_to_array(hashes), id_array, max_radius=self.radius)
+
+    def pdq_search(self, hashes: list[str]) -> tuple[I64, I64, I64]:
+        """(query row, entry id, distance) within each entry's own list threshold."""
+        if self.pdq_index is None or not hashes:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, empty
+        qidx, ids, dists = self.pdq_index.query_batch_arrays(hexes_to_array(hashes), self.radius)
+        limits = self.pdq_thresholds[np.searchsorted(self.pdq_ids, ids)]
+        keep = dists <= limits
+        return qidx[keep], ids[keep], dists[keep]
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
+
+
+def _enabled_lists(session: Session) -> dict[int, ListInfo]:
+    rows = session.execute(select(HashList).where(HashList.enabled.is_(True))).scalars()
+    return {x.id: ListInfo(x.id, x.name, x.kind, x.pdq_threshold, x.version) for x in rows}
+
+
+def _entry_rows(
+    session: Session, lists: dict[int, ListInfo]
+) -> Iterable[tuple[int, int, str, str, str | None, str | None]]:
+    if not lists:
+        return []
+    query = (
+        select(
+            HashEntry.id,
+            HashEntry.list_id,
+            HashEntry.hash_type,
+            HashEntry.hash,
+            HashEntry.category,
+            HashEntry.reference,
+        )
+        .where(HashEntry.list_id.in_(list(lists)), HashEntry.quarantined_at.is_(None))
+        .execution_options(yield_per=50_000)
+    )
+    return ((int(a), int(b), c, d, e, f) for a, b, c, d, e, f in session.execute(query))
+
+
+def pdq_usable(media: HasHashes) -> bool:
+    """PDQ below quality 50 describes too little structure to be matched on."""
+    return bool(media.pdq) and (media.pdq_quality or 0) >= MIN_PDQ_QUALITY
+
+
+def _sort_key(result: MatchResult) -> tuple[int, int, int]:
+    return (result.match_type == "pdq", result.distance, result.entry_id)
+
+
+class Matcher:
+    """Matches media against one snapshot of the lists; swaps in a new one on change.
+
+    Not thread-safe for refresh; `match` only reads `self._snap` once per call, so a
+    concurrent swap is seen whole or not at all.
+    """
+
+    def __init__(self, snapshot: Snapshot, config: MatcherConfig | None = None) -> None:
+        self._snap = snapshot
+        self.config = config or MatcherConfig()
+        self._media_counts: Counter[int] = Counter()  # entry -> distinct media matched
+        self._quarantined: set[int] = set()
+        self._pages_to_recheck: set[int] = set()
+        self.quarantines: list[Quarantine] = []
+
+    @classmethod
+    def load(cls, session: Session, config: MatcherConfig | None = None) -> Matcher:
+        return cls(Snapshot.load(session), config)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snap
+
+    def refresh_if_changed(self, session: Session) -> bool:
+        """Reload when any list changed; the new snapshot is complete before the swap."""
+        if list_signature(session) == self._snap.signature:
+            return False
+        fresh = Snapshot.load(session)
+        self._snap = fresh
+        self._quarantined.clear()  # the fresh snapshot already leaves them out
+        log.info("hash lists reloaded: %d lists, %d entries", len(fresh.lists), fresh.size)
+        return True
+
+    # -- matching ------------------------------------------------------------------------
+
+    def match(self, media: HasHashes) -> list[MatchResult]:
+        """Every entry `media` matches, exact first, then nearest PDQ first."""
+        snap = self._snap
+        found = [
+            self._result(snap, entry_id, kind, 0)
+            for kind in EXACT_TYPES
+            for entry_id in snap.exact[kind].get((getattr(media, kind) or "").lower(), ())
+            if entry_id not in self._quarantined
+        ]
+        if pdq_usable(media):
+            _, ids, dists = snap.pdq_search([str(media.pdq).lower()])
+            found += [
+                self._result(snap, int(i), "pdq", int(d))
+                for i, d in zip(ids, dists, strict=True)
+                if int(i) not in self._quarantined
+            ]
+        return sorted(found, key=_sort_key)
+
+    def result_for(self, entry_id: int, kind: str, distance: int) -> MatchResult:
+        """The result for a hit on `entry_id` of the current snapshot."""
+        return self._result(self._snap, entry_id, kind, distance)
+
+    def _result(self, snap: Snapshot, entry_id: int, kind: str, distance: int) -> MatchResult:
+        entry = snap.entries[entry_id]
+        hash_list = snap.lists[entry.list_id]
+        return MatchResult(
+            hash_list.id,
+            hash_list.name,
+            hash_list.kind,
+            entry_id,
+            kind,
+            distance,
+            entry.category,
+            entry.reference,
+        )
+
+    # -- the crawl's entry points --------------------------------------------------------
+
+    def match_media(self, session: Session, media_id: int) -> list[MatchResult]:
+        """Match one stored media item, record its matches, apply the flood guard."""
+        media = session.get(Media, media_id)
+        if media is None:
+            return []
+        results = self.match(media)
+        new_entries = record_matches(session, [(media_id, r) for r in results])
+        self._count_new(session, new_entries)
+        return [r for r in results if r.entry_id not in self._quarantined]
+
+    def update_candidates(self, session: Session, page_ids: Iterable[int]) -> CandidateChanges:
+        """Open, update or close the review items of `page_ids` (and of flooded pages)."""
+        pages = set(page_ids) | self._pages_to_recheck
+        self._pages_to_recheck.clear()
+        return update_candidates(session, pages, self.config.categories)
+
+    # -- flood guard ---------------------------------------------------------------------
+
+    def _count_new(self, session: Session, new_entries: Sequence[int]) -> None:
+        snap = self._snap
+        for entry_id in new_entries:
+            entry = snap.entries.get(entry_id)
+            if entry is None or snap.lists[entry.list_id].kind != "known":
+                continue
+            if entry_id not in self._media_counts:
+                # First sight in this process: start from what earlier runs recorded.
+                self._media_counts[entry_id] = media_count(session, entry_id)
+            else:
+                self._media_counts[entry_id] += 1
+            if over_flood_limit(self._media_counts[entry_id], self.config.flood_limit):
+                self._quarantine(session, entry_id, self._media_counts[entry_id])
+
+    def _quarantine(self, session: Session, entry_id: int, media: int) -> None:
+        report = quarantine_entry(session, entry_id, media)
+        self._quarantined.add(entry_id)
+        if report is not None:
+            self.quarantines.append(report)
+            self._pages_to_recheck.update(pages_matched_by(session, entry_id))
+            self._adopt_own_bump(session, report)
+
+    def _adopt_own_bump(self, session: Session, report: Quarantine) -> None:
+        """Skip the full reload our own version bump would cause, if it is the only change."""
+        list_id = self._snap.entries[report.entry_id].list_id
+        expected = tuple((i, v + 1 if i == list_id else v, e) for i, v, e in self._snap.signature)
+        if list_signature(session) == expected:
+            self._snap = replace(self._snap, signature=expected)
+
+
+def over_flood_limit(media: int, limit: int) -> bool:
+    """A limit of 0 turns the flood guard off."""
+    return limit > 0 and media > limit
+
+
+def record_matches(session: Session, rows: Sequence[tuple[int, MatchResult]]) -> list[int]:
+    """Insert Match rows, ignoring ones already there; returns the newly matched entries."""
+    new: list[int] = []
+    table = Match.__table__
+    for start in range(0, len(rows), _INSERT_BATCH):
+        values = [
+            {
+                "media_id": media_id,
+                "list_id": r.list_id,
+                "entry_id": r.entry_id,
+                "match_type": r.match_type,
+                "distance": r.distance,
+                "created_at": utcnow(),
+            }
+            for media_id, r in rows[start : start + _INSERT_BATCH]
+        ]
+        stmt = insert_for(session, table).values(values)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["media_id", "entry_id"])
+        new += [int(e) for e in session.execute(stmt.returning(table.c.entry_id)).scalars()]
+    return new
+
+
+def media_count(session: Session, entry_id: int) -> int:
+    query = select(func.count()).select_from(Match).where(Match.entry_id == entry_id)
+    return int(session.execute(query).scalar_one())
+
+
+def pages_matched_by(session: Session, entry_id: int) -> set[int]:
+    query = (
+        select(Observation.page_id)
+        .join(Match, Match.media_id == Observation.media_id)
+        .where(Match.entry_id == entry_id)
+        .distinct()
+    )
+    return {int(p) for p in session.execute(query).scalars()}
+
+
+def quarantine_entry(session: Session, entry_id: int, media: int) -> Quarantine | None:
+    """Quarantine one entry (idempotent): None when it already was."""
+    entry = session.get(HashEntry, entry_id)
+    if entry is None or entry.quarantined_at is not None:
+        return None
+    entry.quarantined_at = utcnow()
+    hash_list = session.get(HashList, entry.list_id)
+    assert hash_list is not None
+    session.execute(
+        update(HashList).where(HashList.id == hash_list.id).values(version=HashList.version + 1)
+    )
+    details = {"list": hash_list.name, "hash_type": entry.hash_type, "media": media}
+    record(session, Event("matcher", "hashlist.entry_quarantined", "hash_entry", entry_id, details))
+    log.warning(
+        "flood guard: quarantined entry %d of %s (%d media)", entry_id, hash_list.name, media
+    )
+    return Quarantine(entry_id, hash_list.name, entry.hash_type, media)
