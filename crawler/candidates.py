@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -236,3 +237,48 @@ def _refresh(item: ReviewItem, assessment: PageAssessment, changes: CandidateCha
     else:
         return
     item.priority, item.no_viewing_needed, item.updated_at = priority, nvn, utcnow()
+
+
+def match_records(session: Session, media_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
+    """The contract's `matches` records per media, for exports.
+
+    Beyond the contract's fields (`list`, `type`, `distance`, `category`, `reference`):
+    `kind` (known or benign), `active` (the match counts under the lists' current settings:
+    list enabled, entry not quarantined, within threshold) and `suppressed` (a known match
+    on a media that also matches a benign entry), so suppressions show in exports.
+    """
+    records: dict[int, list[dict[str, Any]]] = {}
+    for chunk in _chunks(media_ids):
+        for media_id, record in _match_rows(session, chunk):
+            records.setdefault(media_id, []).append(record)
+    for found in records.values():
+        benign = any(r["kind"] == "benign" and r["active"] for r in found)
+        for r in found:
+            r["suppressed"] = benign and r["kind"] == "known"
+    return records
+
+
+def _match_rows(session: Session, media_ids: list[int]) -> Iterator[tuple[int, dict[str, Any]]]:
+    query = (
+        select(Match, HashEntry, HashList)
+        .join(HashEntry, HashEntry.id == Match.entry_id)
+        .join(HashList, HashList.id == Match.list_id)
+        .where(Match.media_id.in_(media_ids))
+        .order_by(Match.media_id, Match.distance, Match.id)
+    )
+    for match, entry, hash_list in session.execute(query):
+        active = hash_list.enabled and entry.quarantined_at is None
+        if match.match_type == "pdq":
+            active = active and match.distance <= hash_list.pdq_threshold
+        yield (
+            match.media_id,
+            {
+                "list": hash_list.name,
+                "type": match.match_type,
+                "distance": match.distance,
+                "category": entry.category,
+                "reference": entry.reference,
+                "kind": hash_list.kind,
+                "active": active,
+            },
+        )
