@@ -15,6 +15,7 @@ import click
 import typer
 
 from crawler.cli import admin
+from crawler.cli import export as export_cli
 from crawler.cli import matching as matching_cli
 from crawler.errors import TakedownError
 
@@ -30,6 +31,8 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.hashlist_app, name="hashlist")
 app.add_typer(admin.seeds_app, name="seeds")
 app.add_typer(admin.audit_app, name="audit")
+app.add_typer(export_cli.export_app, name="export")
+app.add_typer(export_cli.hosts_app, name="hosts")
 app.command("rematch")(matching_cli.rematch_command)
 
 
