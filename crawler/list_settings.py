@@ -18,7 +18,7 @@ from crawler.candidates import CandidateChanges, update_candidates
 from crawler.db.models import HashList, Match, Observation
 from crawler.db.types import utcnow
 from crawler.errors import UsageError
-from crawler.matching import MAX_RADIUS
+from crawler.media.pdq_index import MAX_RADIUS
 
 
 @dataclass(frozen=True)

@@ -41,47 +41,16 @@ from crawler.config import Settings
 from crawler.db.models import HashEntry, HashList, Match, Media, Observation
 from crawler.db.types import utcnow
 from crawler.db.upsert import insert_for
+from crawler.media.pdq_index import MAX_RADIUS, PDQIndex, hexes_to_array
 
 log = logging.getLogger(__name__)
-I64 = NDArray[np.int64]
 
-# -- stand-in for crawler.media.pdq_index (landing from another change) ---------------------
-# Same shape as its PDQIndex: built from (N, 32) uint8 hashes and int64 ids, queried with
-# `query_batch_arrays(queries, radius) -> (query row, id, distance)`. Exact brute force.
-MAX_RADIUS = 64
-
-
-def hexes_to_array(hex_hashes: list[str]) -> NDArray[np.uint8]:
-    raw = b"".join(bytes.fromhex(h) for h in hex_hashes)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(hex_hashes), 32).copy()
-
-
-class PDQIndex:
-    def __init__(self, hashes: NDArray[np.uint8], ids: I64, *, max_radius: int) -> None:
-        self._words = hashes.view(np.uint64).reshape(-1, 4)
-        self._ids = np.asarray(ids, dtype=np.int64)
-        self.max_radius = max_radius
-
-    def query_batch_arrays(self, queries: NDArray[np.uint8], radius: int) -> tuple[I64, I64, I64]:
-        qwords = queries.view(np.uint64).reshape(-1, 4)
-        step = max(1, 4_000_000 // max(len(self._words), 1))  # bounds the (q, N) temporaries
-        parts = [
-            self._search(qwords[lo : lo + step], lo, radius) for lo in range(0, len(qwords), step)
-        ]
-        qidx, ids, dists = (np.concatenate([p[k] for p in parts]) for k in range(3))
-        order = np.lexsort((ids, dists, qidx))
-        return qidx[order], ids[order], dists[order]
-
-    def _search(self, qwords: NDArray[np.uint64], lo: int, radius: int) -> tuple[I64, I64, I64]:
-        xor = qwords[:, None, :] ^ self._words[None, :, :]
-        dists = np.bitwise_count(xor).sum(axis=2, dtype=np.int64)
-        qidx, rows = np.nonzero(dists <= radius)
-        return qidx.astype(np.int64) + lo, self._ids[rows], dists[qidx, rows]
-
-
+# Meta's PDQ gate: below this quality a hash describes too little structure to match on.
 MIN_PDQ_QUALITY = 50
 EXACT_TYPES = ("sha256", "sha1", "md5")
 _INSERT_BATCH = 5_000
+
+I64 = NDArray[np.int64]
 
 
 class HasHashes(Protocol):
