@@ -25,6 +25,8 @@ Benign entries are never quarantined: matching many media is what a benign list 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -237,9 +239,15 @@ def _sort_key(result: MatchResult) -> tuple[int, int, int]:
 class Matcher:
     """Matches media against one snapshot of the lists; swaps in a new one on change.
 
-    Not thread-safe for refresh; `match` only reads `self._snap` once per call, so a
-    concurrent swap is seen whole or not at all.
+    Safe to share between the store pipeline's worker threads: `match` reads `self._snap`
+    once per call, so a concurrent swap is seen whole or not at all; reloads and the flood
+    counters are serialised by a lock.
+
+    The crawl wires `after_media_stored` into `crawler.storage.Storage`; it re-checks the
+    list versions at most every `refresh_interval` seconds (one small query).
     """
+
+    refresh_interval = 30.0
 
     def __init__(self, snapshot: Snapshot, config: MatcherConfig | None = None) -> None:
         self._snap = snapshot
@@ -248,6 +256,8 @@ class Matcher:
         self._quarantined: set[int] = set()
         self._pages_to_recheck: set[int] = set()
         self.quarantines: list[Quarantine] = []
+        self._lock = threading.Lock()
+        self._checked_at = time.monotonic()
 
     @classmethod
     def load(cls, session: Session, config: MatcherConfig | None = None) -> Matcher:
@@ -259,11 +269,13 @@ class Matcher:
 
     def refresh_if_changed(self, session: Session) -> bool:
         """Reload when any list changed; the new snapshot is complete before the swap."""
-        if list_signature(session) == self._snap.signature:
-            return False
-        fresh = Snapshot.load(session)
-        self._snap = fresh
-        self._quarantined.clear()  # the fresh snapshot already leaves them out
+        with self._lock:
+            self._checked_at = time.monotonic()
+            if list_signature(session) == self._snap.signature:
+                return False
+            fresh = Snapshot.load(session)
+            self._snap = fresh
+            self._quarantined.clear()  # the fresh snapshot already leaves them out
         log.info("hash lists reloaded: %d lists, %d entries", len(fresh.lists), fresh.size)
         return True
 
@@ -307,6 +319,13 @@ class Matcher:
 
     # -- the crawl's entry points --------------------------------------------------------
 
+    def after_media_stored(self, session: Session, media_id: int, page_id: int) -> None:
+        """`Storage`'s hook: match the media just stored and update its page's item."""
+        if time.monotonic() - self._checked_at >= self.refresh_interval:
+            self.refresh_if_changed(session)
+        self.match_media(session, media_id)
+        self.update_candidates(session, [page_id])
+
     def match_media(self, session: Session, media_id: int) -> list[MatchResult]:
         """Match one stored media item, record its matches, apply the flood guard."""
         media = session.get(Media, media_id)
@@ -314,7 +333,8 @@ class Matcher:
             return []
         results = self.match(media)
         new_entries = record_matches(session, [(media_id, r) for r in results])
-        self._count_new(session, new_entries)
+        with self._lock:
+            self._count_new(session, new_entries)
         return [r for r in results if r.entry_id not in self._quarantined]
 
     def update_candidates(self, session: Session, page_ids: Iterable[int]) -> CandidateChanges:

@@ -154,8 +154,7 @@ def crawl_step(db: Database, matcher: Matcher, media_id: int, url: str) -> None:
     """What the store pipeline does after storing one media item."""
     with db.session() as session:
         matcher.refresh_if_changed(session)
-        matcher.match_media(session, media_id)
-        matcher.update_candidates(session, [page_id(db, url)])
+        matcher.after_media_stored(session, media_id, page_id(db, url))
 
 
 def items(db: Database) -> dict[str, tuple[str, int, bool]]:
