@@ -15,6 +15,7 @@ import click
 import typer
 
 from crawler.cli import admin
+from crawler.cli import crawl as crawl_cli
 from crawler.cli import export as export_cli
 from crawler.cli import matching as matching_cli
 from crawler.cli.review import review_app
@@ -36,6 +37,7 @@ app.add_typer(review_app, name="review")
 app.add_typer(export_cli.export_app, name="export")
 app.add_typer(export_cli.hosts_app, name="hosts")
 app.command("rematch")(matching_cli.rematch_command)
+app.command("crawl")(crawl_cli.crawl)
 
 
 @app.callback()

@@ -1,0 +1,130 @@
+"""The takedown add-on: wires every middleware, extension and pipeline at fixed priorities.
+
+Reads the policy from `TAKEDOWN_POLICY` (TOML text) and turns it into Scrapy settings
+(user agent, per-host concurrency, delay with a floor under AutoThrottle, timeout,
+rendering). Priorities are fixed here so the order is reviewable in one place:
+
+downloader (request path, low first): scope gate 60 -> robots 100 -> politeness 110 ->
+Scrapy's retry 550 -> Retry-After 560 (response path runs before retry) -> redirect 600
+-> address check 800 (response path runs before redirect). Scrapy's offsite, robots,
+cookies, proxy and cache middlewares are off.
+spider: self-test 10 (outermost on the start requests), frontier 800 (inside depth 900).
+
+Raises `ProxyRefused` (C-08) when the environment names a proxy and no enforcing
+egress proxy is declared with `TAKEDOWN_EGRESS_PROXY_ENFORCED`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
+
+from crawler.net.resolver import policy_from_settings
+from crawler.policy import CrawlPolicy
+
+STORE_PIPELINE = "crawler.pipelines.store.StorePipeline"
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+    "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    "crawler.middlewares.scope.ScopeGateMiddleware": 60,
+    "crawler.middlewares.robots.RobotsTxtMiddleware": 100,
+    "crawler.middlewares.politeness.PolitenessMiddleware": 110,
+    "crawler.middlewares.retryafter.RetryAfterMiddleware": 560,
+    "crawler.middlewares.address.AddressCheckMiddleware": 800,
+}
+SPIDER_MIDDLEWARES: dict[str, int | None] = {
+    "crawler.middlewares.selftest.StartupSelfTestMiddleware": 10,
+    "crawler.middlewares.frontier.FrontierMiddleware": 800,
+}
+EXTENSIONS: dict[str, int | None] = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
+    "scrapy.extensions.feedexport.FeedExporter": None,
+    "scrapy.extensions.spiderstate.SpiderState": None,
+    "crawler.extensions.progress.ProgressExtension": 500,
+}
+
+
+class ProxyRefused(RuntimeError):
+    """A proxy is configured in the environment and nothing says it enforces the policy."""
+
+
+def proxy_variables(env: Mapping[str, str]) -> list[str]:
+    return [name for name in env if name.lower() in PROXY_VARIABLES and env[name].strip()]
+
+
+def check_proxies(env: Mapping[str, str], enforced: bool) -> None:
+    found = proxy_variables(env)
+    if found and not enforced:
+        raise ProxyRefused(
+            f"{', '.join(sorted(found))} set: a proxy resolves names itself and would bypass "
+            "the address policy; unset it, or declare an enforcing egress proxy with "
+            "TAKEDOWN_EGRESS_PROXY_ENFORCED"
+        )
+
+
+def policy_settings(policy: CrawlPolicy, settings: BaseSettings) -> dict[str, Any]:
+    """Scrapy settings that follow from the policy."""
+    polite = policy.politeness
+    delay = polite.delay_s
+    if polite.autothrottle:
+        delay = max(delay, settings.getfloat("TAKEDOWN_DELAY_FLOOR", 0.25))
+    return {
+        "USER_AGENT": polite.user_agent,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": polite.per_host_concurrency,
+        "DOWNLOAD_DELAY": delay,
+        "DOWNLOAD_DELAY_JITTER": 0.5 if delay > 0 else 0.0,
+        "AUTOTHROTTLE_ENABLED": polite.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(delay, 1.0),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(polite.per_host_concurrency),
+        "DOWNLOAD_TIMEOUT": polite.timeout_s,
+        "TAKEDOWN_MEDIA_MAX_BYTES": policy.media.max_bytes,
+        "TAKEDOWN_MAX_PIXELS": policy.media.max_pixels,
+    }
+
+
+class TakedownAddon:
+    """Scrapy add-on (`ADDONS`); see the module doc for what it sets."""
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        enforced = settings.getbool("TAKEDOWN_EGRESS_PROXY_ENFORCED")
+        check_proxies(os.environ, enforced)  # the edge for `scrapy crawl` as well
+        policy = policy_from_settings(settings)
+        for name, value in policy_settings(policy, settings).items():
+            settings.set(name, value, "addon")
+        self._wire(settings, enforced)
+        if policy.render.javascript:
+            from crawler.render import render_settings
+
+            for name, value in render_settings(settings).items():
+                settings.set(name, value, "addon")
+
+    @staticmethod
+    def _wire(settings: BaseSettings, enforced: bool) -> None:
+        groups = {
+            "DOWNLOADER_MIDDLEWARES": dict(DOWNLOADER_MIDDLEWARES),
+            "SPIDER_MIDDLEWARES": SPIDER_MIDDLEWARES,
+            "EXTENSIONS": EXTENSIONS,
+        }
+        if enforced:
+            settings.set("HTTPPROXY_ENABLED", True, "addon")
+        else:
+            groups["DOWNLOADER_MIDDLEWARES"][
+                "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware"
+            ] = None
+        for name, components in groups.items():
+            for path, priority in components.items():
+                settings.set_in_component_priority_dict(name, load_object(path), priority)
+        if importlib.util.find_spec("crawler.pipelines.store") is not None:
+            store = load_object(STORE_PIPELINE)
+            settings.set_in_component_priority_dict("ITEM_PIPELINES", store, 300)

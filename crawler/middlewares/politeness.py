@@ -1,0 +1,66 @@
+"""Per-host politeness: one download slot per canonical host, and minimum host delays.
+
+Every request gets `meta["download_slot"]` = its canonical host, so per-host concurrency
+(`CONCURRENT_REQUESTS_PER_DOMAIN` = `politeness.per_host_concurrency`) and delays apply
+to the host actually contacted, whatever the spelling (C-11). Minimum delays arrive
+through the `host_delay` signal (robots.txt ``Crawl-delay``, ``Retry-After``) and are
+re-applied after AutoThrottle adjusts a slot, which would otherwise lower them again.
+
+Settings read: none beyond Scrapy's own slot settings.
+Stats: `politeness/host-delay/<host>` (the minimum delay in force).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy import Request, signals
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+
+from crawler.middlewares import host_delay
+from crawler.net.urls import InvalidURL, url_host
+
+
+class PolitenessMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.floors: dict[str, float] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PolitenessMiddleware:
+        mw = cls(crawler)
+        crawler.signals.connect(mw.raise_floor, signal=host_delay)
+        crawler.signals.connect(mw.response_downloaded, signal=signals.response_downloaded)
+        return mw
+
+    def process_request(self, request: Request, spider: Any = None) -> None:
+        if "download_slot" not in request.meta:
+            try:
+                request.meta["download_slot"] = url_host(request.url)
+            except InvalidURL:
+                return None
+        self._apply(request.meta["download_slot"])
+        return None
+
+    def raise_floor(self, host: str, delay: float, reason: str = "") -> None:
+        if delay > self.floors.get(host, 0.0):
+            self.floors[host] = delay
+            assert self.crawler.stats is not None
+            self.crawler.stats.set_value(f"politeness/host-delay/{host}", delay)
+        self._apply(host)
+
+    def response_downloaded(self, response: Response, request: Request, spider: Any = None) -> None:
+        slot = request.meta.get("download_slot")
+        if slot:
+            self._apply(slot)
+
+    def _apply(self, key: str) -> None:
+        floor = self.floors.get(key)
+        if not floor or self.crawler.engine is None:
+            return
+        downloader = self.crawler.engine.downloader
+        downloader.per_slot_settings.setdefault(key, {})["delay"] = floor
+        slot = downloader.slots.get(key)
+        if slot is not None and slot.delay < floor:
+            slot.delay = floor
