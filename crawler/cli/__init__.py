@@ -15,6 +15,7 @@ import click
 import typer
 
 from crawler.cli import admin
+from crawler.cli import notices as notices_cli
 from crawler.cli import crawl as crawl_cli
 from crawler.cli import export as export_cli
 from crawler.cli import matching as matching_cli
@@ -33,6 +34,7 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.hashlist_app, name="hashlist")
 app.add_typer(admin.seeds_app, name="seeds")
 app.add_typer(admin.audit_app, name="audit")
+app.add_typer(notices_cli.notices_app, name="notices")
 app.add_typer(review_app, name="review")
 app.add_typer(export_cli.export_app, name="export")
 app.add_typer(export_cli.hosts_app, name="hosts")

@@ -1,0 +1,162 @@
+"""`notices build | export | mark-sent | due | escalate-to`: thin layers over crawler.notices."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crawler.audit import Event, record
+from crawler.cli._common import database, info, output, settings
+from crawler.config import Settings
+from crawler.db.models import Notice, NoticeUrl
+from crawler.db.types import utcnow
+from crawler.errors import UsageError
+from crawler.net.sanitize import clean_text
+from crawler.notice_mail import (
+    eml_bytes,
+    load_notices,
+    mbox_bytes,
+    notice_record,
+    render_all,
+)
+from crawler.notices import build_notices, mark_sent, outbox, set_escalation_contact
+
+notices_app = typer.Typer(help="Takedown notices to abuse contacts.", no_args_is_help=True)
+_SERIAL = re.compile(r"TD-\d{4}-\d{6,}")
+ACTOR = "cli"
+Loaded = list[tuple[Notice, list[NoticeUrl]]]
+
+
+def _show(text: str | None, limit: int = 160) -> str:
+    """Crawled or RDAP text made safe for one terminal line (E-10)."""
+    return clean_text(text, limit) or "-"
+
+
+@notices_app.command("build")
+def notices_build() -> None:
+    """One draft notice per abuse contact for confirmed URLs in no open notice."""
+    cfg = settings()
+    with database(cfg=cfg) as db, db.session() as session:
+        result = build_notices(session, cfg, utcnow(), actor=ACTOR)
+        due = len(outbox(session, cfg, utcnow()))
+        for n in result.escalated:
+            upstream = n.escalation_contact or "unknown: set it with `notices escalate-to`"
+            info(f"escalated {n.serial} (upstream contact {upstream})")
+        for n in result.created:
+            flags = "".join(
+                [
+                    " [guessed contact]" if n.contact_is_guess else "",
+                    " [CDN-fronted]" if n.cdn_fronted else "",
+                ]
+            )
+            info(f"created {n.serial} to {_show(n.abuse_contact)}{flags}")
+    for w in result.waiting:
+        info(f"waiting: item {w.item_id} {_show(w.url)}: {w.reason}")
+    info(
+        f"{len(result.created)} notices created, {len(result.escalated)} escalated, "
+        f"{len(result.waiting)} confirmed items waiting for a contact, {due} notices due to send"
+    )
+
+
+@notices_app.command("due")
+def notices_due() -> None:
+    """Notices to send now: drafts, escalations and re-notices."""
+    cfg = settings()
+    with database(cfg=cfg) as db, db.read_session() as session:
+        for notice, reason in outbox(session, cfg, utcnow()):
+            print(f"{notice.serial}\t{reason}\t{notice.status}\t{_show(notice.abuse_contact)}")
+
+
+def _write_json(loaded: Loaded, path: str | None) -> bytes:
+    records = [notice_record(n, urls) for n, urls in loaded]
+    text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    with output(path) as handle:
+        handle.write(text)
+    return text.encode()
+
+
+def _write_eml(loaded: Loaded, path: str | None, cfg: Settings) -> bytes:
+    rendered = render_all(loaded, cfg, utcnow())
+    if path in (None, "-"):
+        data = mbox_bytes(rendered, utcnow())
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return data
+    folder = Path(str(path))
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder}: --output for eml must be a folder (one .eml per notice)")
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = bytearray()
+    for item in rendered:
+        if not _SERIAL.fullmatch(item.serial):
+            raise UsageError(f"notice serial {item.serial[:40]!r} is not TD-YYYY-NNNNNN")
+        data = eml_bytes(item.message)
+        tmp = folder / f".{item.serial}.eml.partial"
+        tmp.write_bytes(data)
+        tmp.replace(folder / f"{item.serial}.eml")
+        digest += data
+    return bytes(digest)
+
+
+@notices_app.command("export")
+def notices_export(
+    fmt: Annotated[str, typer.Option("--format", help="json or eml")],
+    output_path: Annotated[
+        str | None, typer.Option("--output", help="file (json) or folder (eml); - for stdout")
+    ] = None,
+    which: Annotated[
+        str | None,
+        typer.Option(help="all | open | outbox (default: all for json, outbox for eml)"),
+    ] = None,
+) -> None:
+    """Write notices as the contract's JSON, or as one RFC 5322 .eml per notice."""
+    if fmt not in ("json", "eml"):
+        raise UsageError(f"--format {fmt!r}: must be json or eml")
+    cfg = settings()
+    chosen = which or ("all" if fmt == "json" else "outbox")
+    with database(cfg=cfg) as db:
+        with db.read_session() as session:
+            loaded = load_notices(session, cfg, utcnow(), chosen)
+            data = (
+                _write_json(loaded, output_path)
+                if fmt == "json"
+                else _write_eml(loaded, output_path, cfg)
+            )
+        details = {
+            "format": fmt,
+            "which": chosen,
+            "notices": len(loaded),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        with db.session() as session:
+            record(session, Event(ACTOR, "notices.export", "notice", None, details))
+    info(f"{len(loaded)} notices exported as {fmt} ({chosen})")
+
+
+@notices_app.command("mark-sent")
+def notices_mark_sent(
+    refs: Annotated[list[str], typer.Argument(help="notice ids or serials")],
+) -> None:
+    """Record that notices were sent; repeating it changes nothing until the next send is due."""
+    cfg = settings()
+    with database(cfg=cfg) as db, db.session() as session:
+        outcomes = mark_sent(session, refs, cfg, utcnow(), actor=ACTOR)
+    for o in outcomes:
+        info(f"{o.serial}: {'marked sent (' + o.reason + ')' if o.counted else o.reason}")
+
+
+@notices_app.command("escalate-to")
+def notices_escalate_to(
+    ref: Annotated[str, typer.Argument(help="notice id or serial")],
+    address: Annotated[str, typer.Argument(help="the upstream network's abuse address")],
+) -> None:
+    """Set the upstream contact an escalated notice goes to."""
+    with database() as db, db.session() as session:
+        notice = set_escalation_contact(session, ref, address, actor=ACTOR)
+    info(f"{notice.serial}: escalations go to {notice.escalation_contact}")

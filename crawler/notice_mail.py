@@ -1,0 +1,206 @@
+"""Notices as data: the contract's JSON records and RFC 5322 messages.
+
+E-mail safety (HAZARDS E-05): messages are `email.message.EmailMessage` objects under
+`email.policy.default`, which refuses CR or LF in any header value, and every address is
+checked against a plain `local@domain` pattern first, so an RDAP contact such as
+`abuse@x\\r\\nBcc: y` can never add a header. The HTML part comes from an autoescaping
+Jinja2 template and shows URLs as text, never as links.
+
+`Message-ID` is `<SERIAL.N@operator-domain>`, N being the number of the send the message
+is for (send_count + 1 while one is due, else send_count): exporting twice gives the same
+id, and a re-notice is a new message that refers to the first one.
+"""
+
+from __future__ import annotations
+
+import email.policy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crawler.config import Settings
+from crawler.db.models import Notice, NoticeUrl
+from crawler.errors import UsageError
+from crawler.notices import OPEN_STATUSES, send_reason, valid_address
+
+WHICH = ("all", "open", "outbox")
+
+
+def iso(when: datetime | None) -> str | None:
+    """UTC, second precision, `Z` suffix, as in the contract's examples."""
+    return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def load_notices(
+    session: Session, cfg: Settings, now: datetime, which: str
+) -> list[tuple[Notice, list[NoticeUrl]]]:
+    """Notices with their URLs in id order: `all`, `open` ones, or the `outbox` (due now)."""
+    if which not in WHICH:
+        raise UsageError(f"--which {which!r}: must be one of {', '.join(WHICH)}")
+    query = select(Notice).order_by(Notice.id)
+    if which != "all":
+        query = query.where(Notice.status.in_(OPEN_STATUSES))
+    notices = list(session.execute(query).scalars())
+    if which == "outbox":
+        notices = [n for n in notices if send_reason(n, now, cfg.renotice_hours)]
+    urls: dict[int, list[NoticeUrl]] = {n.id: [] for n in notices}
+    for chunk in _chunks(list(urls), 500):
+        rows = select(NoticeUrl).where(NoticeUrl.notice_id.in_(chunk)).order_by(NoticeUrl.id)
+        for row in session.execute(rows).scalars():
+            urls[row.notice_id].append(row)
+    return [(n, urls[n.id]) for n in notices]
+
+
+def _chunks(values: list[int], size: int) -> list[list[int]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def notice_record(notice: Notice, urls: Sequence[NoticeUrl]) -> dict[str, Any]:
+    """One notice exactly as CONTRACT.md's `notices export --format json` shows it."""
+    return {
+        "id": notice.id,
+        "serial": notice.serial,
+        "abuse_contact": notice.abuse_contact,
+        "asn": notice.asn,
+        "as_org": notice.as_org,
+        "country": notice.country,
+        "status": notice.status,
+        "created_at": iso(notice.created_at),
+        "sent_at": iso(notice.sent_at),
+        "urls": [
+            {
+                "url": u.url,
+                "category": u.category,
+                "first_seen": iso(u.first_seen),
+                "ip": u.ip,
+                "removed_at": iso(u.removed_at),
+            }
+            for u in urls
+        ],
+    }
+
+
+# --- e-mail ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    serial: str
+    message: EmailMessage
+
+
+def _environments() -> tuple[Environment, Environment]:
+    loader = PackageLoader("crawler", "templates")
+    html = Environment(loader=loader, autoescape=True, undefined=StrictUndefined)
+    plain = Environment(loader=loader, autoescape=False, undefined=StrictUndefined)  # noqa: S701 - text/plain part
+    return html, plain
+
+
+def _address(value: str | None, what: str, serial: str) -> str:
+    if not valid_address(value):
+        raise UsageError(f"{serial}: the {what} {str(value)[:80]!r} is not a plain e-mail address")
+    return str(value)
+
+
+def _domain(notice: Notice) -> str:
+    contact = notice.operator_contact or ""
+    return contact.rpartition("@")[2] if valid_address(contact) else "takedown.invalid"
+
+
+def message_id(notice: Notice, send_number: int) -> str:
+    return f"<{notice.serial}.{send_number}@{_domain(notice)}>"
+
+
+def _recipients(notice: Notice, reason: str | None) -> tuple[str, str | None]:
+    """(To, Cc): an escalation goes upstream with the original contact in copy."""
+    escalated = notice.status == "escalated" and notice.escalation_contact
+    if escalated:
+        return notice.escalation_contact or "", notice.abuse_contact
+    return notice.abuse_contact, None
+
+
+def _context(
+    notice: Notice, urls: Sequence[NoticeUrl], reason: str | None, number: int, cfg: Settings
+) -> dict[str, Any]:
+    rows = [
+        {"url": u.url, "category": u.category, "first_seen": iso(u.first_seen), "ip": u.ip}
+        for u in urls
+        if u.removed_at is None
+    ]
+    return {
+        "notice": notice,
+        "urls": rows,
+        "reason": reason,
+        "send_number": number,
+        "escalate_days": cfg.escalate_days,
+        "greeting": "Dear abuse team,",
+    }
+
+
+def _headers(
+    msg: EmailMessage, notice: Notice, reason: str | None, number: int, now: datetime
+) -> None:
+    to, cc = _recipients(notice, reason)
+    sender = _address(notice.operator_contact, "operator contact", notice.serial)
+    msg["From"] = Address(display_name=notice.operator_name or "", addr_spec=sender)
+    msg["To"] = _address(to, "abuse contact", notice.serial)
+    if cc:
+        msg["Cc"] = _address(cc, "abuse contact", notice.serial)
+    msg["Reply-To"] = sender
+    prefix = {"re-notice": "Reminder: ", "escalation": "Escalation: "}.get(reason or "", "")
+    msg["Subject"] = f"{prefix}[{notice.serial}] Child sexual abuse material on your network"
+    msg["Date"] = format_datetime(now.astimezone(UTC))
+    msg["Message-ID"] = message_id(notice, number)
+    if number > 1:
+        msg["In-Reply-To"] = message_id(notice, 1)
+        msg["References"] = message_id(notice, 1)
+
+
+def render_message(
+    notice: Notice, urls: Sequence[NoticeUrl], cfg: Settings, now: datetime
+) -> EmailMessage:
+    """The message for the notice's next send (or its last one when none is due)."""
+    reason = send_reason(notice, now, cfg.renotice_hours)
+    number = notice.send_count + 1 if reason else max(notice.send_count, 1)
+    msg = EmailMessage(policy=email.policy.default)
+    try:
+        _headers(msg, notice, reason, number, now)
+    except ValueError as exc:  # CR/LF or other header-unsafe text, e.g. in the operator name
+        raise UsageError(f"{notice.serial}: unsafe header value refused ({exc})") from exc
+    html_env, text_env = _environments()
+    context = _context(notice, urls, reason, number, cfg)
+    msg.set_content(text_env.get_template("notice.txt.j2").render(context))
+    msg.add_alternative(html_env.get_template("notice.html.j2").render(context), subtype="html")
+    return msg
+
+
+def render_all(
+    loaded: Sequence[tuple[Notice, list[NoticeUrl]]], cfg: Settings, now: datetime
+) -> list[Rendered]:
+    """Every message, or UsageError before anything is written."""
+    return [Rendered(n.serial, render_message(n, urls, cfg, now)) for n, urls in loaded]
+
+
+def eml_bytes(message: EmailMessage) -> bytes:
+    """RFC 5322 on the wire: CRLF line ends."""
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+def mbox_bytes(rendered: Sequence[Rendered], now: datetime) -> bytes:
+    """An mboxrd stream (for `--output -`): `From ` lines quoted inside bodies."""
+    stamp = now.astimezone(UTC).strftime("%a %b %d %H:%M:%S %Y")
+    out = bytearray()
+    for item in rendered:
+        body = item.message.as_bytes(policy=email.policy.default.clone(linesep="\n"))
+        lines = body.split(b"\n")
+        quoted = [b">" + ln if ln.lstrip(b">").startswith(b"From ") else ln for ln in lines]
+        out += b"From takedown-crawler " + stamp.encode() + b"\n" + b"\n".join(quoted) + b"\n"
+    return bytes(out)

@@ -1,0 +1,406 @@
+"""Takedown notices: build them from confirmed items, and move them through their life.
+
+Life of a notice (every transition is an audit event):
+
+    draft --mark-sent--> sent --(escalate_days, URLs still up)--> escalated
+      \\                  \\                                         \\
+       `------------------`-------- every URL removed ------------`--> removed
+
+- `build_notices` groups confirmed items that are in no open notice (draft, sent,
+  escalated) by abuse contact and creates one draft per contact, in one transaction.
+  The contact is the RDAP abuse contact of the hosting network; failing that,
+  `abuse@<registered domain>` (RFC 2142), marked as a guess. An item with neither stays
+  confirmed and un-noticed and is returned as *waiting*, so it is never silently dropped.
+- Re-notices are not a status: a sent or escalated notice whose URLs are still up is
+  *due* again `renotice_hours` after it was last sent (`outbox`). `mark_sent` counts a
+  send only when one is due, which makes it idempotent.
+- `advance` escalates sent notices older than `escalate_days` whose URLs are still up.
+  The upstream contact is not known to the pipeline: `escalation_contact` stays NULL (a
+  placeholder) until an operator sets it with `set_escalation_contact`.
+- `mark_removed` (called by the recheck) records a URL's removal and closes every notice
+  whose URLs are all gone.
+
+A URL sits in at most one open notice: `NoticeUrl.open_item_id` (unique) holds the item
+id while its notice is open. Builds are serialised (PostgreSQL advisory lock; SQLite's
+`BEGIN IMMEDIATE`), and serials come from an atomic per-year counter, so concurrent
+builders never share a serial or a URL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select, text, update
+from sqlalchemy.orm import Session
+
+from crawler.audit import Event, record
+from crawler.config import Settings
+from crawler.db.models import Host, Notice, NoticeSerial, NoticeUrl, Page, ReviewItem
+from crawler.db.upsert import insert_for
+from crawler.errors import UsageError
+
+OPEN_STATUSES = ("draft", "sent", "escalated")
+_BUILD_LOCK_KEY = 0x7464_6E6F  # "tdno": one advisory lock for every notice build
+
+# Autonomous systems of the large CDNs and reverse proxies: a host there is "CDN-fronted",
+# so the abuse contact is the CDN's, which can forward the notice or name the origin.
+CDN_ASNS: dict[int, str] = {
+    13335: "Cloudflare",
+    209242: "Cloudflare",
+    20940: "Akamai",
+    16625: "Akamai",
+    54113: "Fastly",
+    60068: "CDN77",
+    200325: "BunnyCDN",
+    15133: "Edgecast",
+    22822: "Edgio (Limelight)",
+    33438: "StackPath",
+}
+CDN_ORG_WORDS = ("cloudflare", "akamai", "fastly", "cdn77", "bunnyway", "edgecast", "limelight")
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]{{1,64}}@{_LABEL}(?:\.{_LABEL})+")
+
+
+def valid_address(address: str | None) -> bool:
+    """A plain `local@domain` address: no display name, spaces, CR/LF or IP literals."""
+    return bool(address) and len(address or "") <= 254 and bool(_ADDRESS.fullmatch(address or ""))
+
+
+@dataclass(frozen=True)
+class Contact:
+    address: str
+    is_guess: bool
+
+
+def contact_for(host: Host | None) -> Contact | None:
+    """The RDAP abuse contact of the host's network, else the RFC 2142 guess, else None."""
+    if host is None:
+        return None
+    known = (host.abuse_contact or "").strip().lower()
+    if valid_address(known):
+        return Contact(known, host.abuse_contact_source == "guess")
+    guess = f"abuse@{(host.registered_domain or '').strip().lower()}"
+    return Contact(guess, True) if valid_address(guess) else None
+
+
+def is_cdn(host: Host | None) -> bool:
+    if host is None:
+        return False
+    org = (host.as_org or "").lower()
+    return host.asn in CDN_ASNS or any(word in org for word in CDN_ORG_WORDS)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A confirmed item that cannot be noticed yet, and why."""
+
+    item_id: int
+    url: str
+    reason: str
+
+
+@dataclass
+class BuildResult:
+    created: list[Notice] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
+    escalated: list[Notice] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    item: ReviewItem
+    page: Page
+    host: Host | None
+
+
+def _serialise_builds(session: Session) -> None:
+    # SQLite write transactions are already exclusive (BEGIN IMMEDIATE).
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BUILD_LOCK_KEY})
+
+
+def _unnoticed(session: Session) -> list[_Candidate]:
+    in_open_notice = exists().where(NoticeUrl.open_item_id == ReviewItem.id)
+    rows = session.execute(
+        select(ReviewItem, Page, Host)
+        .join(Page, ReviewItem.page_id == Page.id)
+        .outerjoin(Host, Page.host_id == Host.id)
+        .where(ReviewItem.status == "confirmed", ~in_open_notice)
+        .order_by(ReviewItem.id)
+    )
+    return [_Candidate(item, page, host) for item, page, host in rows]
+
+
+def _group(
+    candidates: Iterable[_Candidate],
+) -> tuple[dict[str, list[tuple[_Candidate, Contact]]], list[Waiting]]:
+    groups: dict[str, list[tuple[_Candidate, Contact]]] = {}
+    waiting: list[Waiting] = []
+    for cand in candidates:
+        contact = contact_for(cand.host)
+        if contact is None:
+            reason = "no abuse contact and no registered domain to guess one from"
+            waiting.append(Waiting(cand.item.id, cand.page.url, reason))
+        else:
+            groups.setdefault(contact.address, []).append((cand, contact))
+    return groups, waiting
+
+
+def next_serial(session: Session, year: int) -> str:
+    """`TD-YYYY-NNNNNN`: one atomic upsert per serial, so none is ever handed out twice."""
+    stmt = insert_for(session, NoticeSerial).values(year=year, last_value=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[NoticeSerial.year], set_={"last_value": NoticeSerial.last_value + 1}
+    ).returning(NoticeSerial.last_value)
+    number = int(session.execute(stmt).scalar_one())
+    return f"TD-{year:04d}-{number:06d}"
+
+
+def _most_common(values: Iterable[object]) -> object:
+    counted = Counter(v for v in values if v is not None)
+    return counted.most_common(1)[0][0] if counted else None
+
+
+def _new_notice(
+    session: Session,
+    address: str,
+    members: Sequence[tuple[_Candidate, Contact]],
+    cfg: Settings,
+    now: datetime,
+) -> Notice:
+    hosts = [cand.host for cand, _ in members]
+    asn = _most_common(h.asn for h in hosts if h)
+    network = next((h for h in hosts if h and h.asn == asn), None)
+    notice = Notice(
+        serial=next_serial(session, now.year),
+        abuse_contact=address,
+        contact_is_guess=all(contact.is_guess for _, contact in members),
+        asn=asn,
+        as_org=network.as_org if network else None,
+        country=_most_common(h.country for h in hosts if h),
+        status="draft",
+        created_at=now,
+        cdn_fronted=any(is_cdn(h) for h in hosts),
+        operator_name=cfg.operator_name,
+        operator_contact=cfg.operator_contact,
+        legal_basis=cfg.notice_legal_basis,
+        appeal=cfg.notice_appeal,
+    )
+    session.add(notice)
+    session.flush()
+    return notice
+
+
+def _add_urls(
+    session: Session, notice: Notice, members: Sequence[tuple[_Candidate, Contact]]
+) -> None:
+    for cand, _ in members:
+        session.add(
+            NoticeUrl(
+                notice_id=notice.id,
+                item_id=cand.item.id,
+                url=cand.page.url,
+                category=cand.item.category,
+                first_seen=cand.page.first_seen,
+                ip=cand.host.ip if cand.host and cand.host.ip else None,
+                open_item_id=cand.item.id,
+            )
+        )
+    session.flush()
+
+
+def build_notices(
+    session: Session, cfg: Settings, now: datetime, actor: str = "system"
+) -> BuildResult:
+    """Escalate what is due, then one draft per abuse contact for un-noticed items.
+
+    Runs inside the caller's transaction: a failure part-way leaves nothing behind.
+    Running it again with nothing newly confirmed creates nothing.
+    """
+    _serialise_builds(session)
+    result = BuildResult(escalated=advance(session, cfg, now, actor))
+    groups, result.waiting = _group(_unnoticed(session))
+    for address in sorted(groups):
+        members = groups[address]
+        notice = _new_notice(session, address, members, cfg, now)
+        _add_urls(session, notice, members)
+        details = {
+            "serial": notice.serial,
+            "contact": address,
+            "urls": len(members),
+            "guess": notice.contact_is_guess,
+            "cdn": notice.cdn_fronted,
+        }
+        record(session, Event(actor, "notice.created", "notice", notice.id, details))
+        result.created.append(notice)
+    return result
+
+
+# --- lifecycle ---------------------------------------------------------------------------
+
+
+def send_reason(notice: Notice, now: datetime, renotice_hours: int) -> str | None:
+    """Why `notice` should be sent now (first, escalation, re-notice), or None."""
+    if notice.status == "draft":
+        return "first"
+    if notice.status not in ("sent", "escalated") or notice.last_sent_at is None:
+        return None
+    if (
+        notice.status == "escalated"
+        and notice.escalated_at
+        and notice.last_sent_at < notice.escalated_at
+    ):
+        return "escalation"
+    if now >= notice.last_sent_at + timedelta(hours=renotice_hours):
+        return "re-notice"
+    return None
+
+
+def find_notices(session: Session, refs: Sequence[str]) -> list[Notice]:
+    """Notices by id or serial; UsageError naming every reference that matches none."""
+    found: list[Notice] = []
+    missing: list[str] = []
+    for ref in refs:
+        cond = Notice.id == int(ref) if ref.isdigit() else Notice.serial == ref.strip().upper()
+        notice = session.execute(select(Notice).where(cond).with_for_update()).scalar()
+        if notice is None:
+            missing.append(ref)
+        else:
+            found.append(notice)
+    if missing:
+        raise UsageError(f"no such notice: {', '.join(repr(m[:40]) for m in missing)}")
+    return found
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    serial: str
+    counted: bool
+    reason: str  # first | escalation | re-notice, or why nothing changed
+
+
+def mark_sent(
+    session: Session, refs: Sequence[str], cfg: Settings, now: datetime, actor: str = "system"
+) -> list[SendOutcome]:
+    """Record that the notices were sent. A send that was not due changes nothing."""
+    outcomes = []
+    for notice in find_notices(session, refs):
+        reason = send_reason(notice, now, cfg.renotice_hours)
+        if reason is None:
+            last = notice.last_sent_at.isoformat() if notice.last_sent_at else "never"
+            outcomes.append(
+                SendOutcome(notice.serial, False, f"not due ({notice.status}, last sent {last})")
+            )
+            continue
+        notice.sent_at = notice.sent_at or now
+        notice.last_sent_at, notice.send_count = now, notice.send_count + 1
+        notice.status = "sent" if notice.status == "draft" else notice.status
+        details = {"serial": notice.serial, "reason": reason, "send_count": notice.send_count}
+        record(session, Event(actor, "notice.sent", "notice", notice.id, details))
+        outcomes.append(SendOutcome(notice.serial, True, reason))
+    return outcomes
+
+
+def _urls_up(session: Session, notice_id: int) -> bool:
+    up = select(NoticeUrl.id).where(
+        NoticeUrl.notice_id == notice_id, NoticeUrl.removed_at.is_(None)
+    )
+    return session.execute(up.limit(1)).first() is not None
+
+
+def advance(session: Session, cfg: Settings, now: datetime, actor: str = "system") -> list[Notice]:
+    """Escalate sent notices older than `escalate_days` whose URLs are still up."""
+    cutoff = now - timedelta(days=cfg.escalate_days)
+    stale = session.execute(
+        select(Notice).where(Notice.status == "sent", Notice.sent_at <= cutoff).order_by(Notice.id)
+    ).scalars()
+    escalated = []
+    for notice in stale:
+        if not _urls_up(session, notice.id):
+            continue
+        notice.status, notice.escalated_at = "escalated", now
+        details = {
+            "serial": notice.serial,
+            "after_days": cfg.escalate_days,
+            "upstream_contact": notice.escalation_contact,
+        }
+        record(session, Event(actor, "notice.escalated", "notice", notice.id, details))
+        escalated.append(notice)
+    return escalated
+
+
+def set_escalation_contact(
+    session: Session, ref: str, address: str, actor: str = "system"
+) -> Notice:
+    """Name the upstream network's contact of an escalated (or any open) notice."""
+    address = address.strip().lower()
+    if not valid_address(address):
+        raise UsageError(f"{address[:80]!r} is not a plain e-mail address")
+    (notice,) = find_notices(session, [ref])
+    if notice.status not in OPEN_STATUSES:
+        raise UsageError(f"{notice.serial} is {notice.status}; only open notices can be escalated")
+    notice.escalation_contact = address
+    details = {"serial": notice.serial, "upstream_contact": address}
+    record(session, Event(actor, "notice.escalation_contact", "notice", notice.id, details))
+    return notice
+
+
+@dataclass(frozen=True)
+class Removal:
+    item_id: int
+    first_time: bool  # False when the item had already been recorded as removed
+    closed: list[str]  # serials of notices this removal completed
+
+
+def _close_if_done(session: Session, notice: Notice, when: datetime, actor: str) -> bool:
+    if notice.status not in OPEN_STATUSES or _urls_up(session, notice.id):
+        return False
+    notice.status, notice.closed_at = "removed", when
+    session.execute(
+        update(NoticeUrl).where(NoticeUrl.notice_id == notice.id).values(open_item_id=None)
+    )
+    details = {"serial": notice.serial, "status_before": "open"}
+    record(session, Event(actor, "notice.removed", "notice", notice.id, details))
+    return True
+
+
+def mark_removed(session: Session, item_id: int, when: datetime, actor: str = "recheck") -> Removal:
+    """Record that item `item_id`'s URL is gone as of `when` (timezone-aware UTC).
+
+    Sets `ReviewItem.removed_at` (first removal wins) and status `removed` (if it was
+    `confirmed`), `NoticeUrl.removed_at` on each of its notice URLs, and closes as
+    `removed` every open notice whose URLs are now all gone. Idempotent; runs in the
+    caller's transaction. Raises UsageError for an unknown item.
+    """
+    item = session.get(ReviewItem, item_id, with_for_update=True)
+    if item is None:
+        raise UsageError(f"no review item {item_id}")
+    first = item.removed_at is None
+    if first:
+        item.removed_at, item.updated_at = when, when
+    if item.status == "confirmed":
+        item.status = "removed"
+    urls = session.execute(select(NoticeUrl).where(NoticeUrl.item_id == item_id)).scalars().all()
+    for url in urls:
+        url.removed_at = url.removed_at or when
+    session.flush()
+    notices = [session.get(Notice, nid) for nid in sorted({u.notice_id for u in urls})]
+    closed = [n.serial for n in notices if n and _close_if_done(session, n, when, actor)]
+    if first:
+        details = {"removed_at": when.isoformat(), "notices_closed": closed}
+        record(session, Event(actor, "item.removed", "review_item", item_id, details))
+    return Removal(item_id, first, closed)
+
+
+def outbox(session: Session, cfg: Settings, now: datetime) -> list[tuple[Notice, str]]:
+    """Open notices that should be sent now, with the reason, oldest first."""
+    rows = session.execute(
+        select(Notice).where(Notice.status.in_(OPEN_STATUSES)).order_by(Notice.id)
+    ).scalars()
+    due = [(n, send_reason(n, now, cfg.renotice_hours)) for n in rows]
+    return [(n, reason) for n, reason in due if reason is not None]
