@@ -1,0 +1,166 @@
+"""Accounts, server-side sessions and API tokens (HAZARDS A-06, A-09, A-10).
+
+The cookie holds a random token; the database holds only its SHA-256 (`UserSession.id`),
+the session's CSRF token and the user's `session_version` at issue time. A session dies
+on logout, after `idle_timeout_s` without a request, `absolute_timeout_s` after login,
+and whenever the user's `session_version` moves on (role change, disable, logout
+everywhere). API tokens are stored hashed too and carry the owner's current role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crawler.audit import Event, record
+from crawler.db.models import ROLES, ApiToken, User, UserSession
+from crawler.passwords import verify_password
+from review import totp
+from review.config import ReviewConfig
+
+TOKEN_PREFIX = "td_"  # noqa: S105 - a public prefix, not a secret
+TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most this often
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: from a session cookie (with its CSRF token) or an API token."""
+
+    user_id: int
+    username: str
+    role: str
+    session_id: str | None = None
+    csrf_token: str | None = None
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role in ("lead", "admin")
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    user: User | None
+    reason: str  # "ok", "bad-credentials", "code-required", "bad-code"
+
+
+def check_credentials(
+    session: Session, username: str, password: str, code: str, now: datetime
+) -> LoginOutcome:
+    """Verify password (dummy verify for unknown users) and, when enrolled, a TOTP code."""
+    user = session.execute(select(User).where(User.username == username)).scalar()
+    usable = user is not None and user.active
+    if not verify_password(user.password_hash if usable and user else None, password):
+        return LoginOutcome(None, "bad-credentials")
+    assert user is not None
+    if user.totp_secret:
+        if not code:
+            return LoginOutcome(None, "code-required")
+        step = totp.accept(user.totp_secret, code, user.totp_last_step, now)
+        if step is None:
+            return LoginOutcome(None, "bad-code")
+        user.totp_last_step = step
+    return LoginOutcome(user, "ok")
+
+
+def open_session(session: Session, user: User, now: datetime) -> str:
+    """A fresh session for `user` (a new id at every login); returns the cookie token."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        UserSession(
+            id=token_digest(token),
+            user_id=user.id,
+            session_version=user.session_version,
+            csrf_token=secrets.token_urlsafe(32),
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+    return token
+
+
+def _session_alive(row: UserSession, user: User, cfg: ReviewConfig, now: datetime) -> bool:
+    return (
+        not row.revoked
+        and user.active
+        and row.session_version == user.session_version
+        and now - row.last_seen_at <= timedelta(seconds=cfg.idle_timeout_s)
+        and now - row.created_at <= timedelta(seconds=cfg.absolute_timeout_s)
+    )
+
+
+def resolve_session(
+    session: Session, token: str, cfg: ReviewConfig, now: datetime
+) -> tuple[Principal | None, bool]:
+    """The session's principal, and whether its `last_seen_at` is due a refresh."""
+    row = session.get(UserSession, token_digest(token))
+    if row is None:
+        return None, False
+    user = session.get(User, row.user_id)
+    if user is None or not _session_alive(row, user, cfg, now):
+        return None, False
+    principal = Principal(user.id, user.username, user.role, row.id, row.csrf_token)
+    return principal, now - row.last_seen_at >= TOUCH_EVERY
+
+
+def touch_session(session: Session, session_id: str, now: datetime) -> None:
+    session.execute(
+        update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now)
+    )
+
+
+def resolve_api_token(session: Session, token: str) -> Principal | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == token_digest(token))
+    ).scalar()
+    if row is None or row.revoked_at is not None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    return Principal(user.id, user.username, user.role)
+
+
+def revoke_session(session: Session, session_id: str) -> None:
+    session.execute(update(UserSession).where(UserSession.id == session_id).values(revoked=True))
+
+
+def revoke_all_sessions(session: Session, user: User) -> None:
+    """Every session of `user` dies now (role change, disable, logout everywhere)."""
+    user.session_version += 1
+    session.execute(update(UserSession).where(UserSession.user_id == user.id).values(revoked=True))
+
+
+def create_api_token(session: Session, user_id: int, name: str, now: datetime) -> str:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user_id, name=name[:64], token_hash=token_digest(token)))
+    session.flush()
+    return token
+
+
+def change_role(session: Session, actor: Principal, user_id: int, role: str) -> User | None:
+    """Admin change of role or active flag; every session of that user is revoked."""
+    user = session.get(User, user_id)
+    if user is None or role not in (*ROLES, "disabled"):
+        return None
+    before = {"role": user.role, "active": user.active}
+    if role == "disabled":
+        user.active = False
+    else:
+        user.role, user.active = role, True
+    revoke_all_sessions(session, user)
+    record(
+        session,
+        Event(actor.username, "admin.user_change", "user", user.id, {"before": before, "to": role}),
+    )
+    return user

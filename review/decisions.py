@@ -1,0 +1,250 @@
+"""Decisions on review items: Confirm, Reject, Escalate, and a lead's Countersign.
+
+One decision per round (HAZARDS S-08): the decision is one conditional UPDATE on the
+item's `version` (and, except for countersigning, on the caller still holding the item),
+so of twenty identical POSTs exactly one changes the row and writes a `Decision`; the
+others get 409 and are audited as stale. The outcome is returned, never raised, so the
+audit event of a refused attempt is committed with the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, update
+from sqlalchemy.orm import Session
+
+from crawler.audit import Event, record
+from crawler.db.models import Decision, ReviewItem
+from crawler.media import hashlists
+from review import exposure
+from review.auth import Principal
+from review.config import ReviewConfig
+from review.items import ItemView, load_item
+from review.queue import OPEN_STATUSES, claimable_statuses
+
+ACTIONS = ("confirm", "reject", "escalate", "countersign")
+MAX_NOTES = 10_000
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    action: str
+    version: int
+    category: str | None = None
+    notes: str | None = None
+    apply_to: tuple[int, ...] = ()
+    add_benign: bool = False
+
+
+@dataclass
+class DecisionOutcome:
+    http_status: int
+    message: str
+    item_id: int
+    status: str | None = None
+    applied_to: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.http_status == 200
+
+
+def _invalid(req: DecisionRequest, cfg: ReviewConfig) -> str | None:
+    if req.action not in ACTIONS:
+        return f"unknown action; use one of {', '.join(ACTIONS)}"
+    if req.action == "confirm" and req.category not in cfg.categories:
+        return f"Confirm needs a category: one of {', '.join(cfg.categories)}"
+    if req.notes is not None and len(req.notes) > MAX_NOTES:
+        return f"notes are limited to {MAX_NOTES} characters"
+    if req.apply_to and req.action not in ("confirm", "reject"):
+        return "only Confirm and Reject can apply to other pages"
+    return None
+
+
+def _awaits_countersign(view: ItemView) -> bool:
+    return (
+        view.status == "escalated"
+        and view.category is not None
+        and view.decided_by_name is not None
+    )
+
+
+def _new_status(req: DecisionRequest, view: ItemView, cfg: ReviewConfig) -> str:
+    if req.action == "escalate":
+        return "escalated"
+    if req.action == "reject":
+        return "rejected"
+    if req.action == "countersign":
+        return "confirmed"
+    # Four-eyes: a confirmation without an exact known match waits for a lead's countersign.
+    return "escalated" if cfg.four_eyes and not view.has_exact_known else "confirmed"
+
+
+def _guard(req: DecisionRequest, principal: Principal, view: ItemView) -> ColumnElement[bool]:
+    if req.action == "countersign":
+        return ReviewItem.status == "escalated"
+    return (ReviewItem.claimed_by == principal.user_id) & ReviewItem.status.in_(
+        claimable_statuses(principal)
+    )
+
+
+def _refusal(req: DecisionRequest, principal: Principal, view: ItemView) -> tuple[int, str] | None:
+    if req.action == "countersign":
+        if not principal.is_lead:
+            return 403, "only a lead countersigns"
+        if not _awaits_countersign(view):
+            return 409, "this item is not waiting for a countersignature"
+        if view.decided_by_name == principal.username:
+            return 403, "a confirmation is countersigned by someone else"
+        return None
+    if view.claimed_by != principal.user_id and view.version == req.version:
+        return 403, "claim this item before deciding on it"
+    return None
+
+
+def _write(
+    session: Session,
+    principal: Principal,
+    item_id: int,
+    req: DecisionRequest,
+    status: str,
+    guard: ColumnElement[bool],
+    now: datetime,
+) -> bool:
+    values: dict[str, object] = {
+        "status": status,
+        "version": ReviewItem.version + 1,
+        "claimed_by": None,
+        "lease_until": None,
+        "updated_at": now,
+    }
+    if req.action == "countersign":
+        values["countersigned_by"] = principal.user_id
+    else:
+        values.update(
+            category=req.category if req.action == "confirm" else None,
+            notes=req.notes,
+            decided_by=principal.user_id,
+            decided_at=now,
+        )
+    done = session.execute(
+        update(ReviewItem)
+        .where(ReviewItem.id == item_id, ReviewItem.version == req.version, guard)
+        .values(**values)
+        .returning(ReviewItem.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    if done is None:
+        return False
+    session.add(
+        Decision(
+            item_id=item_id,
+            user_id=principal.user_id,
+            action=req.action,
+            category=req.category if req.action in ("confirm", "countersign") else None,
+            notes=req.notes,
+            item_version=req.version,
+            created_at=now,
+        )
+    )
+    return True
+
+
+def decide(
+    session: Session,
+    principal: Principal,
+    item_id: int,
+    req: DecisionRequest,
+    cfg: ReviewConfig,
+    now: datetime,
+) -> DecisionOutcome:
+    view = load_item(session, item_id)
+    if view is None:
+        return DecisionOutcome(404, "no such item", item_id)
+    problem = _invalid(req, cfg)
+    if problem:
+        return DecisionOutcome(400, problem, item_id)
+    if req.action == "countersign":
+        req = DecisionRequest("countersign", req.version, view.category, req.notes)
+    refusal = _refusal(req, principal, view)
+    if refusal:
+        _audit(session, principal, item_id, "decision.refused", req, {"reason": refusal[1]})
+        return DecisionOutcome(refusal[0], refusal[1], item_id)
+    related = {r.id for r in view.related}
+    if not set(req.apply_to) <= related:
+        return DecisionOutcome(400, "apply_to names items that do not share this media", item_id)
+    status = _new_status(req, view, cfg)
+    if not _write(session, principal, item_id, req, status, _guard(req, principal, view), now):
+        _audit(session, principal, item_id, "decision.stale", req, {"version": req.version})
+        return DecisionOutcome(409, "the item changed since you opened it; reload", item_id)
+    outcome = DecisionOutcome(200, "recorded", item_id, status)
+    _apply_to_related(session, principal, req, item_id, status, now, outcome)
+    if req.action == "reject" and req.add_benign:
+        _add_benign(session, principal, view, cfg)
+    exposure.item_left(session, principal.user_id, now, cfg.max_item_seconds)
+    details: dict[str, object] = {
+        "status": status,
+        "applied_to": outcome.applied_to,
+        "skipped": outcome.skipped,
+    }
+    _audit(session, principal, item_id, f"decision.{req.action}", req, details)
+    return outcome
+
+
+def _apply_to_related(
+    session: Session,
+    principal: Principal,
+    req: DecisionRequest,
+    item_id: int,
+    status: str,
+    now: datetime,
+    outcome: DecisionOutcome,
+) -> None:
+    """Apply the same decision to the listed pages; items someone else holds are skipped."""
+    free = (ReviewItem.claimed_by.is_(None)) | (ReviewItem.lease_until < now)
+    for other in sorted(set(req.apply_to)):
+        item = session.get(ReviewItem, other)
+        if item is None:
+            continue
+        mine = ReviewItem.claimed_by == principal.user_id
+        guard = ReviewItem.status.in_(OPEN_STATUSES) & (free | mine)
+        notes = f"applied with item {item_id}" + (f": {req.notes}" if req.notes else "")
+        sub = DecisionRequest(req.action, item.version, req.category, notes)
+        if _write(session, principal, other, sub, status, guard, now):
+            outcome.applied_to.append(other)
+        else:
+            outcome.skipped.append(other)
+
+
+def _add_benign(session: Session, principal: Principal, view: ItemView, cfg: ReviewConfig) -> None:
+    rows = [
+        hashlists.HashRow("sha256", m.sha256, None, f"rejected in review item {view.id}")
+        for m in view.media
+        if m.sha256 and not m.exact_known
+    ]
+    if not rows:
+        return
+    result = hashlists.import_rows(session, cfg.benign_list, rows, kind="benign")
+    details = {"list": cfg.benign_list, "hashes": [r.hash for r in rows], "added": result.added}
+    record(
+        session, Event(principal.username, "hashlist.benign_add", "review_item", view.id, details)
+    )
+
+
+def _audit(
+    session: Session,
+    principal: Principal,
+    item_id: int,
+    action: str,
+    req: DecisionRequest,
+    extra: dict[str, object],
+) -> None:
+    details: dict[str, object] = {"action": req.action, "version": req.version, **extra}
+    if req.category:
+        details["category"] = req.category
+    if req.notes:
+        details["notes"] = req.notes[:2000]
+    record(session, Event(principal.username, action, "review_item", item_id, details))

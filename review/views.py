@@ -1,0 +1,463 @@
+"""Server-rendered pages: login, queue, item, decisions, previews, exposure, notices, audit.
+
+Routes and accessible names follow CONTRACT.md "Review app". Every state change is a
+POST with the session's CSRF token; GET never changes review state (it may append to the
+audit trail and the exposure counters, which record that something was looked at).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import desc, func, select
+
+from crawler.audit import Event, record
+from crawler.db.models import AuditEvent, Notice, NoticeUrl, User
+from review import auth, exposure, queue
+from review.decisions import DecisionRequest, decide
+from review.fetch import PreviewUnavailable, fetch_media
+from review.items import load_item, observation_for
+from review.preview import UnsupportedMedia, render
+from review.ratelimit import RateLimiter
+from review.text import link_target
+from review.throttle import LoginThrottle
+from review.web import (
+    allow,
+    cfg,
+    cookie_name,
+    cookie_secure,
+    found,
+    now,
+    principal,
+    reader,
+    roles,
+    user,
+    writing,
+)
+
+bp = Blueprint("views", __name__)
+MAX_FIELD = 4096
+
+
+def _throttle() -> LoginThrottle:
+    throttle: LoginThrottle = current_app.extensions["review_throttle"]
+    return throttle
+
+
+def _client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=cfg().lease_seconds)
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect(url_for("views.queue_page"))  # type: ignore[return-value]
+
+
+# --- login ----------------------------------------------------------------------------
+
+
+@bp.get("/login")
+def login_form() -> str:
+    return render_template("login.html", error=None)
+
+
+def _login_refused(message: str, status: int, retry_after: float | None = None) -> Response:
+    response = Response(render_template("login.html", error=message), status=status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
+    return response
+
+
+@bp.post("/login")
+def login() -> Response:
+    username = request.form.get("username", "")[:64]
+    password = request.form.get("password", "")[:MAX_FIELD]
+    code = request.form.get("code", "")[:16]
+    address, clock = _client_address(), time.monotonic()
+    wait = _throttle().retry_after(username, address, clock)
+    if wait > 0:
+        with writing() as session:
+            record(session, Event(username or "-", "auth.login_throttled", "address", address))
+        return _login_refused("Too many attempts. Wait a moment and try again.", 429, wait)
+    with writing() as session:
+        outcome = auth.check_credentials(session, username, password, code, now())
+        if outcome.user is None:
+            details = {"reason": outcome.reason, "address": address}
+            record(session, Event(username or "-", "auth.login_failed", "user", None, details))
+        else:
+            token = auth.open_session(session, outcome.user, now())
+            details = {"address": address}
+            record(session, Event(username, "auth.login", "user", outcome.user.id, details))
+    if outcome.user is None:
+        if outcome.reason != "code-required":
+            _throttle().failed(username, address, clock)
+        return _login_refused(_login_message(outcome.reason), 401)
+    _throttle().succeeded(username)
+    response = redirect(url_for("views.queue_page"))
+    response.set_cookie(
+        cookie_name(), token, httponly=True, secure=cookie_secure(), samesite="Strict", path="/"
+    )
+    return response  # type: ignore[return-value]
+
+
+def _login_message(reason: str) -> str:
+    if reason == "code-required":
+        return "Enter the one-time code from your authenticator app."
+    if reason == "bad-code":
+        return "That one-time code is wrong or was already used."
+    return "Wrong user name or password."
+
+
+@bp.post("/logout")
+@roles()
+def logout() -> Response:
+    p = user()
+    with writing() as session:
+        if p.session_id:
+            auth.revoke_session(session, p.session_id)
+        exposure.item_left(session, p.user_id, now(), cfg().max_item_seconds)
+        record(session, Event(p.username, "auth.logout", "user", p.user_id))
+    response = redirect(url_for("views.login_form"))
+    response.delete_cookie(cookie_name(), path="/", secure=cookie_secure(), samesite="Strict")
+    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response  # type: ignore[return-value]
+
+
+@bp.before_app_request
+def _require_login_for_pages() -> Response | None:
+    """Anonymous visitors of HTML pages go to the login form (the API answers 401)."""
+    public = ("views.login_form", "views.login", "static", "api.openapi")
+    if principal() is None and request.endpoint not in public:
+        if request.path.startswith("/api/") or request.method != "GET":
+            abort(401)
+        return redirect(url_for("views.login_form"))  # type: ignore[return-value]
+    return None
+
+
+# --- queue ----------------------------------------------------------------------------
+
+
+def filters_from(args: dict[str, str]) -> queue.QueueFilters:
+    def get(name: str) -> str | None:
+        value = (args.get(name) or "").strip()[:255]
+        return value or None
+
+    status = get("status")
+    if status is not None and status not in (
+        "pending",
+        "escalated",
+        "confirmed",
+        "rejected",
+        "removed",
+        "suppressed",
+    ):
+        abort(400, "unknown status filter")
+    return queue.QueueFilters(get("country"), get("host"), get("list"), status)
+
+
+@bp.get("/queue")
+@roles()
+def queue_page() -> str:
+    filters = filters_from(request.args.to_dict())
+    page = max(0, min(request.args.get("page", 0, type=int) or 0, 10_000))
+    session = reader()
+    rows = queue.list_queue(session, filters, offset=page * queue.PAGE_SIZE)
+    counts = queue.count_open(session)
+    mine = exposure.own_day(
+        session, (user().user_id, user().username), now(), cfg().daily_reveal_budget
+    )
+    return render_template(
+        "queue.html", rows=rows, counts=counts, filters=filters, page=page, exposure=mine
+    )
+
+
+@bp.post("/queue/next")
+@roles()
+def next_item() -> Response:
+    filters = filters_from(request.form.to_dict())
+    with writing() as session:
+        item_id = queue.claim_next(session, user(), filters, now(), _lease())
+    if item_id is None:
+        args: dict[str, Any] = {"msg": "empty", **filters.as_dict()}
+        target = url_for("views.queue_page", **args)
+        return redirect(target)  # type: ignore[return-value]
+    return redirect(url_for("views.item_page", item_id=item_id))  # type: ignore[return-value]
+
+
+# --- item -----------------------------------------------------------------------------
+
+
+@bp.get("/items/<int:item_id>")
+@roles()
+def item_page(item_id: int) -> str:
+    p = user()
+    with writing() as session:
+        view = found(load_item(session, item_id))
+        exposure.item_viewed(session, p.user_id, item_id, now(), cfg().max_item_seconds)
+        record(session, Event(p.username, "item.view", "review_item", item_id))
+        mine = exposure.own_day(session, (p.user_id, p.username), now(), cfg().daily_reveal_budget)
+    return render_template(
+        "item.html",
+        item=view,
+        holder=view.claimed_by == p.user_id,
+        categories=cfg().categories,
+        exposure=mine,
+        four_eyes=cfg().four_eyes,
+    )
+
+
+@bp.post("/items/<int:item_id>/claim")
+@roles()
+def claim(item_id: int) -> Response:
+    with writing() as session:
+        ok = queue.claim_item(session, user(), item_id, now(), _lease())
+    msg = None if ok else "held"
+    return redirect(url_for("views.item_page", item_id=item_id, msg=msg))  # type: ignore[return-value]
+
+
+@bp.post("/items/<int:item_id>/lease")
+@roles()
+def renew(item_id: int) -> Response:
+    with writing() as session:
+        ok = queue.renew_lease(session, user(), item_id, now(), _lease())
+    if request.headers.get("X-CSRF-Token"):  # the page's timer: no page to show
+        return Response(status=204 if ok else 409)
+    return redirect(url_for("views.item_page", item_id=item_id, msg=None if ok else "held"))  # type: ignore[return-value]
+
+
+def _decision_request() -> DecisionRequest:
+    form = request.form
+    action = form.get("action", "")
+    version = form.get("version", type=int)
+    if version is None:
+        abort(400, "the form has no item version; reload the item")
+    apply_to = tuple(int(v) for v in form.getlist("apply_to") if v.isdigit())
+    return DecisionRequest(
+        action=action,
+        version=version,
+        category=form.get("category") or None,
+        notes=(form.get("notes") or "").strip()[:10_000] or None,
+        apply_to=apply_to,
+        add_benign=form.get("add_benign") == "yes",
+    )
+
+
+@bp.post("/items/<int:item_id>/decision")
+@roles()
+def decision(item_id: int) -> Response:
+    req = _decision_request()
+    with writing() as session:
+        outcome = decide(session, user(), item_id, req, cfg(), now())
+    if outcome.http_status == 404:
+        abort(404)
+    if not outcome.ok:
+        body = render_template("decision_refused.html", outcome=outcome)
+        return Response(body, status=outcome.http_status)
+    also = ",".join(map(str, outcome.applied_to)) or None
+    target = url_for(
+        "views.queue_page", msg="decided", item=item_id, status=outcome.status, also=also
+    )
+    return redirect(target)  # type: ignore[return-value]
+
+
+# --- previews -------------------------------------------------------------------------
+
+
+def _limiter() -> RateLimiter:
+    limiter: RateLimiter = current_app.extensions.setdefault(
+        "review_preview_limiter", RateLimiter(cfg().preview.per_minute, 60.0)
+    )
+    return limiter
+
+
+def _image_response(body: bytes) -> Response:
+    response = Response(body, mimetype="image/png")
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["Content-Disposition"] = "inline"
+    return response
+
+
+def _unavailable(kind: str, message: str, status: int) -> Response:
+    response = Response(message, status=status, mimetype="text/plain")
+    response.headers["X-Preview-Status"] = kind
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+def _preview(item_id: int, observation_id: int, reveal: bool) -> Response:
+    p = user()
+    if not _limiter().allow(str(p.user_id), time.monotonic()):
+        return _unavailable("rate-limited", "Too many previews; wait a minute.", 429)
+    media = found(observation_for(reader(), item_id, observation_id))
+    if not media.previewable:
+        return _unavailable("metadata-only", "This media is shown as metadata only.", 403)
+    preview = cfg().preview
+    try:
+        fetched = fetch_media(media.media_url, preview)
+        body = render(
+            fetched.body,
+            fetched.content_type,
+            reveal=reveal,
+            max_side=preview.max_side,
+            max_pixels=preview.max_pixels,
+        )
+    except PreviewUnavailable as exc:
+        status = {"gone": 410, "refused": 403, "too-large": 413}.get(exc.kind, 502)
+        return _unavailable(exc.kind, str(exc), status)
+    except UnsupportedMedia as exc:
+        return _unavailable("unsupported", str(exc), 415)
+    return _image_response(body)
+
+
+@bp.get("/items/<int:item_id>/media/<int:observation_id>/preview")
+@roles()
+def preview(item_id: int, observation_id: int) -> Response:
+    return _preview(item_id, observation_id, reveal=False)
+
+
+@bp.post("/items/<int:item_id>/media/<int:observation_id>/reveal")
+@roles()
+def reveal(item_id: int, observation_id: int) -> Response:
+    p = user()
+    found(observation_for(reader(), item_id, observation_id))
+    response = _preview(item_id, observation_id, reveal=True)
+    with writing() as session:
+        count = (
+            exposure.revealed(session, p.user_id, now()) if response.status_code == 200 else None
+        )
+        details = {"observation": observation_id, "status": response.status_code, "today": count}
+        record(session, Event(p.username, "media.reveal", "review_item", item_id, details))
+    if count is not None and count >= cfg().daily_reveal_budget:
+        response.headers["X-Reveal-Budget"] = "exceeded"
+    return response
+
+
+# --- links to crawled URLs --------------------------------------------------------------
+
+
+@bp.get("/go")
+@roles()
+def leave_warning() -> str:
+    url = request.args.get("url", "")[:4096]
+    return render_template("go.html", url=url, target=link_target(url))
+
+
+# --- exposure, notices, audit, admin ------------------------------------------------------
+
+
+@bp.get("/exposure")
+@roles()
+def exposure_page() -> str:
+    p = user()
+    session = reader()
+    budget = cfg().daily_reveal_budget
+    mine = exposure.own_day(session, (p.user_id, p.username), now(), budget)
+    team = exposure.team_day(session, now(), budget) if p.is_lead else None
+    return render_template("exposure.html", exposure=mine, team=team)
+
+
+@bp.get("/notices")
+@roles()
+def notices_page() -> str:
+    session = reader()
+    rows = session.execute(select(Notice).order_by(desc(Notice.id)).limit(200)).scalars().all()
+    counted = session.execute(
+        select(NoticeUrl.notice_id, func.count())
+        .where(NoticeUrl.notice_id.in_([n.id for n in rows]))
+        .group_by(NoticeUrl.notice_id)
+    )
+    counts = {notice_id: int(n) for notice_id, n in counted}
+    return render_template("notices.html", notices=rows, counts=counts)
+
+
+@bp.get("/audit")
+@roles("lead", "admin")
+def audit_page() -> str:
+    before = request.args.get("before", type=int)
+    query = select(AuditEvent).order_by(desc(AuditEvent.id)).limit(200)
+    if before:
+        query = query.where(AuditEvent.id < before)
+    rows = reader().execute(query).scalars().all()
+    with writing() as session:
+        record(session, Event(user().username, "audit.view", "audit", None))
+    return render_template("audit.html", events=rows)
+
+
+@bp.get("/admin/users")
+@roles("admin")
+def users_page() -> str:
+    users = reader().execute(select(User).order_by(User.username)).scalars().all()
+    return render_template("users.html", users=users)
+
+
+@bp.post("/admin/users/<int:user_id>/role")
+@roles("admin")
+def change_role(user_id: int) -> Response:
+    role = request.form.get("role", "")
+    allow(role in ("analyst", "lead", "admin", "disabled"))
+    with writing() as session:
+        found(auth.change_role(session, user(), user_id, role))
+    return redirect(url_for("views.users_page", msg="role"))  # type: ignore[return-value]
+
+
+@bp.get("/account")
+@roles()
+def account_page() -> str:
+    return render_template("account.html", new_token=None)
+
+
+@bp.post("/account/tokens")
+@roles()
+def create_token() -> str:
+    p = user()
+    name = (request.form.get("name") or "script")[:64]
+    with writing() as session:
+        token = auth.create_api_token(session, p.user_id, name, now())
+        record(session, Event(p.username, "token.create", "user", p.user_id, {"name": name}))
+    return render_template("account.html", new_token=token)
+
+
+MESSAGES = {
+    "empty": "The queue is empty: nothing left to claim.",
+    "held": "This item is held by someone else or not open to your role.",
+    "role": "Role changed; that user's sessions were signed out.",
+}
+
+
+def _page_message() -> str | None:
+    """Fixed texts chosen by a query key: no client-side session is needed for them."""
+    key = request.args.get("msg", "")
+    if key != "decided":
+        return MESSAGES.get(key)
+    item, status = request.args.get("item", type=int), request.args.get("status", "")
+    if item is None or status not in ("confirmed", "rejected", "escalated"):
+        return None
+    also = [a for a in request.args.get("also", "").split(",") if a.isdigit()]
+    extra = f" Also applied to items {', '.join(also)}." if also else ""
+    return f"Decision recorded: item {item} is now {status}.{extra}"
+
+
+@bp.app_context_processor
+def _template_globals() -> dict[str, object]:
+    return {
+        "me": g.get("principal"),
+        "csp_nonce": g.get("csp_nonce", ""),
+        "page_message": _page_message() if request else None,
+    }
