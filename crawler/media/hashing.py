@@ -44,7 +44,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from crawler.media.pdq import Geometry, PdqHash, luma_from_image, pdq_from_luma
 from crawler.media.sniff import Sniffed, sniff
@@ -218,10 +218,13 @@ def _decode_and_hash(data: bytes, fmt: str, max_pixels: int) -> _Outcome:
 def _describe_failure(fmt: str, exc: BaseException) -> _Outcome:
     if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
         return _Outcome("skipped", _clip(f"Pillow refused a pixel bomb: {exc}; exact hashes only"))
-    kind = type(exc).__name__
+    if isinstance(exc, UnidentifiedImageError):
+        # Pillow's message names an in-memory object address: useless to a person.
+        detail = f"the bytes start like {fmt.upper()} but are not a readable {fmt.upper()} file"
+    else:
+        detail = f"{type(exc).__name__}: {exc}"
     return _Outcome(
-        "error",
-        _clip(f"could not decode the {fmt.upper()} image ({kind}: {exc}); exact hashes only"),
+        "error", _clip(f"could not decode the {fmt.upper()} image ({detail}); exact hashes only")
     )
 
 
@@ -239,7 +242,7 @@ def _declared_media(declared_type: str | None) -> bool:
 def _not_decoded(data: bytes, sniffed: Sniffed, declared_type: str | None) -> _Outcome:
     """Reasons for every body that is not an allowlisted raster image."""
     fmt = sniffed.format
-    served = f" although served as {declared_type}" if declared_type else ""
+    served = f" (served as {declared_type})" if declared_type else ""
     if not data:
         return _Outcome("error", "empty body: nothing but the exact hashes of zero bytes")
     if fmt is None:
@@ -259,7 +262,9 @@ def _not_decoded(data: bytes, sniffed: Sniffed, declared_type: str | None) -> _O
             f"{fmt.upper()} is not on the decode allowlist (JPEG, PNG, GIF, WebP, BMP); "
             "exact hashes only",
         )
-    return _Outcome("skipped", f"bytes are {fmt.upper()}, not an image or video{served}")
+    return _Outcome(
+        "skipped", f"the bytes are {fmt.upper()}, not an image or video{served}; exact hashes only"
+    )
 
 
 def _analyse(data: bytes, sniffed: Sniffed, max_pixels: int, declared: str | None) -> _Outcome:
