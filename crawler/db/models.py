@@ -475,3 +475,33 @@ class ScheduleRun(Base):
     finished_at: Mapped[datetime | None]
     exit_code: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class EvidenceRecord(Base):
+    """What the crawler saw of one page at one fetch: provenance without media bytes.
+
+    The page text itself (with every `data:` media replaced by its hashes) lives in the
+    WARC file named by `warc_path`, relative to `TAKEDOWN_HOME/evidence`. Rows and files
+    are removed together by `takedown evidence purge` once past retention.
+    """
+
+    __tablename__ = "evidence_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id", ondelete="SET NULL"))
+    requested_url: Mapped[str] = mapped_column(Text)
+    final_url: Mapped[str] = mapped_column(Text)
+    redirect_chain: Mapped[list[str]] = mapped_column(JSON)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    tls_fingerprint: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the DER cert
+    tls_issuer: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[datetime]
+    content_sha256: Mapped[str | None] = mapped_column(String(64))  # the body as received
+    policy_sha256: Mapped[str | None] = mapped_column(String(64))
+    software_version: Mapped[str | None] = mapped_column(String(64))
+    data_media: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # replaced data: URIs
+    warc_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
