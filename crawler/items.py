@@ -8,6 +8,7 @@ hashing step, which drops them (`body` is set to None) before anything is stored
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass
@@ -28,6 +29,13 @@ class PageItem:
     media_urls: list[str] = field(default_factory=list)  # absolute, in page order
     outlinks: int = 0
     error: str | None = None  # why the fetch or parse failed, in words
+    # Evidence (crawler.evidence): the decoded page text, `data:` media still inside. The
+    # evidence pipeline replaces those by their hashes, writes the WARC and sets this to
+    # None; repr=False keeps it (and any data: bytes) out of Scrapy's item log lines.
+    html: str | None = field(default=None, repr=False)
+    tls_fingerprint: str | None = None  # SHA-256 (hex) of the server certificate, DER
+    tls_issuer: str | None = None  # the certificate issuer, RFC 4514
+    fetched_at: datetime | None = None  # when the response arrived (UTC)
 
 
 @dataclass
