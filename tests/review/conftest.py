@@ -199,3 +199,67 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     monkeypatch.setattr(pw, "_hasher", cheap)
     monkeypatch.setattr(pw, "_DUMMY", cheap.hash("dummy password for timing only"))
+
+
+# --- a loopback media server for previews (127.0.0.2, never a public address) ---------
+
+
+def synthetic_png(size: int = 256, seed: int = 1) -> bytes:
+    """A colourful, high-variance synthetic image: random blocks and stripes, no photograph."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    image = np.kron(blocks, np.ones((size // 16, size // 16, 1), dtype=np.uint8))
+    image[:, ::8, 0] = 255  # sharp red stripes: detail a blur must remove
+    out = io.BytesIO()
+    Image.fromarray(image, "RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+@dataclass
+class MediaServer:
+    base: str
+    routes: dict[str, tuple[int, str, bytes]]
+    hits: list[str]
+
+
+@pytest.fixture
+def media_server() -> Iterator[MediaServer]:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    routes: dict[str, tuple[int, str, bytes]] = {}
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            hits.append(self.path)
+            status, ctype, body = routes.get(self.path, (404, "text/plain", b"gone"))
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield MediaServer(f"http://127.0.0.2:{server.server_address[1]}", routes, hits)
+    server.shutdown()
+    server.server_close()
+
+
+def loopback_preview_config() -> Any:
+    from crawler.net.addresses import AddressPolicy
+    from review.config import PreviewConfig
+
+    return PreviewConfig(
+        address_policy=AddressPolicy(allowed_networks=("127.0.0.2/32",)), timeout_s=5
+    )
