@@ -10,6 +10,10 @@ Settings read once (`StoreConfig.from_settings`); the crawl engine sets them:
 - `TAKEDOWN_RDAP_ENRICH` (default true): look up abuse contacts of new hosts during the
   crawl, in a background thread; false leaves them for `takedown hosts refresh`.
 - `TAKEDOWN_STORE_THREADS` (default 2): worker threads for hashing and writes.
+- `TAKEDOWN_FLOOD_LIMIT`, `TAKEDOWN_CATEGORIES`: passed to the matcher (defaults as in
+  `crawler.config`). Every hashed media is matched in its own store transaction
+  (`crawler.matching.Matcher.after_media_stored`), so matches and review items commit
+  together with the sighting that caused them.
 
 Stats emitted: `store/pages`, `store/media/hashed`, `store/media/skipped`,
 `store/media/error`, `store/failed` (an item whose transaction failed; nothing of it was
@@ -41,6 +45,7 @@ from twisted.python.threadpool import ThreadPool
 from crawler.attribution import Attributor
 from crawler.db.session import Database
 from crawler.items import MediaItem, PageItem
+from crawler.matching import Matcher, MatcherConfig
 from crawler.media.hashing import DEFAULT_MAX_PIXELS, hash_media
 from crawler.storage import AfterMediaStored, MediaOutcome, Storage, exact_hashes
 
@@ -59,6 +64,8 @@ class StoreConfig:
     rdap_url: str | None = None
     rdap_enrich: bool = True
     threads: int = 2
+    flood_limit: int = MatcherConfig.flood_limit
+    categories: tuple[str, ...] = MatcherConfig.categories
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> StoreConfig:
@@ -75,11 +82,20 @@ class StoreConfig:
             rdap_url=settings.get("TAKEDOWN_RDAP_URL") or None,
             rdap_enrich=settings.getbool("TAKEDOWN_RDAP_ENRICH", True),
             threads=max(1, settings.getint("TAKEDOWN_STORE_THREADS", 2)),
+            flood_limit=settings.getint("TAKEDOWN_FLOOD_LIMIT", MatcherConfig.flood_limit),
+            categories=_categories(settings.get("TAKEDOWN_CATEGORIES")),
         )
 
 
 def _path(value: Any) -> Path | None:
     return Path(value) if value else None
+
+
+def _categories(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    found = tuple(str(c).strip() for c in value or () if str(c).strip())
+    return found or MatcherConfig.categories
 
 
 def _unhashable(item: MediaItem, body: bytes | None) -> str | None:
@@ -147,11 +163,15 @@ class StorePipeline:
         """Connect and load attribution data; also used by tests without a reactor."""
         self._db = Database(self.config.db_url)
         self._attributor = Attributor(self.config)
-        self._storage = Storage(
-            self._db, self._attributor, after_media_stored=self._after_media_stored
-        )
+        hook = self._after_media_stored or self._load_matcher(self._db).after_media_stored
+        self._storage = Storage(self._db, self._attributor, after_media_stored=hook)
         if self.config.rdap_enrich:
             self._enricher = ThreadPoolExecutor(1, thread_name_prefix="takedown-rdap")
+
+    def _load_matcher(self, db: Database) -> Matcher:
+        config = MatcherConfig(self.config.flood_limit, self.config.categories)
+        with db.read_session() as session:
+            return Matcher.load(session, config)
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageItem | MediaItem):

@@ -190,3 +190,30 @@ def test_failure_between_rows_leaves_nothing_half_written(
     assert item.body is None
     for model in (Page, Host, Media, Observation):
         assert _count(db, model) == 0, model.__name__
+
+
+def test_stored_media_is_matched_and_opens_a_candidate(
+    make_pipeline: MakePipeline, db: Database
+) -> None:
+    import hashlib
+    import io as _io
+
+    from crawler.db.models import HashEntry, HashList, Match, ReviewItem
+    from crawler.exports import export
+
+    image = synthetic_png(42)
+    with db.session() as s:
+        hl = HashList(name="known-a", kind="known")
+        s.add(hl)
+        s.flush()
+        s.add(HashEntry(list_id=hl.id, hash_type="sha256", category="A",
+                        hash=hashlib.sha256(image).hexdigest()))  # fmt: skip
+    pipeline = make_pipeline()  # loads the lists as they are now
+    page = "http://bad.test/gallery"
+    pipeline.store(PageItem(url=page, final_url=page, status=200, depth=0, ip="127.0.0.2"))
+    pipeline.store(_media(page, "http://img.bad.test/1.png", image))
+    pipeline.store(_media(page, "http://img.bad.test/2.png", synthetic_png(43)))
+    assert _count(db, Match) == 1 and _count(db, ReviewItem) == 1
+    out = _io.StringIO()
+    export(db, "candidates", "jsonl", out)
+    assert '"matched_media":1' in out.getvalue() and '"media":2' in out.getvalue()
