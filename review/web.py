@@ -158,9 +158,18 @@ def roles(*allowed: str) -> Callable[[F], F]:
 
 
 def _origin_ok() -> bool:
-    origin = request.headers.get("Origin") or request.headers.get("Referer")
-    if not origin or origin == "null":
-        return origin is None
+    """False for a request a browser marks as coming from another site.
+
+    With `Referrer-Policy: no-referrer` Chromium sends `Origin: null` even on same-origin
+    form posts, so the Fetch Metadata header decides where browsers send it; `Origin` is
+    the fallback; a request with neither (a script) relies on its token.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null":
+        return True
     parts = urlsplit(origin)
     return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
 

@@ -1,0 +1,156 @@
+"""The review app in real Chromium (Debian's /usr/bin/chromium driven by Playwright).
+
+The app is served on 127.0.0.1 by werkzeug in a thread; previews come from a loopback
+media server on 127.0.0.2 allowed by `allowed_networks`. Any JavaScript dialog fails the
+test: hostile titles, alt texts and URLs must never execute.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from crawler.db.session import Database
+from tests.review.conftest import (
+    PASSWORD,
+    Clock,
+    MediaServer,
+    loopback_preview_config,
+    make_app,
+    seed_item,
+    synthetic_png,
+)
+
+pytestmark = pytest.mark.browser
+playwright = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+XSS = '<img src=x onerror=alert(1)><script>alert(2)</script>"><svg onload=alert(3)>\u202e'
+
+
+@pytest.fixture
+def served(db_url: str, users: dict[str, int], clock: Clock) -> Iterator[str]:
+    app = make_app(db_url, preview=loopback_preview_config())
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    app.extensions["review_db"].dispose()
+
+
+@pytest.fixture
+def page(served: str) -> Iterator[Any]:
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        tab = context.new_page()
+        dialogs: list[str] = []
+        tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        tab.set_default_timeout(15_000)
+        yield tab
+        browser.close()
+        assert dialogs == [], f"a dialog opened: {dialogs}"
+
+
+def _sign_in(page: Any, base: str, username: str) -> None:
+    page.goto(base + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(base + "/queue")
+
+
+def test_review_flow_blur_until_reveal_then_confirm(
+    page: Any, served: str, db: Database, media_server: MediaServer
+) -> None:
+    media_server.routes["/a.png"] = (200, "image/png", synthetic_png())
+    item_id = seed_item(
+        db,
+        priority=5,
+        title=XSS,
+        url='http://example.net/"><script>alert(4)</script>',
+        media=[{"url": media_server.base + "/a.png", "match": ("known-a", "known", "pdq", 9)}],
+    )
+    _sign_in(page, served, "ana")
+    page.get_by_role("button", name="Next item").click()
+    page.wait_for_url(f"{served}/items/{item_id}")
+    figure = page.locator("figure.preview")
+    figure.and_(page.locator('[data-outcome="blurred"]')).wait_for()
+    stats = _image_stats(page)
+    assert stats["grey"] and stats["std"] < 25
+    page.get_by_role("button", name="Reveal").click()
+    figure.and_(page.locator('[data-outcome="revealed"]')).wait_for()
+    revealed = _image_stats(page)
+    assert not revealed["grey"] and revealed["std"] > stats["std"] * 3
+    assert XSS[:10] in page.get_by_text("onerror", exact=False).first.inner_text()
+    page.get_by_label("Category").select_option("A")
+    page.get_by_label("Notes").fill("checked <b>bold</b>")
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    page.wait_for_url(f"{served}/queue?*")
+    assert f"item {item_id} is now confirmed" in page.content()
+
+
+def _image_stats(page: Any) -> dict[str, Any]:
+    return page.evaluate(
+        """() => {
+        const img = document.querySelector('figure.preview img');
+        const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+        const d = ctx.getImageData(0, 0, c.width, c.height).data;
+        let n = 0, sum = 0, sq = 0, grey = true;
+        for (let i = 0; i < d.length; i += 4) {
+          if (Math.abs(d[i] - d[i + 1]) > 2 || Math.abs(d[i + 1] - d[i + 2]) > 2) grey = false;
+          sum += d[i]; sq += d[i] * d[i]; n++;
+        }
+        const mean = sum / n;
+        return {grey, std: Math.sqrt(sq / n - mean * mean)};
+    }"""
+    )
+
+
+def test_escalate(page: Any, served: str, db: Database) -> None:
+    item_id = seed_item(db, title="escalate me")
+    _sign_in(page, served, "ana")
+    page.get_by_role("button", name="Next item").click()
+    page.wait_for_url(f"{served}/items/{item_id}")
+    page.get_by_role("button", name="Escalate").click()
+    page.wait_for_url(f"{served}/queue?*")
+    assert "is now escalated" in page.content()
+
+
+def test_csrf_refusal_in_browser(page: Any, served: str, db: Database) -> None:
+    seed_item(db)
+    _sign_in(page, served, "ana")
+    status = page.evaluate(
+        """async () => (await fetch('/queue/next', {method: 'POST', redirect: 'manual'})).status"""
+    )
+    assert status == 403
+
+
+def test_analyst_refused_on_audit(page: Any, served: str) -> None:
+    _sign_in(page, served, "ana")
+    response = page.goto(served + "/audit")
+    assert response.status == 403
+
+
+def test_hostile_link_needs_warning_page(page: Any, served: str, db: Database) -> None:
+    item_id = seed_item(db, url="javascript:alert(5)//http://x")
+    _sign_in(page, served, "ana")
+    page.goto(f"{served}/items/{item_id}")
+    page.get_by_role("link", name="(open with warning)").click()
+    assert "shown as text only" in page.content()
+    assert page.locator('a[href^="javascript"]').count() == 0
