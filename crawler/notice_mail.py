@@ -29,14 +29,10 @@ from sqlalchemy.orm import Session
 from crawler.config import Settings
 from crawler.db.models import Notice, NoticeUrl
 from crawler.errors import UsageError
+from crawler.exports import iso
 from crawler.notices import OPEN_STATUSES, send_reason, valid_address
 
 WHICH = ("all", "open", "outbox")
-
-
-def iso(when: datetime | None) -> str | None:
-    """UTC, second precision, `Z` suffix, as in the contract's examples."""
-    return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def load_notices(

@@ -1,0 +1,61 @@
+"""`report` and `export hashlist`: thin layers over crawler.reports and crawler.hashlist_export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+import typer
+
+from crawler.audit import Event, record
+from crawler.cli._common import database, info, output, settings
+from crawler.errors import UsageError
+from crawler.exports import audit_export
+from crawler.hashlist_export import export_hashlist
+from crawler.report_html import render_html
+from crawler.reports import build_report, make_window
+
+ACTOR = "cli"
+
+
+def report_command(
+    fmt: Annotated[str, typer.Option("--format", help="html or json")] = "html",
+    output_path: Annotated[str | None, typer.Option("--output", help="file; - for stdout")] = None,
+    since: Annotated[str | None, typer.Option(help="UTC start, YYYY-MM-DD or ISO time")] = None,
+    until: Annotated[str | None, typer.Option(help="UTC end (excluded), YYYY-MM-DD or ISO")] = None,
+) -> None:
+    """Statistics for [since, until): volumes, countries, providers, time to removal."""
+    if fmt not in ("html", "json"):
+        raise UsageError(f"--format {fmt!r}: must be html or json")
+    window = make_window(since, until)
+    with database() as db:
+        with db.read_session() as session:
+            report = build_report(session, window)
+        text = (
+            render_html(report)
+            if fmt == "html"
+            else json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        )
+        with output(output_path) as handle:
+            handle.write(text)
+        details = {
+            "format": fmt,
+            "window": report["window"],
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        }
+        with db.session() as session:
+            record(session, Event(ACTOR, "report.export", None, None, details))
+    info(f"report written ({fmt}, {report['totals']['confirmed']} confirmed in the window)")
+
+
+def export_hashlist_command(
+    output_path: Annotated[str | None, typer.Option("--output", help="file; - for stdout")] = None,
+) -> None:
+    """Confirmed media as a hash list (type,hash,category,reference), for partners."""
+    cfg = settings()
+    with database(cfg=cfg) as db:
+        with output(output_path) as handle:
+            summary = export_hashlist(db, handle, cfg.categories)
+        audit_export(db, summary, actor=ACTOR, output=output_path)
+    info(f"{summary.rows} hash rows exported")
