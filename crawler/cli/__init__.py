@@ -15,10 +15,11 @@ import click
 import typer
 
 from crawler.cli import admin
-from crawler.cli import notices as notices_cli
 from crawler.cli import crawl as crawl_cli
 from crawler.cli import export as export_cli
 from crawler.cli import matching as matching_cli
+from crawler.cli import notices as notices_cli
+from crawler.cli import report as report_cli
 from crawler.cli.evidence import evidence_app
 from crawler.cli.review import review_app
 from crawler.errors import TakedownError
@@ -35,8 +36,10 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.hashlist_app, name="hashlist")
 app.add_typer(admin.seeds_app, name="seeds")
 app.add_typer(admin.audit_app, name="audit")
-app.add_typer(notices_cli.notices_app, name="notices")
 app.add_typer(review_app, name="review")
+app.add_typer(notices_cli.notices_app, name="notices")
+app.command("report")(report_cli.report_command)
+export_cli.export_app.command("hashlist")(report_cli.export_hashlist_command)
 app.add_typer(export_cli.export_app, name="export")
 app.add_typer(export_cli.hosts_app, name="hosts")
 app.add_typer(evidence_app, name="evidence")
