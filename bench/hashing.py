@@ -1,0 +1,148 @@
+"""Benchmark in-memory media hashing: hash_media against pdqhash on a full Pillow decode.
+
+For synthetic JPEGs (waves, filled shapes, grain; quality 85) at three sizes, prints one row
+per size with CPU time per image (``time.process_time``, so figures are per core):
+
+* (a) ``pdqhash.compute`` on a full Pillow RGB decode: PDQ only, the naive baseline;
+* (b) ``hash_media``: SHA-256, SHA-1, MD5 and PDQ, the project's path;
+* the speed-up (a)/(b) in images per second per core;
+* decode-only: Pillow decoding at the reduced size hash_media uses, nothing else, and
+  (b)/decode-only (the stretch goal is 1.5x or less);
+* bits by which (b)'s PDQ differs from (a)'s: median, p90 and max.
+
+    python bench/hashing.py                 # default: about 1 minute of CPU, under 2 minutes here
+    python bench/hashing.py --images 4 --repeat 2    # quick look
+
+Images are generated in memory and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pdqhash
+from PIL import Image, ImageDraw, ImageFilter
+
+from crawler.media.hashing import _draft_jpeg, hash_media
+from crawler.media.pdq import hamming, hex_from_pdqhash_bits
+
+SIZES = [(640, 480), (1280, 960), (3000, 2000)]
+ROW = "{:>10} {:>7} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>12}"
+
+
+def synthetic_jpeg(width: int, height: int, seed: int, quality: int = 85) -> bytes:
+    """Waves, filled shapes and grain: JPEG-realistic entropy without any photograph."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    longest = max(width, height)
+    channels = []
+    for _ in range(3):
+        angle, freq, phase = rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 3), rng.uniform(0, 6)
+        wave = np.sin(freq * 2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / longest + phase)
+        channels.append(127 + 100 * wave)
+    image = Image.fromarray(np.stack(channels, -1).clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(25):
+        x0, y0 = rng.uniform(-0.1, 1.0) * width, rng.uniform(-0.1, 1.0) * height
+        size = rng.uniform(0.03, 0.25) * longest
+        box = (x0, y0, x0 + size, y0 + size * rng.uniform(0.5, 1.5))
+        fill = tuple(int(c) for c in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=fill)
+    image = image.filter(ImageFilter.GaussianBlur(longest / 800))
+    grain = rng.normal(0, 6, (height, width, 1))
+    image = Image.fromarray((np.asarray(image) + grain).clip(0, 255).astype(np.uint8))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def baseline(data: bytes) -> str:
+    with Image.open(io.BytesIO(data)) as image:
+        bits, _ = pdqhash.compute(np.asarray(image.convert("RGB")))
+    return hex_from_pdqhash_bits(bits)
+
+
+def project(data: bytes) -> str:
+    result = hash_media(data)
+    assert result.pdq is not None, result.error
+    return result.pdq
+
+
+def decode_only(data: bytes) -> None:
+    with Image.open(io.BytesIO(data)) as image:
+        _draft_jpeg(image)  # the same reduced decode hash_media asks for
+        image.load()
+
+
+def cpu_ms(function: Callable[[bytes], object], bodies: list[bytes], repeat: int) -> float:
+    """Median over rounds of CPU milliseconds per image."""
+    rounds = []
+    for _ in range(repeat):
+        start = time.process_time()
+        for body in bodies:
+            function(body)
+        rounds.append((time.process_time() - start) * 1000 / len(bodies))
+    return statistics.median(rounds)
+
+
+@dataclass
+class Row:
+    size: str
+    kib: float
+    a_ms: float
+    b_ms: float
+    decode_ms: float
+    bits: list[int]
+
+    def cells(self) -> list[str]:
+        bits = sorted(self.bits)
+        p90 = bits[min(len(bits) - 1, int(round(0.9 * (len(bits) - 1))))]
+        return [
+            self.size,
+            f"{self.kib:.0f}",
+            f"{self.a_ms:.1f}",
+            f"{self.b_ms:.2f}",
+            f"{self.a_ms / self.b_ms:.1f}x",
+            f"{self.decode_ms:.2f}",
+            f"{self.b_ms / self.decode_ms:.2f}x",
+            f"{1000 / self.b_ms:.0f}",
+            f"{statistics.median(bits):g} / {p90} / {max(bits)}",
+        ]
+
+
+def measure(width: int, height: int, images: int, repeat: int) -> Row:
+    bodies = [synthetic_jpeg(width, height, seed) for seed in range(images)]
+    bits = [hamming(baseline(body), project(body)) for body in bodies]  # also warms caches
+    # The baseline is slow and steady: fewer rounds keep the whole run short.
+    a_ms = cpu_ms(baseline, bodies, max(1, repeat // 2))
+    b_ms = cpu_ms(project, bodies, repeat)
+    decode_ms = cpu_ms(decode_only, bodies, repeat)
+    kib = statistics.mean(len(body) for body in bodies) / 1024
+    return Row(f"{width}x{height}", kib, a_ms, b_ms, decode_ms, bits)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10, help="distinct images per size")
+    parser.add_argument("--repeat", type=int, default=5, help="timing rounds (median kept)")
+    args = parser.parse_args()
+    header = ["size", "KiB", "(a) ms", "(b) ms", "(a)/(b)", "decode", "(b)/dec", "(b) img/s"]
+    print(ROW.format(*header, "bits med/p90/max"))
+    for width, height in SIZES:
+        print(ROW.format(*measure(width, height, args.images, args.repeat).cells()), flush=True)
+    print(
+        "\n(a) pdqhash.compute on a full Pillow RGB decode (PDQ only); (b) hash_media "
+        "(SHA-256, SHA-1, MD5, PDQ);\nCPU ms per image via time.process_time; decode = Pillow "
+        "decode at the reduced size hash_media uses;\nbits = Hamming distance between the (a) "
+        "and (b) PDQ hashes of the same image."
+    )
+
+
+if __name__ == "__main__":
+    main()
