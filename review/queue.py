@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from crawler.audit import Event, record
 from crawler.db.models import HashList, Host, Match, Observation, Page, ReviewItem
@@ -66,11 +66,14 @@ def _filter_clauses(filters: QueueFilters) -> list[ColumnElement[bool]]:
     if filters.status:
         clauses.append(ReviewItem.status == filters.status)
     if filters.country or filters.host:
-        host_match = [Host.id == Page.host_id, Page.id == ReviewItem.page_id]
+        # Aliases: the queue listing joins Page and Host itself, and an EXISTS over the
+        # same tables would otherwise correlate away its whole FROM clause.
+        page, host = aliased(Page), aliased(Host)
+        host_match = [host.id == page.host_id, page.id == ReviewItem.page_id]
         if filters.country:
-            host_match.append(Host.country == filters.country.upper())
+            host_match.append(host.country == filters.country.upper())
         if filters.host:
-            host_match.append(Host.host == filters.host.lower())
+            host_match.append(host.host == filters.host.lower())
         clauses.append(exists().where(and_(*host_match)))
     if filters.list_name:
         clauses.append(

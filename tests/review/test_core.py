@@ -278,3 +278,59 @@ def test_error_pages_are_generic(app: Flask) -> None:
     login(client, "ana")
     resp = client.get("/items/999999")
     assert resp.status_code == 404 and "Traceback" not in resp.get_data(as_text=True)
+
+
+def test_queue_filters_country_host_list(app: Flask, db: Database) -> None:
+    nl = seed_item(
+        db,
+        host="nl.example",
+        country="NL",
+        media=[{"url": "http://nl.example/a.png", "match": ("list-x", "known", "pdq", 3)}],
+    )
+    de = seed_item(db, host="de.example", country="DE")
+    client = app.test_client()
+    login(client, "ana")
+
+    def ids(query: str) -> set[int]:
+        return {r["id"] for r in client.get(f"/api/v1/queue?{query}").get_json()["items"]}
+
+    assert ids("country=DE") == {de}
+    assert ids("host=nl.example") == {nl}
+    assert ids("list=list-x") == {nl}
+    assert ids("status=confirmed") == set()
+
+
+def test_cross_site_fetch_metadata_is_refused(app: Flask) -> None:
+    client = app.test_client()
+    csrf = login(client, "ana")
+    resp = client.post(
+        "/queue/next", data={"csrf_token": csrf}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert resp.status_code == 403
+
+
+def test_login_flood_gets_429_not_lockout(app: Flask, clock: Clock) -> None:
+    client = app.test_client()
+    codes = [
+        client.post("/login", data={"username": "ana", "password": "bad password"}).status_code
+        for _ in range(6)
+    ]
+    assert 429 in codes and codes[0] == 401
+    assert "Retry-After" in client.post("/login", data={"username": "ana", "password": "x"}).headers
+
+
+def test_totp_code_is_single_use(app: Flask, db: Database, clock: Clock) -> None:
+    from crawler.db.models import User
+    from review import totp
+
+    secret = totp.new_secret()
+    with db.session() as s:
+        s.execute(User.__table__.update().where(User.username == "bob").values(totp_secret=secret))
+    code = totp.code_at(secret, totp.step_of(clock.now))
+    first = app.test_client().post(
+        "/login", data={"username": "bob", "password": "correct horse battery", "code": code}
+    )
+    again = app.test_client().post(
+        "/login", data={"username": "bob", "password": "correct horse battery", "code": code}
+    )
+    assert first.status_code == 302 and again.status_code == 401
