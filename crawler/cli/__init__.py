@@ -20,6 +20,7 @@ from crawler.cli import export as export_cli
 from crawler.cli import matching as matching_cli
 from crawler.cli import notices as notices_cli
 from crawler.cli import report as report_cli
+from crawler.cli import schedule as schedule_cli
 from crawler.cli.evidence import evidence_app
 from crawler.cli.review import review_app
 from crawler.errors import TakedownError
@@ -40,6 +41,8 @@ app.add_typer(review_app, name="review")
 app.add_typer(notices_cli.notices_app, name="notices")
 app.command("report")(report_cli.report_command)
 export_cli.export_app.command("hashlist")(report_cli.export_hashlist_command)
+app.add_typer(schedule_cli.schedule_app, name="schedule")
+app.add_typer(schedule_cli.scheduler_app, name="scheduler")
 app.add_typer(export_cli.export_app, name="export")
 app.add_typer(export_cli.hosts_app, name="hosts")
 app.add_typer(evidence_app, name="evidence")
