@@ -12,6 +12,7 @@ per size with CPU time per image (``time.process_time``, so figures are per core
 
     python bench/hashing.py                 # default: about 1 minute of CPU, under 2 minutes here
     python bench/hashing.py --images 4 --repeat 2    # quick look
+    python bench/hashing.py --blocks        # PDQ error by JPEG DCT scale, plain vs folded
 
 Images are generated in memory and never written anywhere.
 """
@@ -30,10 +31,11 @@ import pdqhash
 from PIL import Image, ImageDraw, ImageFilter
 
 from crawler.media.hashing import _draft_jpeg, hash_media
-from crawler.media.pdq import hamming, hex_from_pdqhash_bits
+from crawler.media.pdq import Geometry, hamming, hex_from_pdqhash_bits, pdq_from_luma
 
 SIZES = [(640, 480), (1280, 960), (3000, 2000)]
 ROW = "{:>10} {:>7} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>12}"
+ROW_BLOCKS = "{:>10} {:>6} {:>10} {:>18} {:>18}"
 
 
 def synthetic_jpeg(width: int, height: int, seed: int, quality: int = 85) -> bytes:
@@ -101,8 +103,6 @@ class Row:
     bits: list[int]
 
     def cells(self) -> list[str]:
-        bits = sorted(self.bits)
-        p90 = bits[min(len(bits) - 1, int(round(0.9 * (len(bits) - 1))))]
         return [
             self.size,
             f"{self.kib:.0f}",
@@ -112,7 +112,7 @@ class Row:
             f"{self.decode_ms:.2f}",
             f"{self.b_ms / self.decode_ms:.2f}x",
             f"{1000 / self.b_ms:.0f}",
-            f"{statistics.median(bits):g} / {p90} / {max(bits)}",
+            _spread(sorted(self.bits)),
         ]
 
 
@@ -127,11 +127,45 @@ def measure(width: int, height: int, images: int, repeat: int) -> Row:
     return Row(f"{width}x{height}", kib, a_ms, b_ms, decode_ms, bits)
 
 
+def scaled_hashes(data: bytes, scale: int) -> tuple[str, str]:
+    """PDQ of a 1/scale JPEG decode: as if it were the image, and at full-size geometry."""
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        image.draft("L", (width // scale, height // scale))
+        luma = np.asarray(image.convert("L"))
+    plain = pdq_from_luma(luma).hex
+    return plain, pdq_from_luma(luma, Geometry(height, width)).hex
+
+
+def block_study(images: int) -> None:
+    """Why hash_media folds PDQ's weights over decoded blocks: error per DCT scale."""
+    print(ROW_BLOCKS.format("size", "scale", "decoded", "plain med/p90/max", "folded med/p90/max"))
+    for width, height in SIZES:
+        bodies = [synthetic_jpeg(width, height, 100 + seed) for seed in range(images)]
+        references = [baseline(body) for body in bodies]
+        for scale in (1, 2, 4, 8):
+            pairs = [scaled_hashes(body, scale) for body in bodies]
+            plain = sorted(hamming(ref, p) for ref, (p, _) in zip(references, pairs, strict=True))
+            folded = sorted(hamming(ref, f) for ref, (_, f) in zip(references, pairs, strict=True))
+            decoded = f"{-(-width // scale)}x{-(-height // scale)}"
+            cells = [_spread(plain), _spread(folded)]
+            print(ROW_BLOCKS.format(f"{width}x{height}", f"1/{scale}", decoded, *cells))
+
+
+def _spread(bits: list[int]) -> str:
+    p90 = bits[min(len(bits) - 1, int(round(0.9 * (len(bits) - 1))))]
+    return f"{statistics.median(bits):g} / {p90} / {max(bits)}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10, help="distinct images per size")
     parser.add_argument("--repeat", type=int, default=5, help="timing rounds (median kept)")
+    parser.add_argument("--blocks", action="store_true", help="PDQ error by DCT scale instead")
     args = parser.parse_args()
+    if args.blocks:
+        block_study(args.images)
+        return
     header = ["size", "KiB", "(a) ms", "(b) ms", "(a)/(b)", "decode", "(b)/dec", "(b) img/s"]
     print(ROW.format(*header, "bits med/p90/max"))
     for width, height in SIZES:
