@@ -49,7 +49,6 @@ REDIRECT_MAX_TIMES = 5
 METAREFRESH_MAXDELAY = 0  # only immediate meta refreshes: they are redirects too
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
-DOWNLOAD_TIMEOUT = 20
 DOWNLOAD_FAIL_ON_DATALOSS = True  # a short body is an error, never hashed as whole
 
 # --- sizes -----------------------------------------------------------------------------
@@ -69,6 +68,10 @@ HTTPERROR_ALLOW_ALL = True  # 404 and 410 pages are recorded too
 REACTOR_THREADPOOL_MAXSIZE = 10
 LOG_LEVEL = "INFO"
 STATS_DUMP = False
+
+# Policy-derived settings (USER_AGENT, DOWNLOAD_TIMEOUT, DOWNLOAD_DELAY, per-host
+# concurrency, AutoThrottle) are set by the add-on at "addon" priority, which any value
+# here would override: keep them out of this module.
 
 # --- takedown's own settings (documented where they are read) --------------------------
 TAKEDOWN_POLICY = ""  # policy TOML text; empty means the contract defaults

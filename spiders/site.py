@@ -45,7 +45,17 @@ def describe(failure: Failure) -> str:
         return f"name not resolved: {exc}"[:300]
     if type(exc).__name__ == "ResponseDataLossError":
         return "short body: the connection closed before Content-Length bytes arrived"
+    if isinstance(exc, IgnoreRequest) and "redirections" in str(exc):
+        return "too many redirects"
+    if isinstance(exc, IgnoreRequest) and "decompression" in str(exc):
+        return f"decompressed body too large: {exc}"[:300]
     return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def is_policy_refusal(failure: Failure) -> bool:
+    """A deliberate refusal (scope, robots, address): an `IgnoreRequest` with a reason.
+    Other `IgnoreRequest`s (a decompression bomb, too many redirects) are failures."""
+    return bool(failure.check(IgnoreRequest)) and hasattr(failure.value, "reason")
 
 
 def size_skip(failure: Failure, limit: int) -> str | None:
@@ -174,8 +184,8 @@ class SiteSpider(scrapy.Spider):
             )
 
     def page_failed(self, failure: Failure) -> Iterator[PageItem]:
-        if failure.check(IgnoreRequest):
-            return  # a policy refusal: counted by the middleware, recorded as skipped
+        if is_policy_refusal(failure):
+            return  # counted by the middleware that refused it, recorded as skipped
         request = failure.request  # type: ignore[attr-defined]
         chain = list(request.meta.get("redirect_urls", []))
         too_big = size_skip(failure, self.page_max_bytes)
@@ -219,7 +229,7 @@ class SiteSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         item = self.media_item(request, None)
         limit = int(request.meta.get("download_maxsize") or self.media_max_bytes)
-        if failure.check(IgnoreRequest):
+        if is_policy_refusal(failure):
             item.skipped = f"policy: {getattr(failure.value, 'reason', 'refused')}"
         elif (too_big := size_skip(failure, limit)) is not None:
             item.skipped = too_big

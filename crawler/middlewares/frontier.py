@@ -67,6 +67,7 @@ class FrontierMiddleware:
         connect = crawler.signals.connect
         connect(mw.leased, signal=signals.request_reached_downloader)
         connect(mw.skipped, signal=request_skipped)
+        connect(mw.dropped, signal=signals.request_dropped)
         connect(mw.item_scraped, signal=signals.item_scraped)
         connect(mw.item_failed, signal=signals.item_dropped)
         connect(mw.item_failed, signal=signals.item_error)
@@ -171,6 +172,11 @@ class FrontierMiddleware:
         if fp:
             self.halves.pop(fp, None)
             self.writer.mark(fp, "skipped", reason)
+
+    def dropped(self, request: Request, spider: Any = None) -> None:
+        """The scheduler's duplicate filter dropped it: a redirect to a URL already seen
+        (a loop). The page ends here; leaving it leased would refetch it on resume."""
+        self.skipped(request, "duplicate-redirect")
 
     def item_scraped(self, item: Any, response: Any = None, spider: Any = None) -> None:
         fp = _item_fingerprint(item)

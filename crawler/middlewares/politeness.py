@@ -3,7 +3,8 @@
 Every request gets `meta["download_slot"]` = its canonical host, so per-host concurrency
 (`CONCURRENT_REQUESTS_PER_DOMAIN` = `politeness.per_host_concurrency`) and delays apply
 to the host actually contacted, whatever the spelling (C-11). Minimum delays arrive
-through the `host_delay` signal (robots.txt ``Crawl-delay``, ``Retry-After``) and are
+through the `host_delay` signal (robots.txt ``Crawl-delay`` for good, ``Retry-After`` for
+a while) and are
 re-applied after AutoThrottle adjusts a slot, which would otherwise lower them again.
 
 Settings read: none beyond Scrapy's own slot settings.
@@ -12,6 +13,7 @@ Stats: `politeness/host-delay/<host>` (the minimum delay in force).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from scrapy import Request, signals
@@ -25,7 +27,7 @@ from crawler.net.urls import InvalidURL, url_host
 class PolitenessMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.floors: dict[str, float] = {}
+        self.floors: dict[str, tuple[float, float | None]] = {}  # host -> (delay, until)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PolitenessMiddleware:
@@ -43,12 +45,34 @@ class PolitenessMiddleware:
         self._apply(request.meta["download_slot"])
         return None
 
-    def raise_floor(self, host: str, delay: float, reason: str = "") -> None:
-        if delay > self.floors.get(host, 0.0):
-            self.floors[host] = delay
+    def raise_floor(
+        self, host: str, delay: float, reason: str = "", duration: float | None = None
+    ) -> None:
+        """Raise *host*'s minimum delay, for *duration* seconds or for good (None)."""
+        until = None if duration is None else time.monotonic() + duration
+        current = self._floor(host)
+        if delay > current:
+            self.floors[host] = (delay, until)
             assert self.crawler.stats is not None
             self.crawler.stats.set_value(f"politeness/host-delay/{host}", delay)
         self._apply(host)
+
+    def _floor(self, host: str) -> float:
+        delay, until = self.floors.get(host, (0.0, None))
+        if until is not None and time.monotonic() > until:
+            del self.floors[host]
+            self._restore(host)
+            return 0.0
+        return delay
+
+    def _restore(self, key: str) -> None:
+        if self.crawler.engine is None:
+            return
+        downloader = self.crawler.engine.downloader
+        downloader.per_slot_settings.pop(key, None)
+        slot = downloader.slots.get(key)
+        if slot is not None:
+            slot.delay = self.crawler.settings.getfloat("DOWNLOAD_DELAY")
 
     def response_downloaded(self, response: Response, request: Request, spider: Any = None) -> None:
         slot = request.meta.get("download_slot")
@@ -56,7 +80,7 @@ class PolitenessMiddleware:
             self._apply(slot)
 
     def _apply(self, key: str) -> None:
-        floor = self.floors.get(key)
+        floor = self._floor(key)
         if not floor or self.crawler.engine is None:
             return
         downloader = self.crawler.engine.downloader

@@ -36,6 +36,9 @@ def retry_after_seconds(value: str, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+RETRIES_COVERED = 2  # the host delay lasts long enough for the retries to space out
+
+
 class RetryAfterMiddleware:
     def __init__(self, crawler: Crawler, max_wait: float) -> None:
         self.crawler = crawler
@@ -65,6 +68,10 @@ class RetryAfterMiddleware:
         except InvalidURL:
             return response
         self.crawler.signals.send_catch_log(
-            signal=host_delay, host=host, delay=wait, reason="retry-after"
+            signal=host_delay,
+            host=host,
+            delay=wait,
+            reason="retry-after",
+            duration=wait * (RETRIES_COVERED + 1),
         )
         return response

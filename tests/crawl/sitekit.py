@@ -25,7 +25,19 @@ from typing import Any
 Handler = Callable[[BaseHTTPRequestHandler], None]
 Route = tuple[int, dict[str, str], bytes] | Handler
 
-ADDRESSES = {"site-a.test": "127.0.0.2", "site-b.test": "127.0.0.3", "cdn-c.test": "127.0.0.4"}
+ADDRESSES = {
+    "site-a.test": "127.0.0.2",
+    "site-b.test": "127.0.0.3",
+    "cdn-c.test": "127.0.0.4",
+    "robots-503.test": "127.0.0.5",
+    "robots-timeout.test": "127.0.0.6",
+    "robots-404.test": "127.0.0.7",
+    "robots-huge.test": "127.0.0.8",
+    "robots-utf16.test": "127.0.0.9",
+    "robots-delay.test": "127.0.0.10",
+    "robots-longdelay.test": "127.0.0.11",
+    "robots-multi.test": "127.0.0.12",
+}
 
 
 @dataclass
@@ -63,8 +75,9 @@ class Host:
 class Web:
     """The hosts, their hits, and the canary's connection count."""
 
-    def __init__(self) -> None:
-        self.hosts: dict[str, Host] = {n: Host(n, ip) for n, ip in ADDRESSES.items()}
+    def __init__(self, names: list[str] | None = None) -> None:
+        names = names or list(ADDRESSES)
+        self.hosts: dict[str, Host] = {n: Host(n, ADDRESSES[n]) for n in names}
         self.hits: list[Hit] = []
         self.canary_hits = 0
         self.lock = threading.Lock()
@@ -205,4 +218,6 @@ def run_crawl(
         command += ["-s", f"{key}={value}"]
     full_env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     full_env |= env | (extra_env or {})
-    return subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=timeout)
+    (tmp / "crawl.log").write_text(result.stderr)
+    return result
