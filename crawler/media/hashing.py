@@ -110,10 +110,6 @@ class _Outcome:
     height: int | None = None
 
 
-class _Refused(Exception):
-    """Decoding deliberately not attempted; the message is the reason (status "skipped")."""
-
-
 def _exact(data: bytes) -> tuple[str, str, str]:
     # One call each over the whole buffer: hashlib releases the GIL for large inputs.
     return (
@@ -127,12 +123,14 @@ def _clip(reason: str) -> str:
     return reason if len(reason) <= _MAX_REASON else reason[: _MAX_REASON - 3] + "..."
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise _Refused(
-            f"image declares {width}x{height} = {width * height:,} pixels, above the limit "
-            f"of {max_pixels:,}; exact hashes only"
-        )
+def _pixel_refusal(width: int, height: int, max_pixels: int) -> str | None:
+    """The reason to refuse decoding, from the header's size alone, or None."""
+    if width * height <= max_pixels:
+        return None
+    return (
+        f"image declares {width}x{height} = {width * height:,} pixels, above the limit "
+        f"of {max_pixels:,}; exact hashes only"
+    )
 
 
 def _block_size(width: int, height: int) -> int:
@@ -203,10 +201,9 @@ def pdq_of_decoded(image: Image.Image, full_size: tuple[int, int] | None = None)
 def _decode_and_hash(data: bytes, fmt: str, max_pixels: int) -> _Outcome:
     with Image.open(io.BytesIO(data), formats=[PDQ_FORMATS[fmt]]) as image:
         width, height = image.size
-        try:
-            _check_pixels(width, height, max_pixels)
-        except _Refused as refused:
-            return _Outcome("skipped", str(refused), width=width, height=height)
+        refusal = _pixel_refusal(width, height, max_pixels)
+        if refusal is not None:
+            return _Outcome("skipped", refusal, width=width, height=height)
         if fmt == "jpeg":
             _draft_jpeg(image)
         image.load()
