@@ -167,6 +167,9 @@ def _band(full: int, reduced: int, from_end: bool) -> _Band:
     start = np.minimum(first, n - width)
     index = start[:, None] + np.arange(width)[None, :]
     weight = np.take_along_axis(matrix, index, axis=1).astype(np.float32)
+    # Shared between calls (and threads) through the cache: make accidents loud.
+    index.setflags(write=False)
+    weight.setflags(write=False)
     return _Band(index, weight)
 
 
