@@ -170,3 +170,16 @@ def test_renotice_refers_to_the_first_message(db: Database) -> None:
     assert msg["Message-ID"] == "<TD-2026-000002.2@hotline.example>"
     assert msg["In-Reply-To"] == "<TD-2026-000002.1@hotline.example>"
     assert msg["Subject"].startswith("Reminder: ")
+
+
+def test_build_and_due_cli_show_waiting_items_and_the_outbox(env, cli, db: Database) -> None:
+    with db.session() as s:
+        seed.item(s, seed.host(s, "a.example.net", "198.51.100.1", contact="abuse@h.example"))
+        lost = seed.item(s, None, url="http://lost.example/\x1b[31mred")
+    code, _, err = cli("notices", "build")
+    assert code == 0 and "created TD-2026-000001 to abuse@h.example" in err
+    assert f"waiting: item {lost.id}" in err and "\x1b" not in err
+    assert "1 confirmed items waiting for a contact, 1 notices due to send" in err
+    code, out, _ = cli("notices", "due")
+    assert code == 0 and out.startswith("TD-2026-000001\tfirst\tdraft\tabuse@h.example")
+    assert "0 notices created" in cli("notices", "build")[2]
