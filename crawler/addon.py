@@ -6,7 +6,8 @@ rendering). Priorities are fixed here so the order is reviewable in one place:
 
 downloader (request path, low first): scope gate 60 -> robots 100 -> politeness 110 ->
 Scrapy's retry 550 -> Retry-After 560 (response path runs before retry) -> redirect 600
--> address check 800 (response path runs before redirect). Scrapy's offsite, robots,
+-> address check 800 (response path runs before redirect) -> frontier lease 950 (last:
+a page waits here for a lease). Scrapy's offsite, robots,
 cookies, proxy and cache middlewares are off.
 spider: self-test 10 (outermost on the start requests), frontier 800 (inside depth 900).
 
@@ -41,6 +42,7 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "crawler.middlewares.politeness.PolitenessMiddleware": 110,
     "crawler.middlewares.retryafter.RetryAfterMiddleware": 560,
     "crawler.middlewares.address.AddressCheckMiddleware": 800,
+    "crawler.middlewares.lease.LeaseMiddleware": 950,
 }
 SPIDER_MIDDLEWARES: dict[str, int | None] = {
     "crawler.middlewares.selftest.StartupSelfTestMiddleware": 10,

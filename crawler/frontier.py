@@ -18,7 +18,7 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -38,6 +38,7 @@ LEASE = timedelta(minutes=10)
 BATCH = 1000
 QUEUE_SIZE = 50_000
 RESUMABLE = ("queued", "leased", "failed")
+TERMINAL = ("done", "failed", "skipped")
 
 
 def fingerprint(url: str, kind: str = "page") -> str:
@@ -122,8 +123,15 @@ _STOP = ("stop",)
 class FrontierWriter:
     """Applies frontier writes in order from one thread, in batches; `error` on failure."""
 
-    def __init__(self, db: Database, run_id: int, worker: str = "local") -> None:
+    def __init__(
+        self,
+        db: Database,
+        run_id: int,
+        worker: str = "local",
+        on_commit: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.db = db
+        self.on_commit = on_commit  # called from the writer thread with finished fps
         self.run_id = run_id
         self.worker = worker
         self.queue: queue.Queue[tuple[Any, ...]] = queue.Queue(QUEUE_SIZE)
@@ -165,6 +173,10 @@ class FrontierWriter:
         except Exception as exc:  # noqa: BLE001 - kept and reported: the crawl must stop
             logger.error("frontier write failed: %s", exc)
             self.error = exc
+            return
+        finished = [op[1] for op in ops if op[0] == "state" and op[2] in TERMINAL]
+        if finished and self.on_commit is not None:
+            self.on_commit(finished)
 
     def _apply_states(self, session: Session, group: list[tuple[Any, ...]]) -> None:
         _, _, state, reason = group[0]

@@ -29,6 +29,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import threads
+from twisted.internet.defer import DeferredSemaphore
 
 from crawler.db.session import Database
 from crawler.frontier import Entry, FrontierWriter, fingerprint, fingerprints, requeue
@@ -53,7 +54,11 @@ class FrontierMiddleware:
         self.seen: set[str] = fingerprints(db, run_id) if resume else set()
         self.halves: dict[str, int] = {}
         self.closing = False
-        self.writer = FrontierWriter(db, run_id)
+        self.writer = FrontierWriter(db, run_id, on_commit=self._committed_from_thread)
+        # Pages fetched but not yet durably finished: at most CONCURRENT_REQUESTS, so a
+        # crash refetches no more than that (S-01). Leases are taken by LeaseMiddleware.
+        self.leases = DeferredSemaphore(max(1, settings.getint("CONCURRENT_REQUESTS", 16)))
+        self.holding: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FrontierMiddleware:
@@ -68,6 +73,7 @@ class FrontierMiddleware:
         connect(mw.leased, signal=signals.request_reached_downloader)
         connect(mw.skipped, signal=request_skipped)
         connect(mw.dropped, signal=signals.request_dropped)
+        connect(mw.spider_error, signal=signals.spider_error)
         connect(mw.item_scraped, signal=signals.item_scraped)
         connect(mw.item_failed, signal=signals.item_dropped)
         connect(mw.item_failed, signal=signals.item_error)
@@ -172,6 +178,33 @@ class FrontierMiddleware:
         if fp:
             self.halves.pop(fp, None)
             self.writer.mark(fp, "skipped", reason)
+
+    # --- leases -------------------------------------------------------------------------
+
+    async def lease(self, request: Request) -> None:
+        """Wait for a lease before *request* (a page) is downloaded; once per page."""
+        fp = request.meta.get("td_fp")
+        if not fp or request_kind(request) != "page" or fp in self.holding:
+            return
+        await maybe_deferred_to_future(self.leases.acquire())
+        self.holding.add(fp)
+
+    def _committed_from_thread(self, fps: list[str]) -> None:
+        from twisted.internet import reactor
+
+        reactor.callFromThread(self._committed, fps)  # type: ignore[attr-defined]
+
+    def _committed(self, fps: list[str]) -> None:
+        for fp in fps:
+            if fp in self.holding:
+                self.holding.discard(fp)
+                self.leases.release()
+
+    def spider_error(self, failure: Any, response: Any = None, spider: Any = None) -> None:
+        fp = getattr(response, "meta", {}).get("td_fp") if response is not None else None
+        if fp:
+            self.halves.pop(fp, None)
+            self.writer.mark(fp, "failed", f"spider error: {failure.getErrorMessage()}"[:500])
 
     def dropped(self, request: Request, spider: Any = None) -> None:
         """The scheduler's duplicate filter dropped it: a redirect to a URL already seen
