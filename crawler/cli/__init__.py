@@ -16,6 +16,7 @@ import typer
 
 from crawler.cli import admin
 from crawler.cli import crawl as crawl_cli
+from crawler.cli import demo as demo_cli
 from crawler.cli import export as export_cli
 from crawler.cli import matching as matching_cli
 from crawler.cli import notices as notices_cli
@@ -48,6 +49,7 @@ app.add_typer(export_cli.hosts_app, name="hosts")
 app.add_typer(evidence_app, name="evidence")
 app.command("rematch")(matching_cli.rematch_command)
 app.command("crawl")(crawl_cli.crawl)
+app.command("demo")(demo_cli.demo)
 
 
 @app.callback()
