@@ -18,7 +18,9 @@ def synthetic_image(seed: int, width: int = 640, height: int = 480) -> Image.Ima
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     base = rng.uniform(0, 255, size=3)
     tilt = rng.uniform(-1, 1, size=(3, 2))
-    channels = [base[c] + tilt[c, 0] * x * 200 / width + tilt[c, 1] * y * 200 / height for c in range(3)]
+    channels = [
+        base[c] + tilt[c, 0] * x * 200 / width + tilt[c, 1] * y * 200 / height for c in range(3)
+    ]
     pixels = np.stack(channels, axis=-1) + rng.normal(0, 6, size=(height, width, 3))
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(image)

@@ -57,7 +57,9 @@ class DemoSite:
             self.resources[f"/img/{seed}.jpg"] = Resource("image/jpeg", body)
             if seed in (3, 7, 16):
                 digest = hashlib.sha256(body).hexdigest()
-                self.known_rows.append(("sha256", digest, "A" if seed != 16 else "C", f"demo-{seed}"))
+                self.known_rows.append(
+                    ("sha256", digest, "A" if seed != 16 else "C", f"demo-{seed}")
+                )
         logo = self.resources["/img/0.jpg"].body
         self.known_rows.append(("md5", hashlib.md5(logo).hexdigest(), "C", "demo-logo"))  # noqa: S324 - a list hash, not security
         self.benign_rows.append(("sha256", hashlib.sha256(logo).hexdigest(), "", "site logo"))
@@ -70,7 +72,9 @@ class DemoSite:
             self.known_rows.append(("pdq", hashes.pdq, category, reference))
 
     def _index(self) -> bytes:
-        links = "".join(f'<li><a href="/gallery/{n}">Gallery {n}</a></li>' for n in range(1, self.galleries + 1))
+        links = "".join(
+            f'<li><a href="/gallery/{n}">Gallery {n}</a></li>' for n in range(1, self.galleries + 1)
+        )
         return _page("Demo galleries", f"<ul>{links}</ul>", "")
 
     def _gallery(self, number: int) -> bytes:
