@@ -316,7 +316,8 @@ class ReviewItem(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     priority: Mapped[int] = mapped_column(Integer, default=0)
     no_viewing_needed: Mapped[bool] = mapped_column(Boolean, default=False)
-    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Indexed: `Next item` first looks for an item the analyst already holds.
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     lease_until: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
     category: Mapped[str | None] = mapped_column(String(64))
