@@ -10,32 +10,31 @@ waitress in this process.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, this file's folder comes first on sys.path and "review" would be this
-# file, not the package; put the repository root there instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import argparse
 import http.client
 import re
 import statistics
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlencode
 
 from sqlalchemy import create_engine, insert, text
 
-from crawler.db.migrate import upgrade
-from crawler.db.models import Host, Page, ReviewItem
-from crawler.db.session import Database
-from crawler.users import add_user
+# Run as a script, this file's folder comes first on sys.path and "review" would be this
+# file, not the package; put the repository root there instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from crawler.db.migrate import upgrade  # noqa: E402
+from crawler.db.models import Host, Page, ReviewItem  # noqa: E402
+from crawler.db.session import Database  # noqa: E402
+from crawler.users import add_user  # noqa: E402
 
 PASSWORD = "bench password 123"
 PG_ADMIN = "postgresql+psycopg://root@127.0.0.1:5432/postgres"
