@@ -46,6 +46,8 @@ OVERRIDABLE = frozenset(
         "TAKEDOWN_RDAP_ENRICH",
         "TAKEDOWN_EGRESS_PROXY_ENFORCED",
         "TAKEDOWN_STORE_THREADS",
+        "TAKEDOWN_REDIS_HEARTBEAT_TTL",  # scaled-out crawls (crawler.redis_scheduler)
+        "TAKEDOWN_REDIS_IDLE_GRACE",
         "CONCURRENT_REQUESTS",
         "CLOSESPIDER_TIMEOUT",
         "LOG_LEVEL",
@@ -165,6 +167,10 @@ def start_run(db: Database, req: CrawlRequest) -> tuple[int, CrawlPolicy, list[s
     policy = req.policy
     if req.render is not None:
         policy = replace(policy, render=RenderPolicy(javascript=req.render))
+    if policy.render.javascript:
+        from crawler.render import render_settings
+
+        render_settings(None)  # refuses with a reason until rendering is enforced (C-09)
     seeds = accepted_seeds(req.seeds, policy)
     with db.session() as session:
         run = CrawlRun(

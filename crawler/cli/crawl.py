@@ -22,6 +22,7 @@ from crawler.runner import (
     parse_overrides,
 )
 from crawler.seeds import read_seed_file, seeds_of_set
+from crawler.workers import run_job
 
 
 def gather_seeds(
@@ -79,6 +80,16 @@ def crawl(
         str | None, typer.Option("--resume", help="continue run RUN (id or name)")
     ] = None,
     setting: Annotated[list[str] | None, typer.Option("-s", "--setting", hidden=True)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="N local worker processes on one job (TAKEDOWN_REDIS_URL)"),
+    ] = None,
+    join: Annotated[
+        str | None,
+        typer.Option(
+            "--join", help="add workers to running job RUN (id or name), e.g. from another machine"
+        ),
+    ] = None,
 ) -> None:
     """Crawl seed sites strictly inside the crawl policy."""
     try:
@@ -88,7 +99,7 @@ def crawl(
     cfg = settings()
     progress = "live" if sys.stderr.isatty() else "log"
     with database(cfg=cfg) as db:
-        seeds = [] if resume else gather_seeds(urls or [], seeds_file, set_name, db)
+        seeds = [] if resume or join else gather_seeds(urls or [], seeds_file, set_name, db)
         req = CrawlRequest(
             seeds,
             crawl_policy,
@@ -100,7 +111,10 @@ def crawl(
             progress,
         )
         req.progress = req.overrides.get("TAKEDOWN_PROGRESS", progress)
-        outcome = execute(cfg, db, req, os.environ)
+        if cfg.redis_url or workers or join:  # scaled out: crawler.workers
+            outcome = run_job(cfg, db, req, workers or 1, join, os.environ)
+        else:
+            outcome = execute(cfg, db, req, os.environ)
     out_console.print(summary(outcome))
     problem = failure_of(outcome)
     if problem:
