@@ -109,14 +109,22 @@ def is_media_link(url: str) -> bool:
     return any(path.endswith(ext) for ext in MEDIA_EXTENSIONS)
 
 
-def raw_media_refs(selector: Selector) -> Iterable[str]:
-    """Every media reference on the page, in page order per kind, unresolved."""
+def raw_media_refs(selector: Selector, body: bytes = b"") -> Iterable[str]:
+    """Every media reference on the page, in page order per kind, unresolved.
+
+    With *body* given, a query whose marker never occurs in the raw bytes is skipped:
+    each XPath here walks the whole tree, and most pages have no srcset or CSS urls.
+    """
+    lower = body.lower() if body else b""
     yield from selector.xpath(MEDIA_ATTRIBUTE_XPATH).getall()
-    for value in selector.xpath(SRCSET_XPATH).getall():
-        yield from srcset_urls(value)
-    yield from selector.xpath(META_XPATH).getall()
-    for text in selector.xpath("//@style | //style/text()").getall():
-        yield from css_urls(text)
+    if not lower or b"srcset" in lower:
+        for value in selector.xpath(SRCSET_XPATH).getall():
+            yield from srcset_urls(value)
+    if not lower or b"image" in lower or b"og:video" in lower:
+        yield from selector.xpath(META_XPATH).getall()
+    if not lower or b"url(" in lower:
+        for text in selector.xpath("//@style | //style/text()").getall():
+            yield from css_urls(text)
 
 
 def resolve(refs: Iterable[str], base: str, cap: int) -> Extracted:
@@ -143,8 +151,9 @@ def links(selector: Selector, base: str, cap: int) -> tuple[Extracted, list[str]
     """Page links (capped) and links that point at media files by extension."""
     hrefs = selector.xpath(f"({LINK_XPATH})[position() <= {cap * 2 + 1}]").getall()
     extracted = resolve(hrefs, base, cap)
-    total = int(float(selector.xpath(f"count({LINK_XPATH})").get() or 0))
-    extracted.truncated = extracted.truncated or total > cap * 2 + 1
+    if len(hrefs) > cap * 2:  # only then can there be more than the query returned
+        total = int(float(selector.xpath(f"count({LINK_XPATH})").get() or 0))
+        extracted.truncated = extracted.truncated or total > cap * 2 + 1
     media = [u for u in extracted.urls if is_media_link(u)]
     extracted.urls = [u for u in extracted.urls if not is_media_link(u)]
     return extracted, media

@@ -153,7 +153,7 @@ class SiteSpider(scrapy.Spider):
         page.title = (selector.xpath("//title/text()").get() or "").strip()[:1000] or None
         links, media_links = extract.links(selector, base, self.outlink_cap)
         media = extract.resolve(
-            [*extract.raw_media_refs(selector), *media_links], base, self.media_cap
+            [*extract.raw_media_refs(selector, response.body), *media_links], base, self.media_cap
         )
         self.count("outlinks/bad-href", links.bad)
         self.count("media/bad-ref", media.bad)

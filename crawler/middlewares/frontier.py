@@ -100,13 +100,14 @@ class FrontierMiddleware:
                 yield item_or_request
 
     def _resumed_requests(self) -> list[Request]:
-        spider = self.crawler.spider
+        # Resumable spiders offer page_request(url, depth) and media_request(url, page, depth).
+        spider: Any = self.crawler.spider
         requests = []
         for entry in requeue(self.db, self.run_id):
             if entry.kind == "media":
-                request = spider.media_request(entry.url, entry.parent_url or "", entry.depth)  # type: ignore[union-attr]
+                request = spider.media_request(entry.url, entry.parent_url or "", entry.depth)
             else:
-                request = spider.page_request(entry.url, entry.depth)  # type: ignore[union-attr]
+                request = spider.page_request(entry.url, entry.depth)
             request.meta["td_fp"] = entry.fingerprint
             request.dont_filter = True  # known to the seen-set; Scrapy's must not drop it
             requests.append(request)
@@ -192,7 +193,7 @@ class FrontierMiddleware:
     def _committed_from_thread(self, fps: list[str]) -> None:
         from twisted.internet import reactor
 
-        reactor.callFromThread(self._committed, fps)  # type: ignore[attr-defined]
+        reactor.callFromThread(self._committed, fps)
 
     def _committed(self, fps: list[str]) -> None:
         for fp in fps:
