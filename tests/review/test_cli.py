@@ -1,0 +1,17 @@
+"""O-07: `takedown review serve` refuses to start without TAKEDOWN_SECRET_KEY."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def test_serve_without_secret_key_exits_2(env: dict[str, str], cli: Any) -> None:
+    code, _, err = cli("review", "serve", "--port", "0")
+    assert code == 2
+    assert "TAKEDOWN_SECRET_KEY" in err and "Traceback" not in err
+
+
+def test_serve_with_short_key_exits_2(env: dict[str, str], cli: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("TAKEDOWN_SECRET_KEY", "short")
+    code, _, err = cli("review", "serve", "--port", "8123")
+    assert code == 2 and "at least 16" in err
