@@ -101,6 +101,11 @@ class TreeSite:
     def image_paths(self) -> set[str]:
         return {f"/img/{n or 'root'}.png" for n in self.nodes()}
 
+    def paths(self) -> set[str]:
+        """Every path a complete crawl fetches once (robots.txt aside)."""
+        pages = {f"/n/{n}" if n else "/" for n in self.nodes()}
+        return pages | self.image_paths()
+
     def fetched(self) -> Counter[str]:
         return Counter(h.path for h in self.web.hits if h.path != "/robots.txt")
 
