@@ -20,6 +20,7 @@ from crawler.cli import demo as demo_cli
 from crawler.cli import export as export_cli
 from crawler.cli import matching as matching_cli
 from crawler.cli import notices as notices_cli
+from crawler.cli import recheck as recheck_cli
 from crawler.cli import report as report_cli
 from crawler.cli import schedule as schedule_cli
 from crawler.cli.evidence import evidence_app
@@ -49,6 +50,7 @@ app.add_typer(export_cli.hosts_app, name="hosts")
 app.add_typer(evidence_app, name="evidence")
 app.command("rematch")(matching_cli.rematch_command)
 app.command("crawl")(crawl_cli.crawl)
+app.command("recheck")(recheck_cli.recheck_command)
 app.command("demo")(demo_cli.demo)
 
 
