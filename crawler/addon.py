@@ -106,10 +106,9 @@ class TakedownAddon:
             settings.set(name, value, "addon")
         self._wire(settings, enforced)
         if policy.render.javascript:
-            from crawler.render import render_settings
+            from crawler.render import apply
 
-            for name, value in render_settings(settings).items():
-                settings.set(name, value, "addon")
+            apply(settings)  # starts the egress proxy or refuses (C-09)
 
     @staticmethod
     def _wire(settings: BaseSettings, enforced: bool) -> None:

@@ -45,6 +45,7 @@ OVERRIDABLE = frozenset(
         "TAKEDOWN_PROGRESS",
         "TAKEDOWN_RDAP_ENRICH",
         "TAKEDOWN_EGRESS_PROXY_ENFORCED",
+        "TAKEDOWN_CHROMIUM_PATH",  # --render: the browser to launch (crawler.render)
         "TAKEDOWN_STORE_THREADS",
         "TAKEDOWN_REDIS_HEARTBEAT_TTL",  # scaled-out crawls (crawler.redis_scheduler)
         "TAKEDOWN_REDIS_IDLE_GRACE",
@@ -168,9 +169,9 @@ def start_run(db: Database, req: CrawlRequest) -> tuple[int, CrawlPolicy, list[s
     if req.render is not None:
         policy = replace(policy, render=RenderPolicy(javascript=req.render))
     if policy.render.javascript:
-        from crawler.render import render_settings
+        from crawler.render import preflight
 
-        render_settings(None)  # refuses with a reason until rendering is enforced (C-09)
+        preflight(req.overrides.get("TAKEDOWN_CHROMIUM_PATH"))  # no browser: exit 2 (C-09)
     seeds = accepted_seeds(req.seeds, policy)
     with db.session() as session:
         run = CrawlRun(

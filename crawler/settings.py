@@ -84,4 +84,5 @@ TAKEDOWN_ROBOTS_RETRY_DELAYS = [300.0, 300.0, 300.0]
 TAKEDOWN_ROBOTS_MAX_CRAWL_DELAY = 30.0
 TAKEDOWN_RETRY_AFTER_MAX = 120.0
 TAKEDOWN_DELAY_FLOOR = 0.25  # with AutoThrottle: it alone ramps to ~27 requests/s locally
+TAKEDOWN_CHROMIUM_PATH = "/usr/bin/chromium"  # --render (crawler.render)
 TAKEDOWN_PROGRESS = "log"  # "live" (rich, on a terminal), "log" or "off"

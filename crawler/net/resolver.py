@@ -140,6 +140,19 @@ class FilteringResolver:
             return failure
         raise DNSLookupError(f"{name}: {failure.getErrorMessage() or 'lookup failed'}")
 
+    def resolve_blocking(self, name: str) -> str:
+        """The permitted address for *name*, in the calling thread (the egress proxy's
+        threads, for the browser under `--render`); raises `DNSLookupError` or
+        `BlockedAddressError` exactly as `getHostByName` fails."""
+        answer = self.static_answer(name)
+        if answer is not None:
+            return answer
+        try:
+            answers = self.lookup(name)
+        except OSError as exc:
+            raise DNSLookupError(f"{name}: {exc}") from exc
+        return self._judged(name, answers)
+
     def refuses(self, name: str) -> bool:
         """Whether the resolver refuses *name* without DNS (the startup self-test)."""
         try:

@@ -45,11 +45,6 @@ def test_c08_proxy_environment_refused(cli, env, db_url, tmp_path, monkeypatch) 
     assert _runs(db_url) == 0
 
 
-def test_c09_render_refuses_to_start(cli, env, db_url, tmp_path) -> None:
-    code, _, err = cli("crawl", "http://site-a.test/", "--render", "--policy", _policy(tmp_path))
-    assert code == 2 and "C-09" in err
-
-
 def test_unknown_policy_key_exit_2(cli, env, tmp_path) -> None:
     code, _, err = cli(
         "crawl", "http://a.test/", "--policy", _policy(tmp_path, "[scope]\nnope = 1\n")
