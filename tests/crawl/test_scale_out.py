@@ -179,9 +179,17 @@ def test_two_and_three_workers_equal_a_single_process_crawl(
         site.stop()
 
 
-def children(pid: int) -> list[int]:
+def worker_children(pid: int) -> list[int]:
+    """The worker processes (`python -m crawler.workers`) started by process *pid*."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
+    found = []
+    for child in path.read_text().split() if path.exists() else []:
+        try:
+            if b"crawler.workers" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+        except OSError:
+            continue  # a short-lived helper process that has gone already
+    return found
 
 
 def held_by(url: str, pid: int) -> int:
@@ -204,7 +212,8 @@ def test_worker_killed_mid_run_loses_nothing(
 ) -> None:
     """S-03: two workers on this 'machine', one joined from 'another' that dies (SIGKILL
     of its whole process group) while holding work: the two finish the job."""
-    site = TreeSite(branching=4, latency_s=0.05).start()
+    # Slow enough (about 12 s of downloads) that the joiner starts while work remains.
+    site = TreeSite(branching=5, latency_s=0.15).start()
     full_env = clean_env(env | {"TAKEDOWN_REDIS_URL": redis_url})
     policy = tmp_path / "policy.toml"
     policy.write_text(site.policy(per_host=PER_HOST * 2))
@@ -225,12 +234,12 @@ def test_worker_killed_mid_run_loses_nothing(
             crawl_command(site, policy, "--join", "job", "--workers", "1", **settings),
             env=full_env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(tmp_path / "joiner.log").open("w"),
             start_new_session=True,
         )
         worker = []
-        assert wait_until(lambda: bool(worker.extend(children(joiner.pid)) or worker), 30)
-        assert wait_until(lambda: held_by(redis_url, worker[0]) > 0, 60), "joiner never took work"
+        assert wait_until(lambda: bool(worker.extend(worker_children(joiner.pid)) or worker), 60)
+        assert wait_until(lambda: held_by(redis_url, worker[0]) > 0, 90), "joiner never took work"
         os.killpg(joiner.pid, signal.SIGKILL)
         joiner.wait(timeout=10)
         out, err = main.communicate(timeout=150)
