@@ -92,7 +92,8 @@ class Verdict:
     item_id: int
     url: str
     outcome: str  # removed | still up | unknown
-    reason: str
+    reason: str  # short and shared, so the summary can count by it
+    detail: str = ""  # e.g. the media URL the reason is about
 
 
 @dataclass
@@ -248,17 +249,17 @@ def media_ids_of(session: Session, run_id: int, urls: list[str]) -> dict[str, in
     return found
 
 
-def media_problem(url: str, seen: MediaSeen | None, media_id: int | None) -> str | None:
-    """Why media *url* leaves the page's state unknown, or None when its content is known
+def media_problem(seen: MediaSeen | None, media_id: int | None) -> str | None:
+    """Why a media leaves the page's state unknown, or None when its content is known
     (or it is gone)."""
     if seen is None:
-        return f"media not fetched: {url[:120]}"
+        return "media not fetched"
     if seen.status in GONE:
         return None
     if seen.skipped or seen.error:
-        return f"media {seen.skipped or seen.error}: {url[:120]}"
+        return f"media {seen.skipped or seen.error}"[:200]
     if media_id is None:
-        return f"media not hashed whole: {url[:120]}"
+        return "media not hashed whole"
     return None
 
 
@@ -269,8 +270,8 @@ def page_verdict(
     ids: Mapping[str, int | None],
     matched: set[int],
 ) -> Verdict:
-    def verdict(outcome: str, reason: str) -> Verdict:
-        return Verdict(target.item_id, target.url, outcome, reason)
+    def verdict(outcome: str, reason: str, detail: str = "") -> Verdict:
+        return Verdict(target.item_id, target.url, outcome, reason, detail)
 
     if page.status in GONE:
         return verdict(REMOVED, f"HTTP {page.status}")
@@ -281,9 +282,9 @@ def page_verdict(
     if page.parse_incomplete:
         return verdict(UNKNOWN, "page parsed only in part")
     for url in ids:
-        problem = media_problem(url, media.get(url), ids[url])
+        problem = media_problem(media.get(url), ids[url])
         if problem:
-            return verdict(UNKNOWN, problem)
+            return verdict(UNKNOWN, problem, url)
     if any(media_id in matched for media_id in ids.values()):
         return verdict(STILL_UP, "serves media matching a known list")
     return verdict(REMOVED, "no media matching a known list served any more")

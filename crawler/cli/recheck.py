@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from crawler.cli._common import database, out_console, settings
+from crawler.cli._common import database, info, out_console, settings
 from crawler.errors import TakedownError, UsageError
 from crawler.policy import PolicyError, load_policy
 from crawler.recheck import REMOVED, STILL_UP, UNKNOWN, RecheckResult, reason_counts, recheck
@@ -70,6 +70,9 @@ def recheck_command(
     with database(cfg=cfg) as db:
         mode = "all" if all_items else "due"
         result = recheck(cfg, db, mode, crawl_policy, os.environ, overrides, progress)
+    for v in result.verdicts:  # the log: one line per item, whatever the outcome
+        detail = f" {v.detail}" if v.detail else ""
+        info(f"recheck: item {v.item_id} {v.outcome} ({v.reason}{detail}): {v.url}")
     out_console.print(summary(result))
     if result.crawl_problem:
         raise RecheckFailed(f"recheck run {result.run_id}: {result.crawl_problem}")
