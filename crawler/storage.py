@@ -225,9 +225,9 @@ def _upsert_page(session: Session, item: PageItem, host_id: int) -> int:
     stmt = insert_for(session, Page).values(
         url=item.url, canonical_url=page_key(item.url), first_seen=now, **changing
     )
+    ex = stmt.excluded  # a new alias on every access: read it once
     stmt = stmt.on_conflict_do_update(
-        index_elements=["canonical_url"],
-        set_={k: getattr(stmt.excluded, k) for k in changing},
+        index_elements=["canonical_url"], set_={k: getattr(ex, k) for k in changing}
     ).returning(Page.id)
     return int(session.execute(stmt).scalar_one())
 

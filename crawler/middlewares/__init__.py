@@ -17,6 +17,8 @@ request_skipped = object()
 host_delay = object()
 
 KINDS = ("page", "media", "robots")
+#: Meta key: ``(url, depth)`` of a page request the frontier already found in scope.
+SCOPE_CHECKED = "td_scope_checked"
 
 
 class PolicyBlocked(IgnoreRequest):

@@ -34,7 +34,7 @@ from twisted.internet.defer import DeferredSemaphore
 from crawler.db.session import Database
 from crawler.frontier import Entry, FrontierWriter, fingerprint, fingerprints, requeue
 from crawler.items import MediaItem, PageItem
-from crawler.middlewares import request_kind, request_skipped
+from crawler.middlewares import SCOPE_CHECKED, request_kind, request_skipped
 from crawler.net.resolver import policy_from_settings
 from crawler.net.urls import InvalidURL, Scope
 
@@ -144,8 +144,12 @@ class FrontierMiddleware:
         if fp in self.seen:
             self.stats.inc_value("frontier/duplicate")
             return None
-        if kind == "page" and not self._in_scope(request.url, depth):
-            return None
+        if kind == "page":
+            if not self._in_scope(request.url, depth):
+                return None
+            # The gate's Scope is built from the same policy and seeds: it trusts this
+            # verdict for exactly this URL and depth (a redirect or new URL is rechecked).
+            request.meta[SCOPE_CHECKED] = (request.url, depth)
         self.seen.add(fp)
         request.meta["td_fp"] = fp
         parent = request.meta.get("page_url")
@@ -213,7 +217,7 @@ class FrontierMiddleware:
         self.skipped(request, "duplicate-redirect")
 
     def item_scraped(self, item: Any, response: Any = None, spider: Any = None) -> None:
-        fp = _item_fingerprint(item)
+        fp = _response_fingerprint(item, response) or _item_fingerprint(item)
         if fp is None:
             return
         if isinstance(item, PageItem) and item.error is None:
@@ -243,6 +247,20 @@ class FrontierMiddleware:
             self.db.dispose()
 
         await maybe_deferred_to_future(threads.deferToThread(close))
+
+
+def _response_fingerprint(item: Any, response: Any) -> str | None:
+    """The fingerprint the item's own request carried (redirects keep the first one's),
+    so a scraped item costs no second canonicalisation; None when it may not be its own:
+    a `data:` media item comes with its page's response, a failed page with no response."""
+    if not isinstance(response, Response) or response.request is None:
+        return None
+    kind = request_kind(response.request)
+    if isinstance(item, PageItem) and kind == "page":
+        return response.meta.get("td_fp")
+    if isinstance(item, MediaItem) and kind == "media" and not item.media_url.startswith("data:"):
+        return response.meta.get("td_fp")
+    return None
 
 
 def _item_fingerprint(item: Any) -> str | None:

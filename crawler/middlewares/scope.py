@@ -8,7 +8,10 @@ pages only (media one hop deeper), so the deepest pages keep their images. Budge
 taken once per logical page (a redirect or retry spends nothing more). Hosts that are
 addresses in any spelling are judged by `AddressPolicy` before any connection, since
 Twisted never asks a resolver about dotted-quad literals. Requests that name a proxy
-are refused unless an enforcing egress proxy is configured (C-08).
+are refused unless an enforcing egress proxy is configured (C-08). A page request the
+frontier already found in scope carries `td_scope_checked` = (URL, depth): only that
+repeat of the pure scope check is skipped (same policy, same seeds); a redirect or any
+other URL is checked again, and the address, proxy and budget checks always run.
 
 Settings read: `TAKEDOWN_POLICY`, `TAKEDOWN_SEEDS`, `TAKEDOWN_BUDGET_SPENT` (page URLs a
 resumed run already fetched), `TAKEDOWN_EGRESS_PROXY_ENFORCED`.
@@ -25,7 +28,7 @@ from typing import Any
 from scrapy import Request
 from scrapy.crawler import Crawler
 
-from crawler.middlewares import PolicyBlocked, request_kind, request_skipped
+from crawler.middlewares import SCOPE_CHECKED, PolicyBlocked, request_kind, request_skipped
 from crawler.net.addresses import AddressPolicy, parse_host_literal
 from crawler.net.resolver import address_policy, policy_from_settings
 from crawler.net.urls import Budget, InvalidURL, Scope, url_host
@@ -83,9 +86,11 @@ class ScopeGateMiddleware:
             return "proxy"
         depth = int(request.meta.get("depth", 0))
         is_page = kind == "page"
-        reason = self.scope.check(
-            request.url, depth=0 if kind == "robots" else depth, is_media=not is_page
-        )
+        reason = None
+        if not (is_page and request.meta.get(SCOPE_CHECKED) == (request.url, depth)):
+            reason = self.scope.check(
+                request.url, depth=0 if kind == "robots" else depth, is_media=not is_page
+            )
         if reason is None:
             reason = self.address_verdict(request.url)
         if reason is None and is_page and not request.meta.get("td_budget"):

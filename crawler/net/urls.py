@@ -55,6 +55,14 @@ _ASCII_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 _FORBIDDEN_HOST_CHARS = re.compile(r"[\x00-\x20\x7f/\\@#?%:\[\]<>^|\"'`{}]")
 
 
+# Pure functions of a host or URL string, called by several components for every link
+# and request (frontier, gate, robots, politeness, storage): cached so the reactor parses
+# each spelling once. Exceptions are not cached; every cached value is immutable.
+_HOST_CACHE = 16_384
+_URL_CACHE = 8_192
+
+
+@functools.lru_cache(maxsize=_HOST_CACHE)
 def canonical_host(host: str) -> str:
     """The one spelling of *host* used for scope, robots, politeness, DB and GeoIP.
 
@@ -126,6 +134,7 @@ def host_variants(host: str) -> frozenset[str]:
     return frozenset(variants)
 
 
+@functools.lru_cache(maxsize=_URL_CACHE)
 def downloader_split(url: str) -> SplitResult:
     """*url* split as Scrapy's downloader sees it; `InvalidURL` where Scrapy would fail."""
     try:
@@ -136,6 +145,7 @@ def downloader_split(url: str) -> SplitResult:
     return parts
 
 
+@functools.lru_cache(maxsize=_URL_CACHE)
 def url_host(url: str) -> str:
     """The canonical host the downloader would connect to for *url*."""
     hostname = downloader_split(url).hostname
@@ -159,6 +169,7 @@ def _extractor() -> tldextract.TLDExtract:
     )
 
 
+@functools.lru_cache(maxsize=_HOST_CACHE)
 def registered_domain(host: str) -> str:
     """The registrable domain of *host* (``img.example.co.uk`` -> ``example.co.uk``).
 
@@ -190,6 +201,7 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _ASPNET_SESSION_SEGMENT = re.compile(r"\((?:[A-Za-z]\([^()/]*\))+\)")
 
 
+@functools.lru_cache(maxsize=_URL_CACHE)
 def canonical_url(url: str) -> str:
     """One spelling per logical page, for fingerprints; callers keep the original URL.
 
@@ -360,9 +372,17 @@ def is_reflection(url: str) -> bool:
     except InvalidURL:
         return False  # not fetchable at all; the caller's URL checks say why
     host = canonical_host(parts.hostname or "")
-    if any(h.search(host) and p.search(parts.path) for h, p in _REFLECTING_ENDPOINTS):
+    if any(p.search(parts.path) for p in _endpoint_paths(host)):
         return True
+    if not parts.query and ":" not in parts.path and "%" not in parts.path:
+        return False  # nothing could spell a URL or a host: most links of most pages
     return any(_is_foreign(candidate, own) for candidate in _embedded_hosts(parts))
+
+
+@functools.lru_cache(maxsize=_HOST_CACHE)
+def _endpoint_paths(host: str) -> tuple[re.Pattern[str], ...]:
+    """The path rules of the reflecting endpoints *host* is one of (usually none)."""
+    return tuple(p for h, p in _REFLECTING_ENDPOINTS if h.search(host))
 
 
 def _embedded_hosts(parts: SplitResult) -> Iterable[str]:
@@ -539,12 +559,15 @@ class Scope:
             return "denied-domain"
         # Patterns see both the URL as written and its canonical form, so an escaped
         # or reordered spelling cannot dodge a rule.
-        spellings = (url, canonical_url(url))
-        if any(p.search(s) for p in self._deny_patterns for s in spellings):
+        if self._deny_patterns and self._denied_pattern(url):
             return "denied-pattern"
         if is_reflection(url):
             return "reflection"
         return None
+
+    def _denied_pattern(self, url: str) -> bool:
+        spellings = (url, canonical_url(url))
+        return any(p.search(s) for p in self._deny_patterns for s in spellings)
 
     def in_scope(self, url: str) -> bool:
         """Whether *url* is inside the followed area (ignores deny rules and depth)."""
