@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,6 +61,7 @@ def create_app(
     app.extensions["review_config"] = config
     app.extensions["review_db"] = Database(config.db_url)
     app.extensions["review_throttle"] = LoginThrottle()
+    app.extensions["review_writer_lock"] = threading.Lock()  # SQLite: see web.writing
     _wire(app)
     return app
 

@@ -101,11 +101,16 @@ def resolve_session(
     session: Session, token: str, cfg: ReviewConfig, now: datetime
 ) -> tuple[Principal | None, bool]:
     """The session's principal, and whether its `last_seen_at` is due a refresh."""
-    row = session.get(UserSession, token_digest(token))
-    if row is None:
+    # One joined query: this runs on every request.
+    found = session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.id == token_digest(token))
+    ).first()
+    if found is None:
         return None, False
-    user = session.get(User, row.user_id)
-    if user is None or not _session_alive(row, user, cfg, now):
+    row, user = found
+    if not _session_alive(row, user, cfg, now):
         return None, False
     principal = Principal(user.id, user.username, user.role, row.id, row.csrf_token)
     return principal, now - row.last_seen_at >= TOUCH_EVERY

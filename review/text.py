@@ -32,8 +32,11 @@ def display_text(value: object, limit: int = MAX_SHOWN) -> str:
         return ""
     text = value if isinstance(value, str) else str(value)
     cut = len(text) > limit
+    head = text[:limit]
+    # isprintable() is False for every character of the escaped categories (and for any
+    # separator but the space), so the common clean string skips the per-character walk.
     # Lone surrogates from bad UTF-8 decoding become visible escapes, never raw bytes.
-    shown = "".join(_visible(c) for c in text[:limit])
+    shown = head if head.isprintable() else "".join(_visible(c) for c in head)
     return shown + (f"… [{len(text) - limit} more characters]" if cut else "")
 
 

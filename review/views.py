@@ -184,7 +184,13 @@ def queue_page() -> str:
         session, (user().user_id, user().username), now(), cfg().daily_reveal_budget
     )
     return render_template(
-        "queue.html", rows=rows, counts=counts, filters=filters, page=page, exposure=mine
+        "queue.html",
+        rows=rows,
+        counts=counts,
+        count_cap=queue.COUNT_CAP,
+        filters=filters,
+        page=page,
+        exposure=mine,
     )
 
 
@@ -208,8 +214,10 @@ def next_item() -> Response:
 @roles()
 def item_page(item_id: int) -> str:
     p = user()
+    # Read outside the write transaction: on SQLite the writer lock is then held only for
+    # the two appends below, not for the item's dozen reads (docs/benchmarks.md).
+    view = found(load_item(reader(), item_id))
     with writing() as session:
-        view = found(load_item(session, item_id))
         exposure.item_viewed(session, p.user_id, item_id, now(), cfg().max_item_seconds)
         record(session, Event(p.username, "item.view", "review_item", item_id))
         mine = exposure.own_day(session, (p.user_id, p.username), now(), cfg().daily_reveal_budget)

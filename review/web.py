@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -58,9 +59,24 @@ def reader() -> Session:
 
 @contextmanager
 def writing() -> Iterator[Session]:
-    """A short write transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
-    with database().session() as session:
+    """A short write transaction (BEGIN IMMEDIATE on SQLite), committed on success.
+
+    SQLite has one writer; a thread that finds it busy sleeps in SQLite's busy handler
+    (backing off up to 100 ms a try), which gave the 1.3 s claim tail with 20 clients.
+    Threads of this process queue on a lock instead and start the moment it is free.
+    """
+    db = database()
+    if not db.is_sqlite:
+        with db.session() as session:
+            yield session
+        return
+    with _writer_lock(), db.session() as session:
         yield session
+
+
+def _writer_lock() -> threading.Lock:
+    lock: threading.Lock = current_app.extensions["review_writer_lock"]
+    return lock
 
 
 def close_reader(exc: BaseException | None) -> None:
