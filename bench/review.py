@@ -3,25 +3,35 @@
 Measures p50/p95 of `GET /queue` and of `POST /queue/next` (the atomic claim; each client
 rejects what it claimed, unmeasured, so the next claim takes a new item) on SQLite and on
 a throwaway PostgreSQL database (127.0.0.1:5432, user root, trust auth), served by
-waitress in this process.
+waitress (`--threads`, default 8 as `takedown review serve`) in its own process; the
+clients run in `--client-procs` other processes, so neither side's GIL skews the other.
+Each engine is measured with 1 client and then with `--clients` in the same run, with the
+load average and the server process's CPU time per request, so figures from a shared
+machine can be compared within a run. `--think-ms` pauses after each measured pair and
+after each decision, as an analyst would.
 
     python bench/review.py [--items 100000] [--clients 20] [--requests 25] [--engines sqlite,pg]
+                           [--threads 8] [--client-procs 2] [--think-ms 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import multiprocessing
+import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import create_engine, insert, text
@@ -81,7 +91,7 @@ def seed(db: Database, items: int, clients: int) -> None:
 
 class Client:
     def __init__(self, port: int, name: str) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self.cookie = ""
         self.csrf = ""
         self.login(name)
@@ -109,40 +119,78 @@ class Client:
         assert match, "login failed"
         self.csrf = match.group(1)
 
+    def round(self, timings: dict[str, list[float]], think_s: float) -> None:
+        """Queue page and Next item (measured), then open and reject the claimed item."""
+        t0 = time.perf_counter()
+        status, _, _ = self.request("GET", "/queue")
+        t1 = time.perf_counter()
+        status2, location, _ = self.request("POST", "/queue/next", {"csrf_token": self.csrf})
+        t2 = time.perf_counter()
+        assert status == 200 and status2 == 302 and "/items/" in location, (status, status2)
+        timings["queue"].append(t1 - t0)
+        timings["next"].append(t2 - t1)
+        time.sleep(think_s)
+        item = location.rsplit("/", 1)[1]
+        _, _, page = self.request("GET", f"/items/{item}")
+        version = re.search(r'name="version" value="(\d+)"', page)
+        assert version
+        form = {"csrf_token": self.csrf, "version": version.group(1), "action": "reject"}
+        self.request("POST", f"/items/{item}/decision", form)
+        time.sleep(think_s)
 
-def run_clients(port: int, clients: int, requests: int) -> dict[str, list[float]]:
+
+def client_process(
+    port: int, names: list[str], job: tuple[int, float], start: Any, results: Any
+) -> None:
+    """One client process: a thread per client, all released by `start` together."""
+    requests, think_s = job
+    clients = [Client(port, name) for name in names]
     timings: dict[str, list[float]] = {"queue": [], "next": []}
-    lock = threading.Lock()
-    sessions = [Client(port, f"bench{c}") for c in range(clients)]
-    barrier = threading.Barrier(clients)
+    results.put("ready")
+    start.wait()
 
     def work(client: Client) -> None:
-        barrier.wait()
         for _ in range(requests):
-            t0 = time.perf_counter()
-            status, _, _ = client.request("GET", "/queue")
-            t1 = time.perf_counter()
-            status2, location, _ = client.request(
-                "POST", "/queue/next", {"csrf_token": client.csrf}
-            )
-            t2 = time.perf_counter()
-            assert status == 200 and status2 == 302 and "/items/" in location
-            with lock:
-                timings["queue"].append(t1 - t0)
-                timings["next"].append(t2 - t1)
-            item = location.rsplit("/", 1)[1]
-            _, _, page = client.request("GET", f"/items/{item}")
-            version = re.search(r'name="version" value="(\d+)"', page)
-            assert version
-            form = {"csrf_token": client.csrf, "version": version.group(1), "action": "reject"}
-            client.request("POST", f"/items/{item}/decision", form)
+            client.round(timings, think_s)  # list.append is atomic under the GIL
 
-    threads = [threading.Thread(target=work, args=(c,)) for c in sessions]
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return timings
+    results.put(timings)
+
+
+def run_clients(
+    port: int, args: argparse.Namespace, clients: int, on_start: Callable[[], None]
+) -> dict[str, list[float]]:
+    """`clients` clients spread over `--client-procs` processes (not the server's).
+
+    Logins (argon2id at production cost) happen before `on_start`, outside the figures.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = min(args.client_procs, clients)
+    names = [f"bench{c}" for c in range(clients)]
+    job = (args.requests, args.think_ms / 1000)
+    workers = [
+        ctx.Process(target=client_process, args=(port, names[i::procs], job, start, results))
+        for i in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    for _ in workers:
+        assert results.get(timeout=600) == "ready"
+    on_start()
+    start.set()
+    merged: dict[str, list[float]] = {"queue": [], "next": []}
+    for _ in workers:
+        part = results.get(timeout=3600)
+        for key in merged:
+            merged[key].extend(part[key])
+    for w in workers:
+        w.join()
+    return merged
 
 
 def pct(values: list[float], q: float) -> float:
@@ -170,49 +218,89 @@ def sqlite_database() -> Iterator[str]:
         yield f"sqlite:///{tmp}/bench.db"
 
 
-def bench(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve(url: str, threads: int, port_file: str) -> None:
+    """The server process: the app under waitress, as `takedown review serve` runs it."""
+    import logging
+
     import waitress.server
 
     from review.app import create_app
 
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" noise
+    app = create_app(test_config={"db_url": url, "secret_key": "bench-secret-key-0123456789"})
+    server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=threads)
+    Path(port_file).write_text(str(server.effective_port))
+    server.run()
+
+
+@contextmanager
+def server_process(url: str, threads: int) -> Iterator[tuple[int, int]]:
+    """(pid, port) of a separate server process, so clients never share its GIL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        cmd = [sys.executable, __file__, "--serve", url, "--threads", str(threads)]
+        proc = subprocess.Popen([*cmd, "--port-file", str(port_file)])
+        try:
+            while not port_file.exists() or not port_file.read_text():
+                assert proc.poll() is None, "server exited"
+                time.sleep(0.1)
+            yield proc.pid, int(port_file.read_text())
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def report(label: str, clients: int, timings: dict[str, list[float]], cpu: float) -> None:
+    rounds = len(timings["queue"])
+    print(f"  {clients} client(s): server CPU {cpu / (rounds * 4) * 1000:.1f} ms per request")
+    for name, path in (("queue", "GET /queue"), ("next", "POST /queue/next")):
+        values = timings[name]
+        print(
+            f"    {label:6} {path:18} n={len(values):4} p50={pct(values, 0.5):7.1f} ms "
+            f"p95={pct(values, 0.95):7.1f} ms  mean={statistics.mean(values) * 1000:7.1f} ms"
+        )
+
+
+def bench(url: str, args: argparse.Namespace) -> None:
     db = Database(url)
     upgrade(db)
     t0 = time.perf_counter()
     seed(db, args.items, args.clients)
     print(f"  seeded {args.items} items in {time.perf_counter() - t0:.1f} s")
     db.dispose()
-    app = create_app(test_config={"db_url": url, "secret_key": "bench-secret-key-0123456789"})
-    server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=args.clients)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        return run_clients(server.effective_port, args.clients, args.requests)  # type: ignore[union-attr]
-    finally:
-        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
-        server.close()
-        app.extensions["review_db"].dispose()
+    with server_process(url, args.threads) as (pid, port):
+        for clients in (1, args.clients):
+            load = os.getloadavg()[0]
+            cpu: list[float] = []
+            timings = run_clients(port, args, clients, lambda: cpu.append(cpu_seconds(pid)))
+            report(f"load{load:4.1f}", clients, timings, cpu_seconds(pid) - cpu[0])
 
 
 def main() -> None:
-    import logging
-
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" noise
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=25, help="per client and endpoint")
+    parser.add_argument("--requests", type=int, default=25, help="rounds per client")
     parser.add_argument("--engines", default="sqlite,pg")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads (serve's default)")
+    parser.add_argument("--client-procs", type=int, default=2, help="client processes")
+    parser.add_argument("--think-ms", type=float, default=0, help="pause after each pair")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve, args.threads, args.port_file)
+    print(f"{os.cpu_count()} CPUs; waitress threads={args.threads}; think={args.think_ms} ms")
     for engine in args.engines.split(","):
-        print(f"{engine}: {args.items} items, {args.clients} clients x {args.requests} requests")
+        print(f"{engine}: {args.items} items, {args.clients} clients x {args.requests} rounds")
         with sqlite_database() if engine == "sqlite" else pg_database() as url:
-            timings = bench(url, args)
-        for name, label in (("queue", "GET /queue"), ("next", "POST /queue/next")):
-            values = timings[name]
-            print(
-                f"  {label:18} n={len(values):4} p50={pct(values, 0.5):7.1f} ms "
-                f"p95={pct(values, 0.95):7.1f} ms  mean={statistics.mean(values) * 1000:7.1f} ms"
-            )
+            bench(url, args)
 
 
 if __name__ == "__main__":
