@@ -11,6 +11,8 @@ a page waits here for a lease). Scrapy's offsite, robots,
 cookies, proxy and cache middlewares are off.
 spider: self-test 10 (outermost on the start requests), frontier 800 (inside depth 900).
 
+Installs the response header cap (`crawler.net.header_cap`, H-03) for the process.
+
 Raises `ProxyRefused` (C-08) when the environment names a proxy and no enforcing
 egress proxy is declared with `TAKEDOWN_EGRESS_PROXY_ENFORCED`.
 """
@@ -25,6 +27,7 @@ from typing import Any
 from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 
+from crawler.net import header_cap
 from crawler.net.resolver import policy_from_settings
 from crawler.policy import CrawlPolicy
 
@@ -92,6 +95,7 @@ def policy_settings(policy: CrawlPolicy, settings: BaseSettings) -> dict[str, An
         "DOWNLOAD_TIMEOUT": polite.timeout_s,
         "TAKEDOWN_MEDIA_MAX_BYTES": policy.media.max_bytes,
         "TAKEDOWN_MAX_PIXELS": policy.media.max_pixels,
+        "TAKEDOWN_MEDIA_TYPES": list(policy.media.types),
     }
 
 
@@ -102,6 +106,10 @@ class TakedownAddon:
         enforced = settings.getbool("TAKEDOWN_EGRESS_PROXY_ENFORCED")
         check_proxies(os.environ, enforced)  # the edge for `scrapy crawl` as well
         policy = policy_from_settings(settings)
+        header_cap.install(  # H-03: Twisted keeps any number of header lines
+            settings.getint("TAKEDOWN_MAX_RESPONSE_HEADERS", header_cap.DEFAULT_MAX_HEADERS),
+            settings.getint("TAKEDOWN_MAX_HEADER_BYTES", header_cap.DEFAULT_MAX_HEADER_BYTES),
+        )
         for name, value in policy_settings(policy, settings).items():
             settings.set(name, value, "addon")
         self._wire(settings, enforced)
