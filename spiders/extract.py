@@ -59,6 +59,26 @@ META_XPATH = (
     " or @property='og:image:secure_url' or @property='og:video' or @name='twitter:image'"
     " or @property='twitter:image' or @name='twitter:image:src']/@content"
 )
+VIDEO_EXTENSIONS = frozenset(
+    [
+        ".mp4",
+        ".m4v",
+        ".webm",
+        ".mov",
+        ".avi",
+        ".mkv",
+        ".mpg",
+        ".mpeg",
+        ".3gp",
+        ".flv",
+        ".wmv",
+        ".m3u8",
+    ]
+)
+VIDEO_XPATH = (
+    "//video/@src | //video//source/@src | //meta[@property='og:video'"
+    " or @property='og:video:url' or @property='og:video:secure_url']/@content"
+)
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]{1,4200})\1\s*\)""", re.IGNORECASE)
 MAX_ATTRIBUTE = 1_000_000  # a srcset or style longer than this is not parsed further
 
@@ -199,4 +219,29 @@ def looks_truncated(body: bytes, selector: Selector) -> bool:
     lower = body[:20_000_000].lower()
     raw = lower.count(b"<a ") + lower.count(b"<img ")
     parsed = int(float(selector.xpath("count(//a) + count(//img)").get() or 0))
-    return raw - parsed > max(5, raw // 10)
+    return raw - parsed > max(5, raw // 10) or last_depth(selector) >= TRUNCATION_DEPTH
+
+
+# libxml2 (huge tree, as parsel parses) stops at 2,048 levels and drops the rest of the
+# page silently; a document whose last element sits that deep was cut there (H-10).
+TRUNCATION_DEPTH = 2000
+
+
+def last_depth(selector: Selector) -> int:
+    """Depth of the last element in document order: O(depth), not O(tree)."""
+    element, depth = selector.root, 0
+    while depth <= TRUNCATION_DEPTH and hasattr(element, "__len__") and len(element):
+        element, depth = element[-1], depth + 1
+    return depth
+
+
+def media_kinds(urls: list[str], selector: Selector, base: str) -> dict[str, str]:
+    """``image`` or ``video`` per URL, for `media.types`: video by extension or by the
+    element that names it (``<video src>``, its ``<source>``, ``og:video``)."""
+    videos = {safe_link(ref, base) for ref in selector.xpath(VIDEO_XPATH).getall()}
+    kinds = {}
+    for url in urls:
+        path = url.split("?", 1)[0].split("#", 1)[0].lower()
+        is_video = url in videos or any(path.endswith(ext) for ext in VIDEO_EXTENSIONS)
+        kinds[url] = "video" if is_video else "image"
+    return kinds

@@ -7,10 +7,11 @@ Order per page: the `PageItem`, then `data:` media, media requests (a higher pri
 than pages, so rendered or slow pages never starve their images), then links.
 
 Settings read: `TAKEDOWN_SEEDS`, `TAKEDOWN_RUN_ID`, `TAKEDOWN_OUTLINK_CAP`,
-`TAKEDOWN_MEDIA_PER_PAGE_CAP`, `TAKEDOWN_MEDIA_MAX_BYTES` (for ``data:`` URIs).
+`TAKEDOWN_MEDIA_PER_PAGE_CAP`, `TAKEDOWN_MEDIA_MAX_BYTES` (for ``data:`` URIs),
+`TAKEDOWN_MEDIA_TYPES` (the policy's `media.types`).
 Stats: `outlinks/truncated`, `outlinks/bad-href`, `media/truncated`, `media/bad-ref`,
 `media/data-uri`, `media/data-uri/<too-large|malformed|not-media>`,
-`pages/parse-incomplete`.
+`pages/parse-incomplete`, `media/type-skipped`.
 """
 
 from __future__ import annotations
@@ -79,9 +80,15 @@ class SiteSpider(scrapy.Spider):
         spider.run_id = int(run_id) if run_id else None
         spider.outlink_cap = settings.getint("TAKEDOWN_OUTLINK_CAP", 1000)
         spider.media_cap = settings.getint("TAKEDOWN_MEDIA_PER_PAGE_CAP", 1000)
-        spider.media_max_bytes = settings.getint("TAKEDOWN_MEDIA_MAX_BYTES", 25_000_000)
         spider.page_max_bytes = settings.getint("DOWNLOAD_MAXSIZE")
+        spider.read_policy_settings(settings)
         return spider
+
+    def read_policy_settings(self, settings: Any) -> None:
+        """The add-on's policy-derived values. Scrapy builds the spider *before* add-ons
+        update the settings, so `start()` reads them again."""
+        self.media_max_bytes = settings.getint("TAKEDOWN_MEDIA_MAX_BYTES", 25_000_000)
+        self.media_types = frozenset(settings.getlist("TAKEDOWN_MEDIA_TYPES", ["image", "video"]))
 
     seeds: list[str]
     run_id: int | None
@@ -89,8 +96,10 @@ class SiteSpider(scrapy.Spider):
     media_cap: int
     media_max_bytes: int
     page_max_bytes: int
+    media_types: frozenset[str]
 
     async def start(self) -> AsyncIterator[Any]:
+        self.read_policy_settings(self.settings)
         for url in self.seeds:
             yield self.page_request(url, 0)
 
@@ -163,9 +172,19 @@ class SiteSpider(scrapy.Spider):
             links.truncated or media.truncated or extract.looks_truncated(response.body, selector)
         )
         self.count("pages/parse-incomplete", int(page.parse_incomplete))
+        media.urls = self.wanted_types(media.urls, selector, base)
         page.media_urls = media.urls
         page.outlinks = len(links.urls)
         return media.urls, media.data_uris, links.urls
+
+    def wanted_types(self, urls: list[str], selector: Any, base: str) -> list[str]:
+        """Media of the policy's `media.types` only; the rest is never requested."""
+        if {"image", "video"} <= self.media_types or not urls:
+            return urls
+        kinds = extract.media_kinds(urls, selector, base)
+        kept = [url for url in urls if kinds[url] in self.media_types]
+        self.count("media/type-skipped", len(urls) - len(kept))
+        return kept
 
     def data_media(self, page_url: str, uris: list[str]) -> Iterator[MediaItem]:
         for uri in uris[: self.media_cap]:
