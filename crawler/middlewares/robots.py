@@ -35,7 +35,7 @@ from typing import Any
 from protego import Protego
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured, StopDownload
+from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
 from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import defer, task, threads
@@ -181,6 +181,10 @@ class RobotsTxtMiddleware:
         except PolicyBlocked:
             self.stats.inc_value("robots/unavailable")
             return Rules(None, fetched_at=time.time())  # refused hop: unavailable
+        except IgnoreRequest as exc:  # past REDIRECT_MAX_TIMES: unavailable too
+            logger.info("robots.txt of %s unavailable: %s", origin, exc)
+            self.stats.inc_value("robots/unavailable")
+            return Rules(None, fetched_at=time.time())
         except Exception as exc:  # noqa: BLE001 - any network failure means unreachable
             logger.info("robots.txt of %s unreachable: %s", origin, exc)
             return None
