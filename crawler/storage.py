@@ -5,19 +5,21 @@ no Scrapy. Media bytes never reach this module: it receives hashes and metadata 
 
 Every write is an `INSERT … ON CONFLICT` (HAZARDS S-09): one `Media` row per SHA-256,
 one `Host` per (host, ip), one `Page` per canonical URL, one `Observation` per (page,
-media URL), whatever the number of concurrent writers. Each item is one transaction
-(S-10): a failure anywhere leaves none of its rows behind.
+media URL), whatever the number of concurrent writers. `store_many` writes a batch in
+one transaction (the crawl's group commit); when that fails it writes each item in its
+own, so, as with `store_page`/`store_media`, a failing item leaves none of its rows
+behind (S-10) and costs no other item.
 
-Locks are always taken in the order hosts -> pages -> media -> observations -> matches,
-and a transaction touches at most one host row, so concurrent writers on PostgreSQL
-cannot deadlock. A media item inserts its page as a stub when the page item has not
+Within an item, locks are taken in the order hosts -> pages -> media -> observations ->
+matches. A batch may touch rows in another order than a concurrent worker's batch; on
+PostgreSQL a deadlock then fails one batch, which is retried item by item. A media item inserts its page as a stub when the page item has not
 been stored yet (threads finish in any order); the page item fills the stub in.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -137,6 +139,12 @@ def _clip(text: str | None) -> str | None:
     return _cut(text, _TEXT_MAX)
 
 
+# One write: a page item, or a media item with the outcome of hashing it.
+Write = tuple[PageItem | MediaItem, MediaOutcome | None]
+Stored = StoredPage | StoredMedia
+HostKey = tuple[str, str | None]
+
+
 class Storage:
     """Stores page and media items; see the module docstring for the guarantees."""
 
@@ -150,28 +158,77 @@ class Storage:
         self._db = db
         self._attributor = attributor
         self._after_media_stored = after_media_stored or _no_matching
+        # Host ids known committed: a host row is never deleted while a crawl runs, and
+        # most items come from a few hosts, so the insert-or-select is skipped for them.
+        self._hosts: dict[HostKey, int] = {}
 
     def store_page(self, item: PageItem) -> StoredPage:
-        # GeoIP is read before the transaction: nothing slow runs while rows are locked.
-        facts = self._attributor.locate(_host_of(item.final_url or item.url), item.ip)
-        with self._db.session() as session:
-            host_id, new_host = _host_id(session, facts)
-            page_id = _upsert_page(session, item, host_id)
-        return StoredPage(page_id, host_id, new_host)
+        result = self._transaction([(item, None)])[0]
+        assert isinstance(result, StoredPage)
+        return result
 
     def store_media(self, item: MediaItem, outcome: MediaOutcome) -> StoredMedia:
         """Record one media item; `item.body` must already be None."""
-        assert item.body is None, "media bytes must be dropped before storing"
-        served_by = _host_of(item.final_url or item.media_url)
-        facts = self._attributor.locate(served_by, item.ip)
+        result = self._transaction([(item, outcome)])[0]
+        assert isinstance(result, StoredMedia)
+        return result
+
+    def store_many(self, writes: Sequence[Write]) -> list[Stored | Exception]:
+        """All *writes* in one transaction; if it fails, each again in its own (S-10),
+        so a bad item costs only itself. One result or exception per write, in order."""
+        try:
+            return list(self._transaction(writes))
+        except Exception as exc:  # noqa: BLE001 - isolated below, reported per item
+            if len(writes) == 1:
+                return [exc]
+        results: list[Stored | Exception] = []
+        for write in writes:
+            try:
+                results.extend(self._transaction([write]))
+            except Exception as exc:  # noqa: BLE001 - the caller reports it per item
+                results.append(exc)
+        return results
+
+    def _transaction(self, writes: Sequence[Write]) -> list[Stored]:
+        # GeoIP is read before the transaction: nothing slow runs while rows are locked.
+        facts = [self._locate(item) for item, _ in writes]
+        hosts: dict[HostKey, int] = {}
         with self._db.session() as session:
-            host_id, new_host = _host_id(session, facts)
-            page_id = _page_stub(session, item.page_url, item.run_id)
-            media_id = _upsert_media(session, outcome.hashes) if _storable(outcome) else None
-            obs_id = _upsert_observation(session, item, outcome, page_id, media_id, host_id)
-            if media_id is not None:
-                self._after_media_stored(session, media_id, page_id)
+            out = [self._write(session, w, f, hosts) for w, f in zip(writes, facts, strict=True)]
+        self._hosts.update(hosts)  # only once committed
+        return out
+
+    def _locate(self, item: PageItem | MediaItem) -> HostFacts:
+        if isinstance(item, PageItem):
+            return self._attributor.locate(_host_of(item.final_url or item.url), item.ip)
+        assert item.body is None, "media bytes must be dropped before storing"
+        return self._attributor.locate(_host_of(item.final_url or item.media_url), item.ip)
+
+    def _write(
+        self, session: Session, write: Write, facts: HostFacts, hosts: dict[HostKey, int]
+    ) -> Stored:
+        item, outcome = write
+        host_id, new_host = self._host(session, facts, hosts)
+        if isinstance(item, PageItem):
+            return StoredPage(_upsert_page(session, item, host_id), host_id, new_host)
+        assert outcome is not None
+        page_id = _page_stub(session, item.page_url, item.run_id)
+        media_id = _upsert_media(session, outcome.hashes) if _storable(outcome) else None
+        obs_id = _upsert_observation(session, item, outcome, page_id, media_id, host_id)
+        if media_id is not None:
+            self._after_media_stored(session, media_id, page_id)
         return StoredMedia(page_id, media_id, obs_id, host_id, new_host)
+
+    def _host(
+        self, session: Session, facts: HostFacts, hosts: dict[HostKey, int]
+    ) -> tuple[int, bool]:
+        key = (facts.host[:255], facts.ip)
+        known = self._hosts.get(key) or hosts.get(key)
+        if known is not None:
+            return known, False
+        host_id, new_host = _host_id(session, facts)
+        hosts[key] = host_id
+        return host_id, new_host
 
 
 def _no_matching(session: Session, media_id: int, page_id: int) -> None:

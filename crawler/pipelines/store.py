@@ -9,18 +9,21 @@ Settings read once (`StoreConfig.from_settings`); the crawl engine sets them:
 - `TAKEDOWN_RDAP_URL`: RDAP base URL (unset: IANA bootstrap).
 - `TAKEDOWN_RDAP_ENRICH` (default true): look up abuse contacts of new hosts during the
   crawl, in a background thread; false leaves them for `takedown hosts refresh`.
-- `TAKEDOWN_STORE_THREADS` (default 2): worker threads for hashing and writes.
+- `TAKEDOWN_STORE_THREADS` (default 2): worker threads for hashing.
 - `TAKEDOWN_FLOOD_LIMIT`, `TAKEDOWN_CATEGORIES`: passed to the matcher (defaults as in
-  `crawler.config`). Every hashed media is matched in its own store transaction
-  (`crawler.matching.Matcher.after_media_stored`), so matches and review items commit
-  together with the sighting that caused them.
+  `crawler.config`). Every hashed media is matched inside the store transaction that
+  writes it (`crawler.matching.Matcher.after_media_stored`), so matches and review items
+  commit together with the sighting that caused them.
 
 Stats emitted: `store/pages`, `store/media/hashed`, `store/media/skipped`,
 `store/media/error`, `store/failed` (an item whose transaction failed; nothing of it was
 written), `store/hosts/new`, `attribution/rdap/ok|none|error`.
 
-Hashing (CPU) and database writes (I/O) run on a private thread pool, never on the
-reactor and never in Twisted's shared pool, where they would starve DNS resolution.
+Hashing (CPU) runs on a private thread pool, never on the reactor and never in Twisted's
+shared pool, where it would starve DNS resolution. Database writes go to one
+group-commit thread (`crawler.group_commit`): everything queued while a transaction ran
+is written in the next one, so a busy crawl pays one commit per batch, not per item;
+a failed batch is written again item by item (`Storage.store_many`).
 The media bytes are taken out of the item (`item.body = None`) before anything else
 happens to it, so no later error, log line or retry can carry them (HAZARDS M-11).
 Log lines hold URLs, lengths and hashes only.
@@ -39,15 +42,27 @@ from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from crawler.attribution import Attributor
 from crawler.db.session import Database
+from crawler.group_commit import GroupCommit
 from crawler.items import MediaItem, PageItem
 from crawler.matching import Matcher, MatcherConfig
 from crawler.media.hashing import DEFAULT_MAX_PIXELS, hash_media
-from crawler.storage import AfterMediaStored, MediaOutcome, Storage, exact_hashes
+from crawler.storage import (
+    AfterMediaStored,
+    MediaOutcome,
+    Storage,
+    Stored,
+    StoredMedia,
+    StoredPage,
+    Write,
+    exact_hashes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +163,7 @@ class StorePipeline:
         self._attributor: Attributor | None = None
         self._pool: ThreadPool | None = None
         self._enricher: ThreadPoolExecutor | None = None
+        self._writer: GroupCommit[Write, Stored | Exception] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -158,6 +174,8 @@ class StorePipeline:
         self.open()
         self._pool = ThreadPool(1, self.config.threads, "takedown-store")
         self._pool.start()
+        assert self._storage is not None
+        self._writer = GroupCommit(self._storage.store_many, "takedown-store-writer")
 
     def open(self) -> None:
         """Connect and load attribution data; also used by tests without a reactor."""
@@ -176,42 +194,67 @@ class StorePipeline:
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageItem | MediaItem):
             return item
-        from twisted.internet import reactor
-
-        assert self._pool is not None, "open_spider() was not called"
-        deferred = deferToThreadPool(reactor, self._pool, self.store, item)
+        assert self._writer is not None, "open_spider() was not called"
         try:
-            stat = await maybe_deferred_to_future(deferred)
+            write = await self._prepare_off_reactor(item)
+            stored = await maybe_deferred_to_future(self._submit(write))
         except Exception as exc:  # noqa: BLE001 - any failure: count it, keep crawling
             self._stats.inc_value("store/failed")
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
             logger.error("store failed for %s: %s", _url_of(item), reason)
             raise DropItem(f"not stored: {reason}") from exc
-        for key in stat:
+        for key in self._keys(write, stored):
             self._stats.inc_value(key)
         return item
 
-    def store(self, item: PageItem | MediaItem) -> list[str]:
-        """Hash (media) and write one item, synchronously; returns the stat keys to bump."""
-        assert self._storage is not None, "open() was not called"
+    async def _prepare_off_reactor(self, item: PageItem | MediaItem) -> Write:
         if isinstance(item, PageItem):
-            page = self._storage.store_page(item)
-            return self._after_store(["store/pages"], page.host_id, page.new_host)
+            return item, None  # nothing to compute: straight to the writer
+        from twisted.internet import reactor
+
+        assert self._pool is not None
+        deferred = deferToThreadPool(reactor, self._pool, self.prepare, item)
+        return await maybe_deferred_to_future(deferred)
+
+    def _submit(self, write: Write) -> Deferred[Stored]:
+        """The write queued for the group-commit thread; fires on the reactor."""
+        from twisted.internet import reactor
+
+        assert self._writer is not None
+        deferred: Deferred[Stored] = Deferred()
+
+        def done(result: object) -> None:
+            if isinstance(result, BaseException):
+                reactor.callFromThread(deferred.errback, Failure(result))
+            else:
+                reactor.callFromThread(deferred.callback, result)
+
+        self._writer.submit(write, done)
+        return deferred
+
+    def prepare(self, item: PageItem | MediaItem) -> Write:
+        """A media item hashed in memory, its bytes dropped (CPU: call it off the reactor)."""
+        if isinstance(item, PageItem):
+            return item, None
         if item.run_id is None:
             item.run_id = self.config.run_id
-        outcome = hash_item(item, self.config.max_pixels)
-        stored = self._storage.store_media(item, outcome)
-        sha256 = outcome.hashes.sha256 if outcome.hashes else None
-        size = outcome.hashes.bytes if outcome.hashes else None
-        logger.debug(
-            "media %s on %s: %s bytes=%s sha256=%s %s",
-            item.media_url,
-            item.page_url,
-            outcome.status,
-            size,
-            sha256,
-            outcome.error or "",
-        )
+        return item, hash_item(item, self.config.max_pixels)
+
+    def store(self, item: PageItem | MediaItem) -> list[str]:
+        """Hash (media) and write one item in its own transaction, synchronously; returns
+        the stat keys to bump. The crawl batches writes instead (`process_item`)."""
+        assert self._storage is not None, "open() was not called"
+        write = self.prepare(item)
+        return self._keys(write, self._storage.store_many([write])[0])
+
+    def _keys(self, write: Write, stored: object) -> list[str]:
+        if isinstance(stored, Exception):
+            raise stored
+        item, outcome = write
+        if isinstance(stored, StoredPage):
+            return self._after_store(["store/pages"], stored.host_id, stored.new_host)
+        assert isinstance(stored, StoredMedia) and outcome is not None
+        _log_media(item, outcome)
         keys = [f"store/media/{outcome.status}"]
         return self._after_store(keys, stored.host_id, stored.new_host)
 
@@ -243,13 +286,29 @@ class StorePipeline:
         await maybe_deferred_to_future(deferToThread(self.close))
 
     def close(self) -> None:
-        """Finish pending lookups, stop the workers and release the database."""
+        """Write what is queued, finish pending lookups, stop the workers, release the DB."""
+        if self._writer is not None:
+            self._writer.close()
         if self._enricher is not None:
             self._enricher.shutdown(wait=True)
         if self._pool is not None:
             self._pool.stop()
         if self._db is not None:
             self._db.dispose()
+
+
+def _log_media(item: PageItem | MediaItem, outcome: MediaOutcome) -> None:
+    assert isinstance(item, MediaItem)
+    hashes = outcome.hashes
+    logger.debug(
+        "media %s on %s: %s bytes=%s sha256=%s %s",
+        item.media_url,
+        item.page_url,
+        outcome.status,
+        hashes.bytes if hashes else None,
+        hashes.sha256 if hashes else None,
+        outcome.error or "",
+    )
 
 
 def _url_of(item: PageItem | MediaItem) -> str:
