@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,7 @@ class Principal:
     role: str
     session_id: str | None = None
     csrf_token: str | None = None
+    totp_enrolled: bool = False
 
     @property
     def is_lead(self) -> bool:
@@ -112,7 +114,8 @@ def resolve_session(
     row, user = found
     if not _session_alive(row, user, cfg, now):
         return None, False
-    principal = Principal(user.id, user.username, user.role, row.id, row.csrf_token)
+    enrolled = user.totp_secret is not None
+    principal = Principal(user.id, user.username, user.role, row.id, row.csrf_token, enrolled)
     return principal, now - row.last_seen_at >= TOUCH_EVERY
 
 
@@ -133,7 +136,7 @@ def resolve_api_token(session: Session, token: str) -> Principal | None:
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
-    return Principal(user.id, user.username, user.role)
+    return Principal(user.id, user.username, user.role, totp_enrolled=bool(user.totp_secret))
 
 
 def revoke_session(session: Session, session_id: str) -> None:
@@ -169,3 +172,46 @@ def change_role(session: Session, actor: Principal, user_id: int, role: str) -> 
         Event(actor.username, "admin.user_change", "user", user.id, {"before": before, "to": role}),
     )
     return user
+
+
+# --- TOTP enrolment (A-10) --------------------------------------------------------------
+
+ENROL_SALT = "totp-enrolment"
+ENROL_MAX_AGE_S = 600  # a started enrolment must be confirmed within ten minutes
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
+    uri: str
+    token: str  # the secret, signed for this user, carried by the confirmation form
+
+
+def start_enrolment(secret_key: str, principal: Principal) -> Enrolment:
+    """A fresh secret, shown once; nothing is stored until a code confirms it."""
+    secret = totp.new_secret()
+    signer = URLSafeTimedSerializer(secret_key, salt=ENROL_SALT)
+    token = signer.dumps({"user": principal.user_id, "secret": secret})
+    return Enrolment(secret, totp.provisioning_uri(secret, principal.username), token)
+
+
+def confirm_enrolment(
+    session: Session, secret_key: str, principal: Principal, token: str, code: str, now: datetime
+) -> str | None:
+    """Store the secret when `code` proves the app has it; returns a refusal or None."""
+    signer = URLSafeTimedSerializer(secret_key, salt=ENROL_SALT)
+    try:
+        data = signer.loads(token, max_age=ENROL_MAX_AGE_S)
+    except BadData:
+        return "This set-up has expired. Start again."
+    user = session.get(User, principal.user_id)
+    if user is None or data.get("user") != user.id:
+        return "This set-up belongs to another account. Start again."
+    if user.totp_secret:
+        return "One-time codes are already set up for this account."
+    step = totp.accept(str(data["secret"]), code, None, now)
+    if step is None:
+        return "That code is wrong. Check the time on your device and try again."
+    user.totp_secret, user.totp_last_step = str(data["secret"]), step
+    record(session, Event(principal.username, "account.totp_enrol", "user", user.id))
+    return None

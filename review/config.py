@@ -36,6 +36,7 @@ class ReviewConfig:
     categories: tuple[str, ...] = ("A", "B", "C")
     daily_reveal_budget: int = 50
     four_eyes: bool = False
+    require_totp: bool = False  # users without one-time codes may only enrol
     lease_seconds: int = 900
     idle_timeout_s: int = 1800
     absolute_timeout_s: int = 12 * 3600
@@ -54,6 +55,7 @@ class ReviewConfig:
             categories=settings.categories,
             daily_reveal_budget=settings.daily_reveal_budget,
             four_eyes=settings.four_eyes,
+            require_totp=settings.require_totp,
         )
         return base.with_overrides(overrides)
 

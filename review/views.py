@@ -151,6 +151,28 @@ def _require_login_for_pages() -> Response | None:
     return None
 
 
+ENROLMENT_ENDPOINTS = (
+    "views.account_page",
+    "views.totp_start",
+    "views.totp_confirm",
+    "views.logout",
+    "static",
+)
+
+
+@bp.before_app_request
+def _require_totp() -> Response | None:
+    """With `require_totp`, a session without one-time codes may only enrol (A-10)."""
+    p = principal()
+    if not cfg().require_totp or p is None or p.totp_enrolled:
+        return None
+    if request.endpoint in ENROLMENT_ENDPOINTS:
+        return None
+    if request.path.startswith("/api/") or request.method != "GET":
+        abort(403, "set up one-time codes on the Account page first")
+    return redirect(url_for("views.account_page", msg="totp-required"))  # type: ignore[return-value]
+
+
 # --- queue ----------------------------------------------------------------------------
 
 
@@ -428,7 +450,31 @@ def change_role(user_id: int) -> Response:
 @bp.get("/account")
 @roles()
 def account_page() -> str:
-    return render_template("account.html", new_token=None)
+    return render_template("account.html", new_token=None, enrolment=None, error=None)
+
+
+@bp.post("/account/totp/start")
+@roles()
+def totp_start() -> str:
+    """Show a new secret as text and as an otpauth URI (no QR service ever sees it)."""
+    if user().totp_enrolled:
+        return account_page()
+    enrolment = auth.start_enrolment(cfg().secret_key, user())
+    return render_template("account.html", new_token=None, enrolment=enrolment, error=None)
+
+
+@bp.post("/account/totp")
+@roles()
+def totp_confirm() -> Response:
+    p = user()
+    token = request.form.get("enrolment", "")[:MAX_FIELD]
+    code = request.form.get("code", "")[:16]
+    with writing() as session:
+        error = auth.confirm_enrolment(session, cfg().secret_key, p, token, code, now())
+    if error is not None:
+        body = render_template("account.html", new_token=None, enrolment=None, error=error)
+        return Response(body, status=400)
+    return redirect(url_for("views.account_page", msg="totp"))  # type: ignore[return-value]
 
 
 @bp.post("/account/tokens")
@@ -446,6 +492,8 @@ MESSAGES = {
     "empty": "The queue is empty: nothing left to claim.",
     "held": "This item is held by someone else or not open to your role.",
     "role": "Role changed; that user's sessions were signed out.",
+    "totp": "One-time codes are set up: sign-ins now ask for a code.",
+    "totp-required": "Set up one-time codes before you continue.",
 }
 
 
