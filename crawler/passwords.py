@@ -1,7 +1,8 @@
 """Password hashing with argon2id, with a bounded number of hashes at once.
 
 argon2-cffi's default costs 64 MiB per hash; a login flood of 200 would want 12.8 GiB,
-so at most `MAX_CONCURRENT` hashes run at a time and the rest wait.
+so at most `MAX_CONCURRENT` hashes run at a time and the rest wait. New passwords must
+be 8-128 characters and not on the bundled breached-password list (HAZARDS A-10).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from crawler.breached_passwords import is_breached
 from crawler.errors import UsageError
 
 MIN_LENGTH = 8
@@ -29,6 +31,8 @@ def check_password_rules(password: str) -> None:
         raise UsageError(f"password too short: at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
         raise UsageError(f"password too long: at most {MAX_LENGTH} characters")
+    if is_breached(password):
+        raise UsageError("password refused: it is on the list of breached passwords")
 
 
 def hash_password(password: str) -> str:

@@ -175,7 +175,15 @@ def test_seeds_import_validates_every_line(env, cli, db, tmp_path: Path) -> None
 
 def test_audit_verify_detects_tampering(env, cli, db) -> None:
     for name in ("a1", "a2", "a3"):
-        cli("users", "add", name, "--role", "analyst", "--password-stdin", stdin="password123\n")
+        cli(
+            "users",
+            "add",
+            name,
+            "--role",
+            "analyst",
+            "--password-stdin",
+            stdin="not in any list 7\n",
+        )
     assert cli("audit", "verify")[0] == 0
     with db.session() as s:
         s.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE id = 2"))
