@@ -67,12 +67,15 @@ def import_lists(db: Database, demo: Demo) -> tuple[int, int]:
     site = demo.site
     known = hashlists.parse_rows(site.csv(site.known_rows), "demo known list")
     benign = hashlists.parse_rows(site.csv(site.benign_rows), "demo benign list")
+    # One transaction per list: on PostgreSQL each import stages its rows in a temporary
+    # table dropped at commit, so two imports in one transaction collide (DuplicateTable).
     with db.session() as session:
         a = hashlists.import_rows(session, KNOWN_LIST, known, kind="known")
-        b = hashlists.import_rows(session, BENIGN_LIST, benign, kind="benign")
         record(
             session, Event("demo", "hashlist.import", "hash_list", a.list_id, {"added": a.added})
         )
+    with db.session() as session:
+        b = hashlists.import_rows(session, BENIGN_LIST, benign, kind="benign")
         record(
             session, Event("demo", "hashlist.import", "hash_list", b.list_id, {"added": b.added})
         )
