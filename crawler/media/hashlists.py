@@ -178,6 +178,9 @@ def _upsert_sqlite(cursor: Any, list_id: int, rows: list[HashRow]) -> int:
 def _upsert_postgres(cursor: Any, list_id: int, rows: list[HashRow]) -> int:
     # COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT: an order of
     # magnitude faster than row-by-row statements for million-row lists.
+    # Two imports in one transaction (the demo's lists) would meet the first one's
+    # staging table, which lives until commit.
+    cursor.execute("DROP TABLE IF EXISTS hash_import")
     cursor.execute(_PG_STAGE)
     with cursor.copy("COPY hash_import (hash_type, hash, category, reference) FROM STDIN") as copy:
         for r in rows:

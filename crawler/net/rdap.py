@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from crawler.net.addresses import classify
 from crawler.net.bounded_http import FetchError, HttpStatusError, fetch
 from crawler.net.rdap_parse import (
     IPAddress,
@@ -244,6 +245,13 @@ class RdapClient:
                 looked_up_at=now,
                 expires_at=now,
             )
+        kind = classify(str(address))
+        if self._base_url is None and kind not in (None, "documentation"):
+            # No public registry holds loopback, private or reserved space: asking the
+            # IANA bootstrap would only send traffic off the machine for nothing.
+            # (Documentation ranges stay lookable: tests stand them in for public space.)
+            reason = f"{kind} address: no public registry holds it"
+            return RdapResult("none", error=reason, looked_up_at=now, expires_at=now)
         with self._lock:
             known = self._cache.get(address, now) or self._backoff.active(str(address), now)
         return known or self._look_up(address, now)

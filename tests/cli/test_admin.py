@@ -189,3 +189,13 @@ def test_audit_verify_detects_tampering(env, cli, db) -> None:
         s.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE id = 2"))
     code, _o, err = cli("audit", "verify")
     assert code == 1 and "event 2" in err
+
+
+def test_two_imports_in_one_transaction(db) -> None:
+    from crawler.media import hashlists
+
+    rows = hashlists.parse_rows(HEADER + "md5," + "c" * 32 + ",A,\n", "a.csv")
+    with db.session() as session:
+        first = hashlists.import_rows(session, "one", rows)
+        second = hashlists.import_rows(session, "two", rows, kind="benign")
+    assert (first.added, second.added) == (1, 1)

@@ -391,3 +391,17 @@ def test_valid_email(value: object, expected: str | None) -> None:
 
 def test_example_domains_allowed_on_request() -> None:
     assert valid_email("abuse@example.net", allow_example_domains=True) == "abuse@example.net"
+
+
+@pytest.mark.parametrize("ip", ["127.0.0.2", "10.1.2.3", "192.168.0.9", "::1", "169.254.169.254"])
+def test_bootstrap_never_asked_about_non_public_addresses(ip: str) -> None:
+    """With no RDAP_URL, a loopback or private address is answered locally, never sent off."""
+    asked: list[str] = []
+
+    def bootstrap(url: str) -> object:
+        asked.append(url)
+        raise AssertionError("the bootstrap must not be fetched")
+
+    result = RdapClient(None, bootstrap_fetch=bootstrap).abuse_contact(ip)
+    assert result.status == "none" and "no public registry" in (result.error or "")
+    assert asked == []
