@@ -88,7 +88,8 @@ def test_c09_rendered_script_links_followed_canary_untouched(
         assert fetched.count("/js-image.png") == 1
         media = rows(db_url, "SELECT media_url, status FROM observations")
         assert any(m[0].endswith("/js-image.png") and m[1] == "hashed" for m in media), media
-        stats = json.loads(rows(db_url, "SELECT stats FROM crawl_runs")[0][0] or "{}")
+        raw = rows(db_url, "SELECT stats FROM crawl_runs")[0][0]
+        stats = raw if isinstance(raw, dict) else json.loads(raw or "{}")  # JSON on PG
         assert stats.get("render/proxy/refused", 0) >= 1
         assert stats.get("render/proxy/connected", 0) >= 1
     finally:
