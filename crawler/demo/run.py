@@ -16,9 +16,10 @@ from crawler.config import Settings
 from crawler.db.migrate import upgrade
 from crawler.db.models import User
 from crawler.db.session import Database
-from crawler.demo.site import DemoSite
+from crawler.demo.site import AS_NUMBER, AS_ORG, COUNTRY, DemoSite
 from crawler.errors import TakedownError
 from crawler.media import hashlists
+from crawler.net.mmdb_files import write_asn_db, write_country_db
 from crawler.passwords import hash_password
 from crawler.users import add_user
 
@@ -38,6 +39,14 @@ class Demo:
     @property
     def policy_path(self) -> Path:
         return self.folder / "policy.toml"
+
+    def crawl_env(self) -> dict[str, str]:
+        """Attribution for the demo site: its own GeoIP files and RDAP answers."""
+        return {
+            "TAKEDOWN_RDAP_URL": self.base_url + "rdap",
+            "TAKEDOWN_GEOIP_COUNTRY": str(self.folder / "geo-country.mmdb"),
+            "TAKEDOWN_GEOIP_ASN": str(self.folder / "geo-asn.mmdb"),
+        }
 
 
 def start_site(cfg: Settings, site_host: str, site_port: int) -> Demo:
@@ -60,6 +69,13 @@ def write_policy(demo: Demo) -> None:
         "[politeness]\n"
         'user_agent = "takedown-crawler demo (+https://github.com/takedown-crawler)"\n'
     )
+
+
+def write_geoip(demo: Demo) -> None:
+    """Small GeoIP files placing the demo site with its made-up provider."""
+    network = f"{demo.site_host}/32"
+    write_country_db(demo.folder / "geo-country.mmdb", {network: COUNTRY})
+    write_asn_db(demo.folder / "geo-asn.mmdb", {network: (AS_NUMBER, AS_ORG)})
 
 
 def import_lists(db: Database, demo: Demo) -> tuple[int, int]:
@@ -85,6 +101,7 @@ def import_lists(db: Database, demo: Demo) -> tuple[int, int]:
 def crawl(cfg: Settings, demo: Demo) -> int:
     """Crawl the site in a child process (Twisted's reactor runs once per process)."""
     env = dict(os.environ, TAKEDOWN_HOME=str(cfg.home), TAKEDOWN_DB=cfg.db_url)
+    env.update(demo.crawl_env())
     command = [sys.executable, "-m", "crawler", "crawl", demo.base_url]
     command += ["--policy", str(demo.policy_path), "--name", "demo"]
     child = subprocess.Popen(command, env=env)
@@ -120,6 +137,7 @@ def prepare(cfg: Settings, site_host: str = "127.0.0.2", site_port: int = 8081) 
         upgrade(db)
         demo = start_site(cfg, site_host, site_port)
         write_policy(demo)
+        write_geoip(demo)
         import_lists(db, demo)
     finally:
         db.dispose()

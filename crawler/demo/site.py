@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,9 @@ from crawler.demo.images import encode, synthetic_image
 
 HOSTILE_TITLE = 'Gallery 5 <script>alert("xss")</script>'
 HOSTILE_ALT = '"><img src=x onerror=alert(1)>'
+# The demo's hosting provider: a documentation ASN and a made-up abuse desk.
+ABUSE_CONTACT = "abuse@hosting.takedown-demo.org"
+AS_NUMBER, AS_ORG, COUNTRY = 64500, "Demo Hosting", "NL"
 
 
 @dataclass
@@ -95,12 +99,44 @@ class DemoSite:
         """Take a page down, as a hosting provider would after a notice."""
         self.resources[path] = Resource("text/html", b"<h1>Not found</h1>", status=404)
 
+    def rdap(self, path: str) -> Resource:
+        """A minimal RFC 9083 answer naming the demo provider's abuse desk, for any IP."""
+        address = path.rsplit("/", 1)[-1]
+        card = [
+            "vcard",
+            [
+                ["version", {}, "text", "4.0"],
+                ["fn", {}, "text", "Abuse desk"],
+                ["email", {}, "text", ABUSE_CONTACT],
+            ],
+        ]
+        doc = {
+            "objectClassName": "ip network",
+            "rdapConformance": ["rdap_level_0"],
+            "handle": "DEMO-NET",
+            "startAddress": address,
+            "endAddress": address,
+            "name": AS_ORG,
+            "entities": [
+                {
+                    "objectClassName": "entity",
+                    "handle": "DEMO-ABUSE",
+                    "roles": ["abuse"],
+                    "vcardArray": card,
+                }
+            ],
+        }
+        return Resource("application/rdap+json", json.dumps(doc).encode())
+
     def start(self, host: str = "127.0.0.2", port: int = 0) -> str:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                found = site.resources.get(self.path.split("?", 1)[0])
+                path = self.path.split("?", 1)[0]
+                found = (
+                    site.rdap(path) if path.startswith("/rdap/ip/") else site.resources.get(path)
+                )
                 found = found or Resource("text/html", b"<h1>Not found</h1>", 404)
                 self.send_response(found.status)
                 self.send_header("Content-Type", found.content_type)
