@@ -42,7 +42,9 @@ from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.errors import DependencyError, TakedownError, UsageError
 from crawler.frontier import Entry, counts, done_pages, fingerprint, fingerprints, requeue
-from crawler.policy import PolicyError, parse_policy
+from crawler.middlewares.shared_budget import SharedBudget
+from crawler.net.urls import Budget
+from crawler.policy import CrawlPolicy, PolicyError, parse_policy
 from crawler.redis_frontier import JobStore, Wire, connect, job_base, redacted
 from crawler.runner import (
     CrawlOutcome,
@@ -62,6 +64,8 @@ logger = logging.getLogger(__name__)
 SCHEDULER = "crawler.redis_scheduler.RedisScheduler"
 SHARED_POLITENESS = "crawler.middlewares.shared_politeness.SharedPolitenessMiddleware"
 SHARED_POLITENESS_PRIORITY = 960  # after the frontier lease (950): last before download
+SHARED_BUDGET = "crawler.middlewares.shared_budget.SharedBudgetMiddleware"
+SHARED_BUDGET_PRIORITY = 61  # right after the scope gate (60)
 OK_REASONS = ("finished", "closespider_timeout", "shutdown")
 DEPENDENCY_REASONS = {"redis-unavailable": "Redis", "frontier-write-failed": "the database"}
 MEDIA_PRIORITY = 10  # spiders.site.MEDIA_PRIORITY: media ahead of pages
@@ -88,13 +92,18 @@ def wire_of_entry(entry: Entry) -> Wire:
     )
 
 
-def seed_job(db: Database, store: JobStore, run_id: int, seeds: list[str], resume: bool) -> int:
-    """A fresh job in Redis: the seeds, or on resume everything the run has not finished
-    (and every fingerprint it knows counts as seen). Returns the entries queued."""
+def seed_job(
+    db: Database, store: JobStore, run_id: int, seeds: list[str], policy: CrawlPolicy | None
+) -> int:
+    """A fresh job in Redis: the seeds, or on resume (*policy* given) everything the run
+    has not finished; every fingerprint it knows counts as seen and its done pages count
+    against the shared budgets. Returns the entries queued."""
     store.create()
-    if resume:
+    if policy is not None:
         entries = requeue(db, run_id)
         store.mark_seen(fingerprints(db, run_id))
+        shared = SharedBudget(store.r, store.base, Budget.from_policy(policy.scope))
+        shared.spend(done_pages(db, run_id))
     else:
         entries = [Entry(url) for url in seeds]
         store.mark_seen(fingerprint(e.url, e.kind) for e in entries)
@@ -151,9 +160,10 @@ def _open_job(
         check_proxies(env, req.overrides.get("TAKEDOWN_EGRESS_PROXY_ENFORCED", "") in ("1", "true"))
     except ProxyRefused as exc:
         raise UsageError(str(exc)) from exc
-    run_id, _, seeds = start_run(db, req)
+    run_id, policy, seeds = start_run(db, req)
     base = job_key(load_run(db, str(run_id)))
-    queued = seed_job(db, JobStore(client, base, "coordinator"), run_id, seeds, bool(req.resume))
+    store = JobStore(client, base, "coordinator")
+    queued = seed_job(db, store, run_id, seeds, policy if req.resume else None)
     logger.info("job %s: %d entries queued", base, queued)
     return run_id, base, bool(req.resume)
 
@@ -286,7 +296,10 @@ def worker_settings(cfg: Settings, base: str, worker: str) -> dict[str, Any]:
         "TAKEDOWN_REDIS_URL": cfg.redis_url,
         "TAKEDOWN_REDIS_JOB": base,
         "TAKEDOWN_WORKER_ID": worker,
-        "DOWNLOADER_MIDDLEWARES": {SHARED_POLITENESS: SHARED_POLITENESS_PRIORITY},
+        "DOWNLOADER_MIDDLEWARES": {
+            SHARED_BUDGET: SHARED_BUDGET_PRIORITY,
+            SHARED_POLITENESS: SHARED_POLITENESS_PRIORITY,
+        },
         "TAKEDOWN_PROGRESS": "log",  # N live displays on one terminal would garble it
     }
 

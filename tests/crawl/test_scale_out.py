@@ -307,3 +307,18 @@ def test_redis_lost_mid_crawl_exits_3_and_resume_finishes(
     finally:
         server.stop()
         site.stop()
+
+
+def test_shared_budget_counts_every_worker(redis_url: str) -> None:
+    """C-01 across workers: two workers' takes count against one budget."""
+    from crawler.middlewares.shared_budget import SharedBudget
+    from crawler.net.urls import Budget
+
+    client = redis.Redis.from_url(redis_url)
+    workers = [SharedBudget(client, "td:test:1:", Budget(5, 4)) for _ in range(2)]
+    urls = ["http://a.test/x/y/1", "http://a.test/x/y/2"]
+    urls += [f"http://a.test/p{i}" for i in range(4)]
+    results = [workers[i % 2].try_take(url) for i, url in enumerate(urls)]
+    # per prefix (two path segments) 4 // 4 = 1 page; per host 4; per crawl 5
+    assert results == [None, "budget/prefix", None, None, None, "budget/host"]
+    assert [workers[1].try_take(f"http://b.test/{i}") for i in range(2)] == [None, "budget/pages"]
