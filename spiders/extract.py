@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
+from lxml import etree
 from parsel import Selector
 
 from crawler.net.urls import safe_link
@@ -47,6 +49,7 @@ MEDIA_EXTENSIONS = frozenset(
         ".m3u8",
     ]
 )
+MEDIA_SUFFIXES = tuple(MEDIA_EXTENSIONS)
 LINK_XPATH = "//a/@href | //area/@href | //iframe/@src | //frame/@src"
 MEDIA_ATTRIBUTE_XPATH = (
     "//img/@src | //video/@src | //video/@poster | //source/@src | //embed/@src"
@@ -79,8 +82,26 @@ VIDEO_XPATH = (
     "//video/@src | //video//source/@src | //meta[@property='og:video'"
     " or @property='og:video:url' or @property='og:video:secure_url']/@content"
 )
+STYLE_XPATH = "//@style | //style/text()"
+COUNT_XPATH = "count(//a) + count(//img)"
 CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]{1,4200})\1\s*\)""", re.IGNORECASE)
 MAX_ATTRIBUTE = 1_000_000  # a srcset or style longer than this is not parsed further
+
+
+@functools.cache
+def _compiled(query: str) -> etree.XPath:
+    return etree.XPath(query, smart_strings=False)
+
+
+def strings(selector: Selector, query: str) -> list[str]:
+    """The string results of *query*: lxml straight, without a parsel `Selector` per
+    result (that wrapping cost more than the queries), same strings as `getall()`."""
+    return [str(v) for v in _compiled(query)(selector.root)]
+
+
+def number(selector: Selector, query: str) -> float:
+    value = _compiled(query)(selector.root)
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 @dataclass
@@ -93,9 +114,10 @@ class Extracted:
 
 def base_url(selector: Selector, page_url: str) -> str:
     """The page URL after ``<base href>``, itself passed through `safe_link` (C-06)."""
-    href = selector.xpath("//base/@href").get()
-    if href is None:
+    found = strings(selector, "//base/@href")
+    if not found:
         return page_url
+    href = found[0]
     return safe_link(href, page_url) or page_url
 
 
@@ -126,7 +148,7 @@ def css_urls(text: str) -> list[str]:
 
 def is_media_link(url: str) -> bool:
     path = url.split("?", 1)[0].split("#", 1)[0].lower()
-    return any(path.endswith(ext) for ext in MEDIA_EXTENSIONS)
+    return path.endswith(MEDIA_SUFFIXES)
 
 
 def raw_media_refs(selector: Selector, body: bytes = b"") -> Iterable[str]:
@@ -136,14 +158,14 @@ def raw_media_refs(selector: Selector, body: bytes = b"") -> Iterable[str]:
     each XPath here walks the whole tree, and most pages have no srcset or CSS urls.
     """
     lower = body.lower() if body else b""
-    yield from selector.xpath(MEDIA_ATTRIBUTE_XPATH).getall()
+    yield from strings(selector, MEDIA_ATTRIBUTE_XPATH)
     if not lower or b"srcset" in lower:
-        for value in selector.xpath(SRCSET_XPATH).getall():
+        for value in strings(selector, SRCSET_XPATH):
             yield from srcset_urls(value)
     if not lower or b"image" in lower or b"og:video" in lower:
-        yield from selector.xpath(META_XPATH).getall()
+        yield from strings(selector, META_XPATH)
     if not lower or b"url(" in lower:
-        for text in selector.xpath("//@style | //style/text()").getall():
+        for text in strings(selector, STYLE_XPATH):
             yield from css_urls(text)
 
 
@@ -169,10 +191,10 @@ def resolve(refs: Iterable[str], base: str, cap: int) -> Extracted:
 
 def links(selector: Selector, base: str, cap: int) -> tuple[Extracted, list[str]]:
     """Page links (capped) and links that point at media files by extension."""
-    hrefs = selector.xpath(f"({LINK_XPATH})[position() <= {cap * 2 + 1}]").getall()
+    hrefs = strings(selector, f"({LINK_XPATH})[position() <= {cap * 2 + 1}]")
     extracted = resolve(hrefs, base, cap)
     if len(hrefs) > cap * 2:  # only then can there be more than the query returned
-        total = int(float(selector.xpath(f"count({LINK_XPATH})").get() or 0))
+        total = int(number(selector, f"count({LINK_XPATH})"))
         extracted.truncated = extracted.truncated or total > cap * 2 + 1
     media = [u for u in extracted.urls if is_media_link(u)]
     extracted.urls = [u for u in extracted.urls if not is_media_link(u)]
@@ -218,7 +240,7 @@ def looks_truncated(body: bytes, selector: Selector) -> bool:
     simply vanished, H-10): compare tag counts in the raw bytes with the parsed tree."""
     lower = body[:20_000_000].lower()
     raw = lower.count(b"<a ") + lower.count(b"<img ")
-    parsed = int(float(selector.xpath("count(//a) + count(//img)").get() or 0))
+    parsed = int(number(selector, COUNT_XPATH))
     return raw - parsed > max(5, raw // 10) or last_depth(selector) >= TRUNCATION_DEPTH
 
 

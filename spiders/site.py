@@ -159,7 +159,8 @@ class SiteSpider(scrapy.Spider):
     ) -> tuple[list[str], list[str], list[str]]:
         selector = response.selector
         base = extract.base_url(selector, response.url)
-        page.title = (selector.xpath("//title/text()").get() or "").strip()[:1000] or None
+        titles = extract.strings(selector, "//title/text()")
+        page.title = (titles[0] if titles else "").strip()[:1000] or None
         links, media_links = extract.links(selector, base, self.outlink_cap)
         media = extract.resolve(
             [*extract.raw_media_refs(selector, response.body), *media_links], base, self.media_cap
