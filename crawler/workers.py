@@ -151,7 +151,10 @@ def _open_job(
     db: Database, client: Any, req: CrawlRequest, join: str | None, env: Mapping[str, str]
 ) -> tuple[int, str, bool]:
     if join is not None:
-        run = load_run(db, join)
+        try:
+            run = load_run(db, join)
+        except UsageError:
+            raise UsageError(f"--join {join}: no crawl run with that id or name") from None
         base = job_key(run)
         if not JobStore(client, base, "coordinator").exists():
             raise UsageError(f"--join {join}: run {run.id} has no job in Redis (finished?)")
