@@ -15,8 +15,10 @@ Priority (higher first), a single integer so the queue sorts on one indexed colu
              +             media       # matched (unsuppressed) media on the page, capped at 999
 
 so exact outranks near, a nearer match outranks a farther one, then category, then how
-many media matched. `no_viewing_needed` is set when every matched media on the page
-matched a known list exactly: the hash alone identifies it.
+many media matched. `no_viewing_needed` is set when every media on the page is
+identified by its hash alone: each one matched a known list exactly (or a benign list),
+and none failed to download or hash. One unmatched or unhashed media means an analyst
+must look.
 
 Status: the matcher only ever moves items between `pending` and `suppressed` (and
 updates priority of `pending`, `suppressed` and `escalated` ones). An item an analyst
@@ -30,7 +32,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from crawler.db.models import HashEntry, HashList, Match, Observation, ReviewItem
@@ -55,6 +57,8 @@ class PageAssessment:
     """What the matches of one page's media add up to."""
 
     media: dict[int, MediaEvidence] = field(default_factory=dict)
+    distinct_media: int = 0  # every media on the page, matched or not
+    unhashed: int = 0  # observations with no content hash (skipped or failed)
 
     def matched(self) -> list[MediaEvidence]:
         return [
@@ -75,7 +79,10 @@ class PageAssessment:
     @property
     def no_viewing_needed(self) -> bool:
         matched = self.matched()
-        return bool(matched) and all(m.exact for m in matched)
+        if not matched or not all(m.exact for m in matched) or self.unhashed:
+            return False
+        identified = sum(1 for m in self.media.values() if m.benign or m.exact)
+        return identified >= self.distinct_media
 
 
 @dataclass
@@ -144,7 +151,24 @@ def assess_pages(
             media.exact = True
         if kind == "known":
             media.severity = max(media.severity, severity_of(category, categories))
+    _count_media(session, pages)
     return pages
+
+
+def _count_media(session: Session, pages: dict[int, PageAssessment]) -> None:
+    """How many media each page shows in all, and how many could not be hashed."""
+    for chunk in _chunks(pages):
+        query = (
+            select(
+                Observation.page_id,
+                func.count(func.distinct(Observation.media_id)),
+                func.count() - func.count(Observation.media_id),
+            )
+            .where(Observation.page_id.in_(chunk))
+            .group_by(Observation.page_id)
+        )
+        for page_id, distinct, unhashed in session.execute(query):
+            pages[page_id].distinct_media, pages[page_id].unhashed = int(distinct), int(unhashed)
 
 
 def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:

@@ -304,6 +304,24 @@ def test_priority_and_no_viewing_needed_in_the_queue(db: Database) -> None:
     assert [queue[u][2] for u in order] == [True, False, False]
 
 
+def test_an_unmatched_media_beside_an_exact_match_needs_viewing(db: Database) -> None:
+    """'No viewing needed' only when every media on the page is identified by its hash."""
+    known, other, logo = (hashes_of(encode(synthetic(s))) for s in (44, 45, 46))
+    add_list(db, "known", [("sha256", known.sha256, "A")])
+    add_list(db, "benign", [("sha256", logo.sha256, None)], kind="benign")
+    matcher = load(db)
+    only = "http://127.0.0.1/only-known"
+    mixed = "http://127.0.0.1/known-and-other"
+    known_id = add_media(db, known, [only, mixed])
+    logo_id = add_media(db, logo, [only])  # benign media need no viewing either
+    other_id = add_media(db, other, [mixed])  # unmatched: the analyst has to look at this one
+    for media_id, url in ((known_id, only), (logo_id, only), (known_id, mixed), (other_id, mixed)):
+        crawl_step(db, matcher, media_id, url)
+    queue = items(db)
+    assert queue[only][2] is True
+    assert queue[mixed][2] is False
+
+
 def test_decided_items_are_never_changed(db: Database) -> None:
     base = hashes_of(encode(synthetic(51)))
     add_list(db, "known", [("sha256", base.sha256, "A")])
