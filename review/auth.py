@@ -52,25 +52,50 @@ def token_digest(token: str) -> str:
 class LoginOutcome:
     user: User | None
     reason: str  # "ok", "bad-credentials", "code-required", "bad-code"
+    totp_step: int | None = None  # the accepted code's step, claimed by `complete_login`
 
 
 def check_credentials(
     session: Session, username: str, password: str, code: str, now: datetime
 ) -> LoginOutcome:
-    """Verify password (dummy verify for unknown users) and, when enrolled, a TOTP code."""
+    """Verify password (dummy verify for unknown users) and, when enrolled, a TOTP code.
+
+    Read-only, so it runs outside any write transaction: argon2id takes tens of
+    milliseconds and on SQLite must not hold the one writer lock while it works.
+    """
     user = session.execute(select(User).where(User.username == username)).scalar()
     usable = user is not None and user.active
     if not verify_password(user.password_hash if usable and user else None, password):
         return LoginOutcome(None, "bad-credentials")
     assert user is not None
-    if user.totp_secret:
-        if not code:
-            return LoginOutcome(None, "code-required")
-        step = totp.accept(user.totp_secret, code, user.totp_last_step, now)
-        if step is None:
-            return LoginOutcome(None, "bad-code")
-        user.totp_last_step = step
-    return LoginOutcome(user, "ok")
+    if not user.totp_secret:
+        return LoginOutcome(user, "ok")
+    if not code:
+        return LoginOutcome(None, "code-required")
+    step = totp.accept(user.totp_secret, code, user.totp_last_step, now)
+    if step is None:
+        return LoginOutcome(None, "bad-code")
+    return LoginOutcome(user, "ok", step)
+
+
+def complete_login(session: Session, outcome: LoginOutcome, now: datetime) -> str | None:
+    """Use up the TOTP step (one conditional UPDATE: a code wins once) and open a session."""
+    user = outcome.user
+    assert user is not None
+    if outcome.totp_step is not None:
+        used = session.execute(
+            update(User)
+            .where(
+                User.id == user.id,
+                (User.totp_last_step.is_(None)) | (User.totp_last_step < outcome.totp_step),
+            )
+            .values(totp_last_step=outcome.totp_step)
+            .returning(User.id)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+        if used is None:
+            return None
+    return open_session(session, user, now)
 
 
 def open_session(session: Session, user: User, now: datetime) -> str:

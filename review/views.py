@@ -96,16 +96,18 @@ def login() -> Response:
         with writing() as session:
             record(session, Event(username or "-", "auth.login_throttled", "address", address))
         return _login_refused("Too many attempts. Wait a moment and try again.", 429, wait)
+    outcome = auth.check_credentials(reader(), username, password, code, now())
     with writing() as session:
-        outcome = auth.check_credentials(session, username, password, code, now())
-        if outcome.user is None:
+        token = auth.complete_login(session, outcome, now()) if outcome.user else None
+        if token is None:
+            outcome = outcome if outcome.user is None else auth.LoginOutcome(None, "bad-code")
             details = {"reason": outcome.reason, "address": address}
             record(session, Event(username or "-", "auth.login_failed", "user", None, details))
         else:
-            token = auth.open_session(session, outcome.user, now())
+            assert outcome.user is not None
             details = {"address": address}
             record(session, Event(username, "auth.login", "user", outcome.user.id, details))
-    if outcome.user is None:
+    if outcome.user is None or token is None:
         if outcome.reason != "code-required":
             _throttle().failed(username, address, clock)
         return _login_refused(_login_message(outcome.reason), 401)
