@@ -10,6 +10,7 @@ Scrapy's retry 550 -> Retry-After 560 (response path runs before retry) -> redir
 a page waits here for a lease). Scrapy's offsite, robots,
 cookies, proxy and cache middlewares are off.
 spider: self-test 10 (outermost on the start requests), frontier 800 (inside depth 900).
+items: store 300, then evidence 400 (it reads the rows the store wrote).
 
 Installs the response header cap (`crawler.net.header_cap`, H-03) for the process.
 
@@ -32,6 +33,7 @@ from crawler.net.resolver import policy_from_settings
 from crawler.policy import CrawlPolicy
 
 STORE_PIPELINE = "crawler.pipelines.store.StorePipeline"
+EVIDENCE_PIPELINE = "crawler.pipelines.evidence.EvidencePipeline"
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
@@ -90,7 +92,9 @@ def policy_settings(policy: CrawlPolicy, settings: BaseSettings) -> dict[str, An
         "DOWNLOAD_DELAY": delay,
         "DOWNLOAD_DELAY_JITTER": 0.5 if delay > 0 else 0.0,
         "AUTOTHROTTLE_ENABLED": polite.autothrottle,
-        "AUTOTHROTTLE_START_DELAY": max(delay, 1.0),
+        # Start at the floor: starting at 1 s made every small crawl pay a ramp (the
+        # demo's 35 requests took ~3 s longer); AutoThrottle still raises it for slow hosts.
+        "AUTOTHROTTLE_START_DELAY": delay,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(polite.per_host_concurrency),
         "DOWNLOAD_TIMEOUT": polite.timeout_s,
         "TAKEDOWN_MEDIA_MAX_BYTES": policy.media.max_bytes,
@@ -137,3 +141,6 @@ class TakedownAddon:
         if importlib.util.find_spec("crawler.pipelines.store") is not None:
             store = load_object(STORE_PIPELINE)
             settings.set_in_component_priority_dict("ITEM_PIPELINES", store, 300)
+            # After the store (lower runs first): evidence reads the rows it wrote.
+            evidence = load_object(EVIDENCE_PIPELINE)
+            settings.set_in_component_priority_dict("ITEM_PIPELINES", evidence, 400)

@@ -47,6 +47,7 @@ OVERRIDABLE = frozenset(
         "TAKEDOWN_EGRESS_PROXY_ENFORCED",
         "TAKEDOWN_CHROMIUM_PATH",  # --render: the browser to launch (crawler.render)
         "TAKEDOWN_STORE_THREADS",
+        "TAKEDOWN_EVIDENCE",  # false: no evidence records (crawler.pipelines.evidence)
         "TAKEDOWN_REDIS_HEARTBEAT_TTL",  # scaled-out crawls (crawler.redis_scheduler)
         "TAKEDOWN_REDIS_IDLE_GRACE",
         "CONCURRENT_REQUESTS",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import scrapy
@@ -29,12 +30,22 @@ from twisted.internet.defer import CancelledError
 from twisted.internet.error import DNSLookupError, TimeoutError
 from twisted.python.failure import Failure
 
+from crawler.evidence.tls import tls_facts
 from crawler.items import MediaItem, PageItem
 from spiders import extract
 
 PAGE_PRIORITY = 0
 MEDIA_PRIORITY = 10
-KEPT_HEADERS = ("Content-Type", "Content-Length", "Last-Modified", "Server")
+# Kept on the page item for evidence (crawler.evidence): what a court may ask about.
+KEPT_HEADERS = (
+    "Content-Type",
+    "Content-Length",
+    "Date",
+    "Server",
+    "Last-Modified",
+    "ETag",
+    "Location",
+)
 
 
 def describe(failure: Failure) -> str:
@@ -127,6 +138,7 @@ class SiteSpider(scrapy.Spider):
         if not isinstance(response, TextResponse) or not 200 <= response.status < 300:
             yield page
             return
+        page.html = response.text  # for the evidence WARC; data: media become hashes there
         media, data_uris, links = self.extract(response, page)
         yield page
         yield from self.data_media(page.url, data_uris)
@@ -142,6 +154,7 @@ class SiteSpider(scrapy.Spider):
             for name in KEPT_HEADERS
             if name in response.headers
         }
+        fp, issuer = tls_facts(getattr(response, "certificate", None))
         return PageItem(
             url=chain[0] if chain else response.url,
             final_url=response.url,
@@ -152,6 +165,9 @@ class SiteSpider(scrapy.Spider):
             ip=str(response.ip_address) if response.ip_address else None,
             redirect_chain=chain,
             headers=headers,
+            tls_fingerprint=fp,
+            tls_issuer=issuer,
+            fetched_at=datetime.now(UTC),
         )
 
     def extract(
