@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -154,3 +155,17 @@ def test_hostile_link_needs_warning_page(page: Any, served: str, db: Database) -
     page.get_by_role("link", name="(open with warning)").click()
     assert "shown as text only" in page.content()
     assert page.locator('a[href^="javascript"]').count() == 0
+
+
+def test_totp_enrolment_in_browser(page: Any, served: str, db: Database) -> None:
+    from review import totp
+
+    _sign_in(page, served, "bob")
+    page.goto(served + "/account")
+    page.get_by_role("button", name="Set up one-time codes").click()
+    secret = page.locator("#totp-secret").inner_text()
+    assert page.locator("#totp-uri").inner_text().startswith("otpauth://totp/")
+    page.get_by_label("Code").fill(totp.code_at(secret, totp.step_of(datetime.now(UTC))))
+    page.get_by_role("button", name="Confirm code").click()
+    page.wait_for_url(served + "/account?*")
+    assert "One-time codes are set up" in page.content()
