@@ -41,7 +41,6 @@ SETTINGS_DOC: dict[str, str] = {
     "ESCALATE_DAYS": "days after which a notice escalates upstream (default 7)",
     "DAILY_REVEAL_BUDGET": "reveals per analyst per day before a warning (default 50)",
     "FOUR_EYES": "`true`: a lead countersigns confirmations without an exact known match",
-    "REQUIRE_TOTP": "`true`: review app users must set up one-time codes before any work",
 }
 
 
@@ -70,7 +69,6 @@ class Settings:
     escalate_days: int = 7
     daily_reveal_budget: int = 50
     four_eyes: bool = False
-    require_totp: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -145,8 +143,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             kwargs[name.lower()] = _int(name, values[name])
     if values.get("FOUR_EYES"):
         kwargs["four_eyes"] = _bool("FOUR_EYES", values["FOUR_EYES"])
-    if values.get("REQUIRE_TOTP"):
-        kwargs["require_totp"] = _bool("REQUIRE_TOTP", values["REQUIRE_TOTP"])
     if values.get("CATEGORIES"):
         cats = tuple(c.strip() for c in values["CATEGORIES"].split(",") if c.strip())
         if not cats:

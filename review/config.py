@@ -55,7 +55,6 @@ class ReviewConfig:
             categories=settings.categories,
             daily_reveal_budget=settings.daily_reveal_budget,
             four_eyes=settings.four_eyes,
-            require_totp=settings.require_totp,
         )
         return base.with_overrides(overrides)
 

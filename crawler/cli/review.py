@@ -44,6 +44,9 @@ def serve(
         Path | None, typer.Option("--policy", help="crawl policy file for preview fetches")
     ] = None,
     threads: Annotated[int, typer.Option(help="worker threads")] = 8,
+    require_totp: Annotated[
+        bool, typer.Option("--require-totp", help="users must set up one-time codes first")
+    ] = False,
 ) -> None:
     """Serve the review app (behind a TLS reverse proxy in production: docs/review.md)."""
     cfg = settings()
@@ -58,7 +61,7 @@ def serve(
     with database(cfg=cfg):
         pass  # reachable (exit 3) and migrated (exit 2) before we listen
     try:
-        app = create_app(cfg, {"preview": _preview_config(policy)})
+        app = create_app(cfg, {"preview": _preview_config(policy), "require_totp": require_totp})
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     info(f"review app on http://{host}:{port}/ (Ctrl-C stops it)")
