@@ -60,6 +60,7 @@ MEMUSAGE_LIMIT_MB = 2048
 MEMUSAGE_WARNING_MB = 1536
 
 # --- scheduling ------------------------------------------------------------------------
+DOWNLOADER = "crawler.downloader.BoundedDownloader"  # per-host concurrency bound (its doc)
 CONCURRENT_REQUESTS = 16
 CONCURRENT_ITEMS = 8  # the default 100 starts 100 tasks per response: CPU-bound here
 DEPTH_LIMIT = 0  # depth is enforced by the scope gate on pages only (media one hop more)
