@@ -19,6 +19,7 @@ from scrapy.settings import Settings as ScrapySettings
 from sqlalchemy import func, select
 
 from crawler.addon import ProxyRefused, check_proxies
+from crawler.candidates import update_candidates
 from crawler.config import Settings
 from crawler.db.models import CrawlRun, FrontierEntry, Match, Observation
 from crawler.db.session import Database
@@ -30,6 +31,7 @@ from crawler.net.resolver import address_policy
 from crawler.net.urls import InvalidURL, Scope, url_host
 from crawler.policy import CrawlPolicy, PolicyError, RenderPolicy, parse_policy
 from crawler.seeds import check_seed
+from crawler.storage import link_missing_observations
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +239,18 @@ def run_scrapy(settings: ScrapySettings) -> tuple[str, dict[str, Any]]:
     return str(stats.get("finish_reason") or "unknown"), stats
 
 
+def reconcile_media_refs(db: Database, run_id: int, categories: tuple[str, ...]) -> int:
+    """Link every page of the run to the media it lists (`link_missing_observations`)
+    and bring their review items up to date; returns how many pages gained a link."""
+    with db.session() as session:
+        pages = link_missing_observations(session, run_id)
+        if pages:
+            update_candidates(session, pages, categories)
+    if pages:
+        logger.info("run %d: %d pages linked to media at the end of the run", run_id, len(pages))
+    return len(pages)
+
+
 def count_matches(db: Database, run_id: int) -> int:
     with db.read_session() as session:
         query = (
@@ -267,6 +281,7 @@ def execute(cfg: Settings, db: Database, req: CrawlRequest, env: Mapping[str, st
     spent = done_pages(db, run_id) if req.resume else []
     started = utcnow()
     reason, stats = run_scrapy(scrapy_settings(cfg, req, run_id, policy, seeds, spent))
+    reconcile_media_refs(db, run_id, cfg.categories)
     outcome = CrawlOutcome(
         run_id,
         reason,

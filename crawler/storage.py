@@ -19,15 +19,15 @@ been stored yet (threads finish in any order); the page item fills the stub in.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, literal, select
+from sqlalchemy.orm import Session, aliased
 
 from crawler.attribution import PENDING, Attributor, HostFacts
-from crawler.db.models import Host, Media, Observation, Page
+from crawler.db.models import Host, Media, Observation, Page, PageMediaRef
 from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.db.upsert import insert_for
@@ -39,6 +39,9 @@ _TEXT_MAX = 2000  # titles and error texts are hostile and unbounded; keep them 
 # Called inside the media transaction once a hashed media row exists, so matches and
 # review items commit (or roll back) together with the observation that caused them.
 AfterMediaStored = Callable[[Session, int, int], None]
+# The batch form: (media ids stored, page ids that gained observations), once per
+# transaction, so matching and review items are brought up to date once per batch.
+AfterBatchStored = Callable[[Session, Collection[int], Collection[int]], None]
 
 
 class Hashes(Protocol):
@@ -145,6 +148,21 @@ Stored = StoredPage | StoredMedia
 HostKey = tuple[str, str | None]
 
 
+@dataclass
+class Touched:
+    """What one transaction changed that matching must look at."""
+
+    media: set[int] = field(default_factory=set)
+    pages: set[int] = field(default_factory=set)
+    pairs: list[tuple[int, int]] = field(default_factory=list)  # (media, page)
+
+    def add(self, media_id: int | None, page_ids: Collection[int]) -> None:
+        if media_id is not None:
+            self.media.add(media_id)
+            self.pairs += [(media_id, p) for p in page_ids]
+        self.pages.update(page_ids)
+
+
 class Storage:
     """Stores page and media items; see the module docstring for the guarantees."""
 
@@ -154,10 +172,12 @@ class Storage:
         attributor: Attributor,
         *,
         after_media_stored: AfterMediaStored | None = None,
+        after_batch_stored: AfterBatchStored | None = None,
     ) -> None:
         self._db = db
         self._attributor = attributor
         self._after_media_stored = after_media_stored or _no_matching
+        self._after_batch_stored = after_batch_stored
         # Host ids known committed: a host row is never deleted while a crawl runs, and
         # most items come from a few hosts, so the insert-or-select is skipped for them.
         self._hosts: dict[HostKey, int] = {}
@@ -193,10 +213,24 @@ class Storage:
         # GeoIP is read before the transaction: nothing slow runs while rows are locked.
         facts = [self._locate(item) for item, _ in writes]
         hosts: dict[HostKey, int] = {}
+        touched = Touched()
         with self._db.session() as session:
-            out = [self._write(session, w, f, hosts) for w, f in zip(writes, facts, strict=True)]
+            out = [
+                self._write(session, w, f, hosts, touched)
+                for w, f in zip(writes, facts, strict=True)
+            ]
+            self._match(session, touched)
         self._hosts.update(hosts)  # only once committed
         return out
+
+    def _match(self, session: Session, touched: Touched) -> None:
+        # Inside the transaction: matches and review items commit with their sightings.
+        if self._after_batch_stored is not None:
+            if touched.media or touched.pages:
+                self._after_batch_stored(session, touched.media, touched.pages)
+            return
+        for media_id, page_id in touched.pairs:
+            self._after_media_stored(session, media_id, page_id)
 
     def _locate(self, item: PageItem | MediaItem) -> HostFacts:
         if isinstance(item, PageItem):
@@ -205,18 +239,29 @@ class Storage:
         return self._attributor.locate(_host_of(item.final_url or item.media_url), item.ip)
 
     def _write(
-        self, session: Session, write: Write, facts: HostFacts, hosts: dict[HostKey, int]
+        self,
+        session: Session,
+        write: Write,
+        facts: HostFacts,
+        hosts: dict[HostKey, int],
+        touched: Touched,
     ) -> Stored:
         item, outcome = write
         host_id, new_host = self._host(session, facts, hosts)
         if isinstance(item, PageItem):
-            return StoredPage(_upsert_page(session, item, host_id), host_id, new_host)
+            page_id = _upsert_page(session, item, host_id)
+            for media_id in link_listed_media(session, item, page_id):
+                touched.add(media_id, [page_id])
+            return StoredPage(page_id, host_id, new_host)
         assert outcome is not None
         page_id = _page_stub(session, item.page_url, item.run_id)
         media_id = _upsert_media(session, outcome.hashes) if _storable(outcome) else None
-        obs_id = _upsert_observation(session, item, outcome, page_id, media_id, host_id)
-        if media_id is not None:
-            self._after_media_stored(session, media_id, page_id)
+        obs = _observation(item, outcome, media_id, host_id)
+        obs_id = _upsert_observations(session, [{**obs, "page_id": page_id}])[0]
+        listing = _pages_listing(session, item, page_id)
+        if listing:
+            _upsert_observations(session, [{**obs, "page_id": p} for p in listing])
+        touched.add(media_id, [page_id, *listing])
         return StoredMedia(page_id, media_id, obs_id, host_id, new_host)
 
     def _host(
@@ -332,31 +377,139 @@ def _upsert_media(session: Session, hashes: Hashes | None) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-def _upsert_observation(
-    session: Session,
-    item: MediaItem,
-    outcome: MediaOutcome,
-    page_id: int,
-    media_id: int | None,
-    host_id: int,
-) -> int:
+def _observation(
+    item: MediaItem, outcome: MediaOutcome, media_id: int | None, host_id: int | None
+) -> dict[str, Any]:
+    """The observation row of *item*, without its page."""
     now = utcnow()
-    changing = {
+    return {
+        "media_url": item.media_url,
+        "media_id": media_id,
         "host_id": host_id,
         "run_id": item.run_id,
         "declared_type": _cut(item.declared_type, 128),
         "status": outcome.status,
         "error": _clip(outcome.error),
+        "first_seen": now,
         "last_seen": now,
         "gone_at": None,
     }
-    stmt = insert_for(session, Observation).values(
-        page_id=page_id, media_url=item.media_url, media_id=media_id, first_seen=now, **changing
-    )
+
+
+_OBS_CHANGING = ("host_id", "run_id", "declared_type", "status", "error", "last_seen", "gone_at")
+
+
+def _upsert_observations(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """One multi-row upsert, one id per row in order (rows are distinct pages/URLs)."""
+    stmt = insert_for(session, Observation).values(rows)
     ex = stmt.excluded
     # A later failed fetch keeps the content seen before: the failure is recorded in
     # status/error, the last known hashes stay linked.
-    set_ = {k: getattr(ex, k) for k in changing}
+    set_ = {k: getattr(ex, k) for k in _OBS_CHANGING}
     set_["media_id"] = func.coalesce(ex.media_id, Observation.media_id)
     stmt = stmt.on_conflict_do_update(index_elements=["page_id", "media_url"], set_=set_)
-    return int(session.execute(stmt.returning(Observation.id)).scalar_one())
+    returned = session.execute(
+        stmt.returning(Observation.id, Observation.page_id, Observation.media_url)
+    )
+    ids = {(p, u): int(i) for i, p, u in returned}
+    return [ids[(r["page_id"], r["media_url"])] for r in rows]
+
+
+def _listed_urls(item: PageItem) -> list[str]:
+    # data: media are stored per page already (one MediaItem each); only fetched URLs
+    # are shared between pages.
+    return list(dict.fromkeys(u for u in item.media_urls if not u.startswith("data:")))
+
+
+def link_listed_media(session: Session, item: PageItem, page_id: int) -> list[int | None]:
+    """Record the media URLs *item* lists, and give the page its own observation of
+    those this run already stored for another page; returns their media ids."""
+    urls = _listed_urls(item)
+    if item.run_id is None or not urls:
+        return []
+    refs = [{"run_id": item.run_id, "media_url": u, "page_id": page_id} for u in urls]
+    session.execute(insert_for(session, PageMediaRef).values(refs).on_conflict_do_nothing())
+    rows = _run_observations(session, item.run_id, urls, page_id)
+    if rows:
+        _upsert_observations(session, rows)
+    return [r["media_id"] for r in rows]
+
+
+_TEMPLATE = (
+    Observation.page_id,
+    Observation.media_url,
+    Observation.media_id,
+    Observation.host_id,
+    Observation.declared_type,
+    Observation.status,
+    Observation.error,
+)
+
+
+def _run_observations(
+    session: Session, run_id: int, urls: list[str], page_id: int
+) -> list[dict[str, Any]]:
+    """For each URL of *urls* this run stored for another page (and not yet for
+    *page_id*), that observation copied onto *page_id*."""
+    query = select(*_TEMPLATE).where(Observation.media_url.in_(urls), Observation.run_id == run_id)
+    now = utcnow()
+    found: dict[str, dict[str, Any]] = {}
+    own: set[str] = set()
+    for row in session.execute(query).mappings():
+        if row["page_id"] == page_id:
+            own.add(row["media_url"])
+        found.setdefault(row["media_url"], {**row, "page_id": page_id})
+    stamps = {"run_id": run_id, "first_seen": now, "last_seen": now, "gone_at": None}
+    return [{**row, **stamps} for url, row in found.items() if url not in own]
+
+
+def _pages_listing(session: Session, item: MediaItem, page_id: int) -> list[int]:
+    """Other pages of this run that list *item*'s URL (stored before the media was)."""
+    if item.run_id is None:
+        return []
+    query = select(PageMediaRef.page_id).where(
+        PageMediaRef.run_id == item.run_id,
+        PageMediaRef.media_url == item.media_url,
+        PageMediaRef.page_id != page_id,
+    )
+    return sorted(int(p) for p in session.execute(query).scalars())
+
+
+_COPIED = ("media_url", "media_id", "host_id", "declared_type", "status", "error")
+
+
+def link_missing_observations(session: Session, run_id: int) -> set[int]:
+    """The end-of-run pass, one statement: every page of *run_id* listing a media URL the
+    run stored gets its observation, even when the page and the media transactions ran
+    concurrently and neither saw the other's row (PostgreSQL, several workers). Returns
+    the pages that gained one (their review items need updating)."""
+    src, mine = aliased(Observation), aliased(Observation)
+    first = (
+        select(func.min(src.id))
+        .where(src.run_id == run_id, src.media_url == PageMediaRef.media_url)
+        .correlate(PageMediaRef)
+        .scalar_subquery()
+    )
+    now = literal(utcnow(), Observation.__table__.c.last_seen.type)
+    query = (
+        select(PageMediaRef.page_id, *(getattr(src, c) for c in _COPIED))
+        .add_columns(literal(run_id), now, now)
+        .join(src, src.id == first)
+        .where(PageMediaRef.run_id == run_id)
+        .where(~exists().where(*_same_observation(mine, run_id)))
+    )
+    cols = ["page_id", *_COPIED, "run_id", "first_seen", "last_seen"]
+    stmt = insert_for(session, Observation).from_select(cols, query)
+    ex = stmt.excluded
+    set_ = {k: getattr(ex, k) for k in _OBS_CHANGING if k != "gone_at"}
+    set_ |= {"gone_at": None, "media_id": func.coalesce(ex.media_id, Observation.media_id)}
+    stmt = stmt.on_conflict_do_update(index_elements=["page_id", "media_url"], set_=set_)
+    return {int(p) for p in session.execute(stmt.returning(Observation.page_id)).scalars()}
+
+
+def _same_observation(mine: Any, run_id: int) -> tuple[Any, ...]:
+    return (
+        mine.page_id == PageMediaRef.page_id,
+        mine.media_url == PageMediaRef.media_url,
+        mine.run_id == run_id,
+    )

@@ -53,6 +53,7 @@ from crawler.runner import (
     finish_run,
     load_run,
     plain_stats,
+    reconcile_media_refs,
     run_scrapy,
     run_seeds,
     scrapy_settings,
@@ -140,7 +141,7 @@ def run_job(
     started = utcnow()
     results = spawn_workers(cfg, run_id, base, req, workers, resumed)
     store = JobStore(client, base, "coordinator")
-    outcome = _outcome(db, run_id, results, store, started)
+    outcome = _outcome(db, run_id, results, store, started, cfg.categories)
     if join is None:
         _finish(db, store, outcome)
     _raise_for_dependency(cfg, outcome, run_id)
@@ -245,7 +246,12 @@ def job_reason(results: list[WorkerResult]) -> str:
 
 
 def _outcome(
-    db: Database, run_id: int, results: list[WorkerResult], store: JobStore, started: datetime
+    db: Database,
+    run_id: int,
+    results: list[WorkerResult],
+    store: JobStore,
+    started: datetime,
+    categories: tuple[str, ...],
 ) -> CrawlOutcome:
     stats = merge_stats(results)
     try:
@@ -253,6 +259,8 @@ def _outcome(
     except Exception as exc:  # noqa: BLE001 - Redis may be the reason the job stopped
         logger.warning("bad-entry count unavailable: %s", exc)
     try:
+        # This coordinator's workers have stopped: links their races missed are made now.
+        reconcile_media_refs(db, run_id, categories)
         return CrawlOutcome(
             run_id,
             job_reason(results),

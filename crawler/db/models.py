@@ -273,6 +273,9 @@ class Observation(Base):
     __table_args__ = (
         UniqueConstraint("page_id", "media_url", name="uq_observations_page_media_url"),
         CheckConstraint(_in("status", OBSERVATION_STATUSES), name="status"),
+        # "This run's observation of that URL": how a page listing a media URL fetched
+        # for another page gets its own observation (crawler.storage).
+        Index("ix_observations_media_url_run", "media_url", "run_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -287,6 +290,26 @@ class Observation(Base):
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     gone_at: Mapped[datetime | None]
+
+
+class PageMediaRef(Base):
+    """A media URL listed on a page in one run, fetched or not.
+
+    The spider fetches each media URL once per run; every other page embedding it only
+    lists it. These rows let storage (and the end-of-run reconciliation) give each such
+    page its own observation of the media, so a known image on ten pages makes ten
+    candidate pages. The key leads with (run, URL): the lookup when the media arrives.
+    """
+
+    __tablename__ = "page_media_refs"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("crawl_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    media_url: Mapped[str] = mapped_column(Text, primary_key=True)
+    page_id: Mapped[int] = mapped_column(
+        ForeignKey("pages.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class Match(Base):

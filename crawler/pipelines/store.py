@@ -12,8 +12,9 @@ Settings read once (`StoreConfig.from_settings`); the crawl engine sets them:
 - `TAKEDOWN_STORE_THREADS` (default 2): worker threads for hashing.
 - `TAKEDOWN_FLOOD_LIMIT`, `TAKEDOWN_CATEGORIES`: passed to the matcher (defaults as in
   `crawler.config`). Every hashed media is matched inside the store transaction that
-  writes it (`crawler.matching.Matcher.after_media_stored`), so matches and review items
-  commit together with the sighting that caused them.
+  writes it (`crawler.matching.Matcher.after_batch_stored`, once per batch: each media
+  matched once, each touched page's review item updated once), so matches and review
+  items commit together with the sightings that caused them.
 
 Stats emitted: `store/pages`, `store/media/hashed`, `store/media/skipped`,
 `store/media/error`, `store/failed` (an item whose transaction failed; nothing of it was
@@ -181,8 +182,13 @@ class StorePipeline:
         """Connect and load attribution data; also used by tests without a reactor."""
         self._db = Database(self.config.db_url)
         self._attributor = Attributor(self.config)
-        hook = self._after_media_stored or self._load_matcher(self._db).after_media_stored
-        self._storage = Storage(self._db, self._attributor, after_media_stored=hook)
+        if self._after_media_stored is not None:
+            self._storage = Storage(
+                self._db, self._attributor, after_media_stored=self._after_media_stored
+            )
+        else:
+            batch_hook = self._load_matcher(self._db).after_batch_stored
+            self._storage = Storage(self._db, self._attributor, after_batch_stored=batch_hook)
         if self.config.rdap_enrich:
             self._enricher = ThreadPoolExecutor(1, thread_name_prefix="takedown-rdap")
 

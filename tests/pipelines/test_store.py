@@ -183,7 +183,7 @@ def test_failure_between_rows_leaves_nothing_half_written(
     def boom(*args: object, **kwargs: object) -> int:
         raise RuntimeError("injected failure after the media row")
 
-    monkeypatch.setattr(storage, "_upsert_observation", boom)
+    monkeypatch.setattr(storage, "_upsert_observations", boom)
     item = _media("http://site.test/", "http://site.test/x.png", synthetic_png(6))
     with pytest.raises(RuntimeError):
         pipeline.store(item)

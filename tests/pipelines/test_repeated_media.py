@@ -1,0 +1,88 @@
+"""A media URL is fetched once per run, yet every page listing it gets its observation
+and its review item: when the page is stored after the media, before it, or when a race
+left the link out (the end-of-run reconciliation)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from sqlalchemy import delete, func, select
+
+from crawler.db.models import CrawlRun, HashEntry, HashList, Observation, ReviewItem
+from crawler.db.session import Database
+from crawler.items import MediaItem, PageItem
+from crawler.pipelines.store import StorePipeline
+from crawler.runner import reconcile_media_refs
+from tests.pipelines.conftest import synthetic_png
+
+MakePipeline = Callable[..., StorePipeline]
+IMAGE_URL = "http://img.site.test/known.png"
+
+
+def _known_run(db: Database, image: bytes) -> int:
+    with db.session() as s:
+        hl = HashList(name="known-r", kind="known")
+        run = CrawlRun(name="repeat")
+        s.add_all([hl, run])
+        s.flush()
+        digest = hashlib.sha256(image).hexdigest()
+        s.add(HashEntry(list_id=hl.id, hash_type="sha256", category="A", hash=digest))
+        return run.id
+
+
+def _page(n: int, run_id: int) -> PageItem:
+    url = f"http://site.test/p{n}"
+    return PageItem(
+        url=url, final_url=url, status=200, depth=0, ip="127.0.0.2", run_id=run_id,
+        media_urls=[IMAGE_URL],
+    )  # fmt: skip
+
+
+def _counts(db: Database) -> tuple[int, int]:
+    with db.read_session() as s:
+        obs = s.scalar(
+            select(func.count()).select_from(Observation).where(Observation.media_id.isnot(None))
+        )
+        items = s.scalar(select(func.count()).select_from(ReviewItem))
+    return int(obs or 0), int(items or 0)
+
+
+def test_known_image_on_three_pages_gives_three_candidates(
+    make_pipeline: MakePipeline, db: Database
+) -> None:
+    image = synthetic_png(77)
+    run_id = _known_run(db, image)
+    pipeline = make_pipeline(TAKEDOWN_RUN_ID=run_id)
+    pipeline.store(_page(2, run_id))  # listed before the media arrives
+    pipeline.store(_page(0, run_id))
+    media = MediaItem(page_url="http://site.test/p0", media_url=IMAGE_URL, status=200,
+                      ip="127.0.0.5", body=image, run_id=run_id)  # fmt: skip
+    pipeline.store(media)
+    pipeline.store(_page(1, run_id))  # listed after the media was stored
+    assert _counts(db) == (3, 3)
+
+
+def test_reconciliation_links_what_a_race_left_out(
+    make_pipeline: MakePipeline, db: Database
+) -> None:
+    image = synthetic_png(78)
+    run_id = _known_run(db, image)
+    pipeline = make_pipeline(TAKEDOWN_RUN_ID=run_id)
+    for n in range(3):
+        pipeline.store(_page(n, run_id))
+    pipeline.store(MediaItem(page_url="http://site.test/p0", media_url=IMAGE_URL, status=200,
+                             ip="127.0.0.5", body=image, run_id=run_id))  # fmt: skip
+    with db.session() as s:  # as if p1's and p2's transactions raced the media's
+        s.execute(delete(ReviewItem))
+        s.execute(delete(Observation).where(Observation.page_id != _page_id(s, 0)))
+    assert _counts(db) == (1, 0)
+    assert reconcile_media_refs(db, run_id, ("A", "B", "C")) == 2
+    assert _counts(db) == (3, 2)  # p0's item was deleted above; p1 and p2 were linked
+    assert reconcile_media_refs(db, run_id, ("A", "B", "C")) == 0  # idempotent
+
+
+def _page_id(s: object, n: int) -> int:
+    from crawler.db.models import Page
+
+    return int(s.scalar(select(Page.id).where(Page.url == f"http://site.test/p{n}")))  # type: ignore[attr-defined]
