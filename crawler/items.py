@@ -35,6 +35,7 @@ class PageItem:
     html: str | None = field(default=None, repr=False)
     tls_fingerprint: str | None = None  # SHA-256 (hex) of the server certificate, DER
     tls_issuer: str | None = None  # the certificate issuer, RFC 4514
+    tls_verified: bool | None = None  # H-07: None for http, else trust store + host name
     fetched_at: datetime | None = None  # when the response arrived (UTC)
 
 

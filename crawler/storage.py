@@ -321,6 +321,7 @@ def _upsert_page(session: Session, item: PageItem, host_id: int) -> int:
         "content_sha256": item.content_sha256,
         "error": _clip(item.error),
         "parse_incomplete": item.parse_incomplete,
+        "tls_verified": item.tls_verified,
         "last_seen": now,
         "last_run_id": item.run_id,
     }

@@ -26,11 +26,12 @@ import scrapy
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response, TextResponse
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import CancelledError
 from twisted.internet.error import DNSLookupError, TimeoutError
 from twisted.python.failure import Failure
 
-from crawler.evidence.tls import tls_facts
+from crawler.evidence.tls import tls_facts, tls_verified
 from crawler.items import MediaItem, PageItem
 from spiders import extract
 
@@ -46,6 +47,11 @@ KEPT_HEADERS = (
     "ETag",
     "Location",
 )
+
+
+def _host(response: Response) -> str | None:
+    """The name the certificate must match: the URL's host (punycode), no trailing dot."""
+    return (urlparse_cached(response).hostname or "").rstrip(".") or None
 
 
 def describe(failure: Failure) -> str:
@@ -167,6 +173,7 @@ class SiteSpider(scrapy.Spider):
             headers=headers,
             tls_fingerprint=fp,
             tls_issuer=issuer,
+            tls_verified=tls_verified(getattr(response, "certificate", None), _host(response)),
             fetched_at=datetime.now(UTC),
         )
 

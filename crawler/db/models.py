@@ -238,6 +238,7 @@ class Page(Base):
     content_sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     parse_incomplete: Mapped[bool] = mapped_column(Boolean, default=False)
+    tls_verified: Mapped[bool | None] = mapped_column(Boolean)  # H-07; None: plain HTTP
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))

@@ -202,6 +202,7 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         "stats": json.loads(run[0][0]) if isinstance(run[0][0], str) else run[0][0],
         "status": run[0][1],
         "pages": pages,
+        "tls": _query(url, "SELECT url, status_code, tls_verified FROM pages"),
     }
     web.stop()
 
@@ -239,8 +240,13 @@ def test_h04_header_line_without_colon_skipped_as_browsers_do(crawled: dict[str,
 
 def test_h07_self_signed_tls_fetched_for_discovery(crawled: dict[str, Any]) -> None:
     assert "/found-over-tls" in crawled["web"].paths("tls-self.test")
-    # Scrapy does not verify certificates: every https page is unverified evidence.
-    assert crawled["pages"]["/"][1] == 200
+    # Scrapy does not verify certificates: the page is fetched, and stored as unverified.
+    rows = crawled["tls"]
+    tls = {r[0].split(str(crawled["web"].port), 1)[1]: r for r in rows if r[0].startswith("https:")}
+    assert tls.keys() == {"/", "/found-over-tls"}, rows
+    assert all(r[1] == 200 and r[2] in (False, 0) for r in tls.values()), tls
+    # Plain HTTP pages have no certificate: None, not False.
+    assert all(r[2] is None for r in rows if r[0].startswith("http:") and r[1] is not None)
 
 
 def test_h10_deep_nesting_flagged_parse_incomplete(crawled: dict[str, Any]) -> None:
