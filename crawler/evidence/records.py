@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -110,19 +111,46 @@ class EvidenceRecorder:
 
     def record_page(self, item: PageItem) -> int | None:
         """Write the page's WARC and row; returns the record id (None: nothing fetched)."""
-        html, item.html = item.html, None  # the raw text, data: bytes and all, goes now
-        if item.status is None:
-            return None
+        return self.record_pages([item])[0]
+
+    def record_pages(self, items: Sequence[PageItem]) -> list[int | None]:
+        """`record_page` for many pages in one transaction (the crawl's group commit).
+        A failure removes the WARCs written and puts each page's text back, so the
+        caller can record them again one by one."""
+        texts = [item.html for item in items]
+        for item in items:
+            item.html = None  # the raw text, data: bytes and all, goes now
+        written: dict[str, _OpenWarc] = {}
+        try:
+            ids = self._write_pages(items, texts, written)
+        except BaseException:
+            for opened in written.values():
+                opened.path.unlink(missing_ok=True)
+            for item, html in zip(items, texts, strict=True):
+                item.html = html
+            raise
+        self._open.update(written)
+        self.record_media_many([m for key in written for m in self._waiting.pop(key, [])])
+        return ids
+
+    def _write_pages(
+        self, items: Sequence[PageItem], texts: list[str | None], written: dict[str, _OpenWarc]
+    ) -> list[int | None]:
         with self.db.session() as session:
-            page_id = _page_id(session, item.url)
-            facts = self._facts(session, item)
-            row = _new_row(item, page_id, facts)
-            session.add(row)
-            session.flush()
-            opened = self._write_warc(row, html, facts)
-        self._open[page_key(item.url)] = opened
-        self._flush_waiting(page_key(item.url))
-        return row.id
+            rows: list[tuple[EvidenceRecord | None, str | None, dict[str, Any]]] = []
+            for item, html in zip(items, texts, strict=True):
+                if item.status is None:
+                    rows.append((None, None, {}))
+                    continue
+                facts = self._facts(session, item)
+                row = _new_row(item, _page_id(session, item.url), facts)
+                session.add(row)
+                rows.append((row, html, facts))
+            session.flush()  # one round of inserts; the ids name the WARC files
+            for item, (record, html, facts) in zip(items, rows, strict=True):
+                if record is not None:
+                    written[page_key(item.url)] = self._write_warc(record, html, facts)
+            return [r.id if r is not None else None for r, _, _ in rows]
 
     def _facts(self, session: Session, item: PageItem) -> dict[str, Any]:
         run_id = item.run_id if item.run_id is not None else self.run_id
@@ -172,22 +200,30 @@ class EvidenceRecorder:
 
     def record_media(self, item: MediaItem) -> bool:
         """Append the media's hashes to its page's WARC; False while the page is awaited."""
+        return self.record_media_many([item])[0]
+
+    def record_media_many(self, items: Sequence[MediaItem]) -> list[bool]:
+        """`record_media` for many items, reading their facts in one session."""
+        if not items:
+            return []
+        done: list[bool] = []
+        with self.db.read_session() as session:
+            for item in items:
+                done.append(self._append_media(session, item))
+        return done
+
+    def _append_media(self, session: Session, item: MediaItem) -> bool:
         key = page_key(item.page_url)
         opened = self._open.get(key)
         if opened is None:
             item.body = None  # never held here, whatever a caller forgot
             self._waiting.setdefault(key, []).append(item)
             return False
-        with self.db.read_session() as session:
-            facts = media_facts(session, opened.page_id, item.media_url)
+        facts = media_facts(session, opened.page_id, item.media_url)
         found: dict[str, Any] = facts[0] if facts else {"media_url": item.media_url}
         found.update({"page_url": item.page_url, "http_status": item.status, "served_ip": item.ip})
         append_media_record(opened.path, item.media_url, found, opened.refers_to, utcnow())
         return True
-
-    def _flush_waiting(self, key: str) -> None:
-        for media in self._waiting.pop(key, []):
-            self.record_media(media)
 
     def unmatched_media(self) -> int:
         """Media items whose page never produced evidence (the page fetch failed)."""

@@ -11,8 +11,11 @@ media observations it reads already exist. Settings read once (`EvidenceConfig`)
 Stats emitted: `evidence/pages`, `evidence/media`, `evidence/failed`,
 `evidence/media/unmatched` (media of pages that produced no evidence, at close).
 
-All work runs on one private thread, so appends to a page's WARC never interleave and
-the reactor never waits on disk or database. The page text (`PageItem.html`) is taken
+All work runs on one group-commit thread (`crawler.group_commit`, as the store does), so
+appends to a page's WARC never interleave, the reactor never waits on disk or database,
+and a busy crawl writes the pages queued meanwhile in one transaction (one WARC each)
+and reads the facts of the media queued meanwhile in one session. A failed batch is
+recorded again item by item, so a bad page costs only itself. The page text (`PageItem.html`) is taken
 off the item before anything else, so no later log line or retry can carry the `data:`
 bytes inside it (HAZARDS M-11).
 """
@@ -20,6 +23,7 @@ bytes inside it (HAZARDS M-11).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -29,11 +33,12 @@ from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.threads import deferToThreadPool
-from twisted.python.threadpool import ThreadPool
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from crawler.db.session import Database
 from crawler.evidence import EvidenceRecorder
+from crawler.group_commit import GroupCommit
 from crawler.items import MediaItem, PageItem
 
 logger = logging.getLogger(__name__)
@@ -66,7 +71,7 @@ class EvidencePipeline:
         self._stats = stats
         self._db: Database | None = None
         self._recorder: EvidenceRecorder | None = None
-        self._pool: ThreadPool | None = None
+        self._writer: GroupCommit[PageItem | MediaItem, str | None | Exception] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -80,8 +85,7 @@ class EvidencePipeline:
 
     def open_spider(self) -> None:
         self.open()
-        self._pool = ThreadPool(1, 1, "takedown-evidence")
-        self._pool.start()
+        self._writer = GroupCommit(self.record_many, "takedown-evidence")
 
     def record(self, item: PageItem | MediaItem) -> str | None:
         """Record one item synchronously; returns the stat key to bump, if any."""
@@ -90,16 +94,44 @@ class EvidencePipeline:
             return "evidence/pages" if self._recorder.record_page(item) is not None else None
         return "evidence/media" if self._recorder.record_media(item) else None
 
+    def record_many(self, items: Sequence[PageItem | MediaItem]) -> list[str | None | Exception]:
+        """`record` for a batch, in order: pages first in one transaction, then media
+        (which may belong to those pages); a failed part is recorded again item by item."""
+        pages = [i for i in items if isinstance(i, PageItem)]
+        media = [i for i in items if isinstance(i, MediaItem)]
+        keys = {id(i): k for i, k in zip(pages, self._batch(pages, self._pages), strict=True)}
+        keys |= {id(i): k for i, k in zip(media, self._batch(media, self._media), strict=True)}
+        return [keys[id(i)] for i in items]
+
+    def _batch(self, items: Sequence[Any], apply: Any) -> list[str | None | Exception]:
+        try:
+            return list(apply(items))
+        except Exception as exc:  # noqa: BLE001 - isolated below, reported per item
+            if len(items) <= 1:
+                return [exc] * len(items)
+        results: list[str | None | Exception] = []
+        for item in items:
+            try:
+                results.append(self.record(item))
+            except Exception as exc:  # noqa: BLE001 - the caller reports it per item
+                results.append(exc)
+        return results
+
+    def _pages(self, items: Sequence[PageItem]) -> list[str | None]:
+        assert self._recorder is not None
+        ids = self._recorder.record_pages(items)
+        return ["evidence/pages" if i is not None else None for i in ids]
+
+    def _media(self, items: Sequence[MediaItem]) -> list[str | None]:
+        assert self._recorder is not None
+        return ["evidence/media" if ok else None for ok in self._recorder.record_media_many(items)]
+
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageItem | MediaItem):
             return item
-        from twisted.internet import reactor
-
-        assert self._pool is not None, "open_spider() was not called"
+        assert self._writer is not None, "open_spider() was not called"
         try:
-            key = await maybe_deferred_to_future(
-                deferToThreadPool(reactor, self._pool, self.record, item)
-            )
+            key = await maybe_deferred_to_future(self._submit(item))
         except Exception as exc:  # noqa: BLE001 - evidence is best effort: keep crawling
             self._stats.inc_value("evidence/failed")
             logger.error("evidence failed for %s: %s", _url_of(item), type(exc).__name__)
@@ -108,11 +140,27 @@ class EvidencePipeline:
             self._stats.inc_value(key)
         return _without_html(item)
 
+    def _submit(self, item: PageItem | MediaItem) -> Deferred[str | None]:
+        """The item queued for the writer thread; fires on the reactor."""
+        from twisted.internet import reactor
+
+        assert self._writer is not None
+        deferred: Deferred[str | None] = Deferred()
+
+        def done(result: object) -> None:
+            if isinstance(result, BaseException):
+                reactor.callFromThread(deferred.errback, Failure(result))
+            else:
+                reactor.callFromThread(deferred.callback, result)
+
+        self._writer.submit(item, done)
+        return deferred
+
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()  # everything queued is recorded first
         if self._recorder is not None and self._recorder.unmatched_media():
             self._stats.inc_value("evidence/media/unmatched", self._recorder.unmatched_media())
-        if self._pool is not None:
-            self._pool.stop()
         if self._db is not None:
             self._db.dispose()
 
