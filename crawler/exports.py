@@ -62,7 +62,7 @@ CANDIDATE_FIELDS = (
     "abuse_contact", "priority", "status", "media", "matched_media", "matches",
     "first_seen", "last_seen", "decided_by", "decided_at", "category", "removed_at",
     # additions to the contract:
-    "abuse_contact_source", "created_at",
+    "abuse_contact_source", "created_at", "tls_verified",
 )  # fmt: skip
 BATCH = 1000
 logger = logging.getLogger(__name__)
@@ -299,6 +299,7 @@ def _candidate_record(
         "decided_by": decided_by, "decided_at": iso(item.decided_at),
         "category": item.category, "removed_at": iso(item.removed_at),
         "abuse_contact_source": h("abuse_contact_source"), "created_at": iso(item.created_at),
+        "tls_verified": page.tls_verified,  # H-07: null for plain HTTP
     }  # fmt: skip
 
 

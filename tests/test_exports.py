@@ -138,7 +138,7 @@ def test_candidates_jsonl_fields(db: Database) -> None:
     _seed(db)
     (rec,) = [json.loads(line) for line in _run(db, "candidates", "jsonl").splitlines()]
     assert set(rec) >= CONTRACT_CANDIDATES
-    assert set(rec) - CONTRACT_CANDIDATES == {"abuse_contact_source", "created_at"}
+    assert set(rec) - CONTRACT_CANDIDATES == {"abuse_contact_source", "created_at", "tls_verified"}
     assert (rec["media"], rec["matched_media"], rec["status"]) == (3, 1, "pending")
     assert rec["page_url"] == "http://site.test/p0" and rec["host"] == "site.test"
     assert rec["matches"][0]["list"] == "+known-a"
