@@ -155,6 +155,8 @@ class Touched:
     media: set[int] = field(default_factory=set)
     pages: set[int] = field(default_factory=set)
     pairs: list[tuple[int, int]] = field(default_factory=list)  # (media, page)
+    listed: list[tuple[int, int, list[str]]] = field(default_factory=list)  # run, page, URLs
+    fetched: list[dict[str, Any]] = field(default_factory=list)  # observations of a run
 
     def add(self, media_id: int | None, page_ids: Collection[int]) -> None:
         if media_id is not None:
@@ -219,6 +221,7 @@ class Storage:
                 self._write(session, w, f, hosts, touched)
                 for w, f in zip(writes, facts, strict=True)
             ]
+            link_batch(session, touched)
             self._match(session, touched)
         self._hosts.update(hosts)  # only once committed
         return out
@@ -250,18 +253,17 @@ class Storage:
         host_id, new_host = self._host(session, facts, hosts)
         if isinstance(item, PageItem):
             page_id = _upsert_page(session, item, host_id)
-            for media_id in link_listed_media(session, item, page_id):
-                touched.add(media_id, [page_id])
+            if item.run_id is not None and (urls := _listed_urls(item)):
+                touched.listed.append((item.run_id, page_id, urls))
             return StoredPage(page_id, host_id, new_host)
         assert outcome is not None
         page_id = _page_stub(session, item.page_url, item.run_id)
         media_id = _upsert_media(session, outcome.hashes) if _storable(outcome) else None
-        obs = _observation(item, outcome, media_id, host_id)
-        obs_id = _upsert_observations(session, [{**obs, "page_id": page_id}])[0]
-        listing = _pages_listing(session, item, page_id)
-        if listing:
-            _upsert_observations(session, [{**obs, "page_id": p} for p in listing])
-        touched.add(media_id, [page_id, *listing])
+        obs = {**_observation(item, outcome, media_id, host_id), "page_id": page_id}
+        obs_id = _upsert_observations(session, [obs])[0]
+        if item.run_id is not None:
+            touched.fetched.append(obs)
+        touched.add(media_id, [page_id])
         return StoredMedia(page_id, media_id, obs_id, host_id, new_host)
 
     def _host(
@@ -400,8 +402,11 @@ def _observation(
 _OBS_CHANGING = ("host_id", "run_id", "declared_type", "status", "error", "last_seen", "gone_at")
 
 
-def _upsert_observations(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """One multi-row upsert, one id per row in order (rows are distinct pages/URLs)."""
+def _upsert_observations(
+    session: Session, rows: list[dict[str, Any]], *, ids: bool = True
+) -> list[int]:
+    """One multi-row upsert (rows are distinct (page, URL)); with *ids*, the id of each
+    row in order."""
     stmt = insert_for(session, Observation).values(rows)
     ex = stmt.excluded
     # A later failed fetch keeps the content seen before: the failure is recorded in
@@ -409,11 +414,14 @@ def _upsert_observations(session: Session, rows: list[dict[str, Any]]) -> list[i
     set_ = {k: getattr(ex, k) for k in _OBS_CHANGING}
     set_["media_id"] = func.coalesce(ex.media_id, Observation.media_id)
     stmt = stmt.on_conflict_do_update(index_elements=["page_id", "media_url"], set_=set_)
+    if not ids:
+        session.execute(stmt)
+        return []
     returned = session.execute(
         stmt.returning(Observation.id, Observation.page_id, Observation.media_url)
     )
-    ids = {(p, u): int(i) for i, p, u in returned}
-    return [ids[(r["page_id"], r["media_url"])] for r in rows]
+    by_key = {(p, u): int(i) for i, p, u in returned}
+    return [by_key[(r["page_id"], r["media_url"])] for r in rows]
 
 
 def _listed_urls(item: PageItem) -> list[str]:
@@ -422,18 +430,82 @@ def _listed_urls(item: PageItem) -> list[str]:
     return list(dict.fromkeys(u for u in item.media_urls if not u.startswith("data:")))
 
 
-def link_listed_media(session: Session, item: PageItem, page_id: int) -> list[int | None]:
-    """Record the media URLs *item* lists, and give the page its own observation of
-    those this run already stored for another page; returns their media ids."""
-    urls = _listed_urls(item)
-    if item.run_id is None or not urls:
-        return []
-    refs = [{"run_id": item.run_id, "media_url": u, "page_id": page_id} for u in urls]
-    session.execute(insert_for(session, PageMediaRef).values(refs).on_conflict_do_nothing())
-    rows = _run_observations(session, item.run_id, urls, page_id)
-    if rows:
-        _upsert_observations(session, rows)
-    return [r["media_id"] for r in rows]
+def link_batch(session: Session, touched: Touched) -> None:
+    """Give each page of a batch its own observation of the media it lists that its run
+    stored for another page: pages stored after the media copy the run's observation of
+    the URL, media stored after the pages are copied onto every page listing them. One
+    insert of references, one read each way and one upsert per batch."""
+    _insert_refs(session, touched.listed)
+    copies = _copies_for_pages(session, touched.listed)
+    copies.update(_copies_for_media(session, touched.fetched))
+    rows = list(copies.values())
+    for start in range(0, len(rows), _ROWS):
+        _upsert_observations(session, rows[start : start + _ROWS], ids=False)
+    for row in rows:
+        touched.add(row["media_id"], [row["page_id"]])
+
+
+_ROWS = 500  # rows per multi-row statement: under SQLite's and PostgreSQL's bind limits
+_CopyKey = tuple[int, str]  # (page, media URL)
+
+
+def _insert_refs(session: Session, listed: list[tuple[int, int, list[str]]]) -> None:
+    refs = [{"run_id": r, "media_url": u, "page_id": p} for r, p, urls in listed for u in urls]
+    for start in range(0, len(refs), _ROWS):
+        stmt = insert_for(session, PageMediaRef).values(refs[start : start + _ROWS])
+        session.execute(stmt.on_conflict_do_nothing())
+
+
+def _copies_for_pages(
+    session: Session, listed: list[tuple[int, int, list[str]]]
+) -> dict[_CopyKey, dict[str, Any]]:
+    copies: dict[_CopyKey, dict[str, Any]] = {}
+    for run_id in {r for r, _, _ in listed}:
+        mine = [(p, urls) for r, p, urls in listed if r == run_id]
+        wanted = sorted({u for _, urls in mine for u in urls})
+        seen, template = _run_observations(session, run_id, wanted)
+        for page_id, urls in mine:
+            for url in urls:
+                if url in template and (page_id, url) not in seen:
+                    copies[(page_id, url)] = {**template[url], "page_id": page_id}
+    return copies
+
+
+def _run_observations(
+    session: Session, run_id: int, urls: list[str]
+) -> tuple[set[_CopyKey], dict[str, dict[str, Any]]]:
+    """Which (page, URL) this run observed, and one observation per URL to copy."""
+    seen: set[_CopyKey] = set()
+    template: dict[str, dict[str, Any]] = {}
+    now = utcnow()
+    stamps = {"run_id": run_id, "first_seen": now, "last_seen": now, "gone_at": None}
+    for start in range(0, len(urls), _ROWS):
+        chunk = urls[start : start + _ROWS]
+        query = select(*_TEMPLATE).where(
+            Observation.media_url.in_(chunk), Observation.run_id == run_id
+        )
+        for row in session.execute(query).mappings():
+            seen.add((row["page_id"], row["media_url"]))
+            template.setdefault(row["media_url"], {**row, **stamps})
+    return seen, template
+
+
+def _copies_for_media(
+    session: Session, fetched: list[dict[str, Any]]
+) -> dict[_CopyKey, dict[str, Any]]:
+    copies: dict[_CopyKey, dict[str, Any]] = {}
+    for run_id in {o["run_id"] for o in fetched}:
+        by_url = {o["media_url"]: o for o in fetched if o["run_id"] == run_id}
+        urls = sorted(by_url)
+        for start in range(0, len(urls), _ROWS):
+            query = select(PageMediaRef.page_id, PageMediaRef.media_url).where(
+                PageMediaRef.run_id == run_id,
+                PageMediaRef.media_url.in_(urls[start : start + _ROWS]),
+            )
+            for page_id, url in session.execute(query):
+                if page_id != by_url[url]["page_id"]:
+                    copies[(page_id, url)] = {**by_url[url], "page_id": page_id}
+    return copies
 
 
 _TEMPLATE = (
@@ -445,35 +517,6 @@ _TEMPLATE = (
     Observation.status,
     Observation.error,
 )
-
-
-def _run_observations(
-    session: Session, run_id: int, urls: list[str], page_id: int
-) -> list[dict[str, Any]]:
-    """For each URL of *urls* this run stored for another page (and not yet for
-    *page_id*), that observation copied onto *page_id*."""
-    query = select(*_TEMPLATE).where(Observation.media_url.in_(urls), Observation.run_id == run_id)
-    now = utcnow()
-    found: dict[str, dict[str, Any]] = {}
-    own: set[str] = set()
-    for row in session.execute(query).mappings():
-        if row["page_id"] == page_id:
-            own.add(row["media_url"])
-        found.setdefault(row["media_url"], {**row, "page_id": page_id})
-    stamps = {"run_id": run_id, "first_seen": now, "last_seen": now, "gone_at": None}
-    return [{**row, **stamps} for url, row in found.items() if url not in own]
-
-
-def _pages_listing(session: Session, item: MediaItem, page_id: int) -> list[int]:
-    """Other pages of this run that list *item*'s URL (stored before the media was)."""
-    if item.run_id is None:
-        return []
-    query = select(PageMediaRef.page_id).where(
-        PageMediaRef.run_id == item.run_id,
-        PageMediaRef.media_url == item.media_url,
-        PageMediaRef.page_id != page_id,
-    )
-    return sorted(int(p) for p in session.execute(query).scalars())
 
 
 _COPIED = ("media_url", "media_id", "host_id", "declared_type", "status", "error")
