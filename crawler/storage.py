@@ -1,4 +1,4 @@
-"""Writes of pages, hosts, media and observations: one transaction per item.
+"""Writes of pages, hosts, media and observations: one transaction per batch of items.
 
 Used by the store pipeline (`crawler.pipelines.store`) from worker threads; plain calls,
 no Scrapy. Media bytes never reach this module: it receives hashes and metadata only.
@@ -6,14 +6,22 @@ no Scrapy. Media bytes never reach this module: it receives hashes and metadata 
 Every write is an `INSERT … ON CONFLICT` (HAZARDS S-09): one `Media` row per SHA-256,
 one `Host` per (host, ip), one `Page` per canonical URL, one `Observation` per (page,
 media URL), whatever the number of concurrent writers. `store_many` writes a batch in
-one transaction (the crawl's group commit); when that fails it writes each item in its
-own, so, as with `store_page`/`store_media`, a failing item leaves none of its rows
-behind (S-10) and costs no other item.
+one transaction (the crawl's group commit): pages one upsert each, the batch's media
+items in multi-row statements; when that fails it writes each item in its own, so, as
+with `store_page`/`store_media`, a failing item leaves none of its rows behind (S-10)
+and costs no other item.
 
-Within an item, locks are taken in the order hosts -> pages -> media -> observations ->
-matches. A batch may touch rows in another order than a concurrent worker's batch; on
-PostgreSQL a deadlock then fails one batch, which is retried item by item. A media item inserts its page as a stub when the page item has not
-been stored yet (threads finish in any order); the page item fills the stub in.
+Repeated media: the spider fetches a media URL once per run, so only the first page
+that lists it gets a media item. Each page's listed URLs are kept (`PageMediaRef`), and
+`link_batch` gives every listing page its own copy of the run's observation of the URL,
+whichever of page and media was stored first; `link_missing_observations`, at the end
+of the run, links what concurrent transactions could not see of each other.
+
+Locks are taken in the order hosts -> pages -> media -> observations -> matches, rows of
+one kind in key order. A batch may still touch rows in another order than a concurrent
+worker's batch; on PostgreSQL a deadlock then fails one batch, which is retried item by
+item. A media item inserts its page as a stub when the page item has not been stored
+yet (threads finish in any order); the page item fills the stub in.
 """
 
 from __future__ import annotations
