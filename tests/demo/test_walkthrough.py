@@ -1,9 +1,9 @@
 """Issue 7's walk in real Chromium: demo -> sign in -> confirm -> notice -> page taken
 down -> recheck -> removed -> the report shows the time to removal.
 
-Everything stays on loopback: the demo site on 127.0.0.6, the review app and a fake
-RDAP server (the abuse contact the notice goes to) on 127.0.0.1, a GeoLite2-ASN-layout
-file naming the provider. The crawl and the recheck run as child processes (Twisted's
+Everything stays on loopback: the demo site on 127.0.0.6 (which also answers the
+crawl's RDAP questions with the demo provider's abuse contact, and comes with GeoIP files
+naming the provider), the review app on 127.0.0.1. The crawl and the recheck run as child processes (Twisted's
 reactor runs once per process); the review app is served in a thread.
 """
 
@@ -25,35 +25,21 @@ from werkzeug.serving import make_server
 from crawler.config import Settings, load_settings
 from crawler.db.session import Database
 from crawler.demo import run
+from crawler.demo.site import ABUSE_CONTACT
 from crawler.net.addresses import AddressPolicy
 from review.app import create_app
 from review.config import PreviewConfig
-from tests.net.fake_rdap import FakeRdap, entity, ip_network, json_answer
-from tests.net.mmdb_fixtures import write_asn_db
 from tests.review.test_browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 playwright = pytest.importorskip("playwright.sync_api")
 
 SITE_HOST = "127.0.0.6"
-CONTACT = "abuse@demo-hoster.nl"  # a string only: nothing is ever sent
+CONTACT = ABUSE_CONTACT  # a string only: nothing is ever sent
 
 
 @pytest.fixture
-def rdap() -> Iterator[FakeRdap]:
-    doc = ip_network("127.0.0.0", "127.255.255.255", entities=[entity(["abuse"], CONTACT)])
-    with FakeRdap() as fake:
-        fake.default = json_answer(doc)
-        yield fake
-
-
-@pytest.fixture
-def cfg(
-    env: dict[str, str], rdap: FakeRdap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
-    asn_db = write_asn_db(tmp_path / "asn.mmdb", {"127.0.0.0/8": (64500, "Demo Hosting")})
-    monkeypatch.setenv("TAKEDOWN_RDAP_URL", rdap.base_url)
-    monkeypatch.setenv("TAKEDOWN_GEOIP_ASN", str(asn_db))
+def cfg(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("TAKEDOWN_SECRET_KEY", "walkthrough-secret-key-0123456789abcdef")
     return load_settings()
 
