@@ -74,6 +74,27 @@ def media_facts(
     return [_media_dict(o, m, h) for o, m, h in session.execute(stmt).all()]
 
 
+def media_facts_many(
+    session: Session, pairs: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], dict[str, Any]]:
+    """`media_facts` of many (page, media URL) pairs: the first observation of each."""
+    wanted = set(pairs)
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    pages = sorted({p for p, _ in wanted})
+    for start in range(0, len(pages), 500):
+        stmt = (
+            select(Observation, Media, Host)
+            .outerjoin(Media, Media.id == Observation.media_id)
+            .outerjoin(Host, Host.id == Observation.host_id)
+            .where(Observation.page_id.in_(pages[start : start + 500]))
+            .order_by(Observation.id)
+        )
+        for o, m, h in session.execute(stmt).all():
+            if (o.page_id, o.media_url) in wanted:
+                found.setdefault((o.page_id, o.media_url), _media_dict(o, m, h))
+    return found
+
+
 def _media_dict(obs: Observation, media: Media | None, host: Host | None) -> dict[str, Any]:
     hashes = ("sha256", "sha1", "md5", "pdq", "pdq_quality", "bytes", "width", "height")
     out: dict[str, Any] = {
@@ -203,24 +224,29 @@ class EvidenceRecorder:
         return self.record_media_many([item])[0]
 
     def record_media_many(self, items: Sequence[MediaItem]) -> list[bool]:
-        """`record_media` for many items, reading their facts in one session."""
-        if not items:
-            return []
-        done: list[bool] = []
-        with self.db.read_session() as session:
-            for item in items:
-                done.append(self._append_media(session, item))
-        return done
+        """`record_media` for many items, reading their facts in one query (the evidence
+        thread's main cost was a query per media)."""
+        opened = [self._open.get(page_key(item.page_url)) for item in items]
+        pairs = [(o.page_id, i.media_url) for i, o in zip(items, opened, strict=True) if o]
+        if not pairs:
+            facts: dict[tuple[int, str], dict[str, Any]] = {}
+        else:
+            with self.db.read_session() as session:
+                facts = media_facts_many(session, pairs)
+        return [self._append_media(i, o, facts) for i, o in zip(items, opened, strict=True)]
 
-    def _append_media(self, session: Session, item: MediaItem) -> bool:
-        key = page_key(item.page_url)
-        opened = self._open.get(key)
+    def _append_media(
+        self,
+        item: MediaItem,
+        opened: _OpenWarc | None,
+        facts: dict[tuple[int, str], dict[str, Any]],
+    ) -> bool:
         if opened is None:
             item.body = None  # never held here, whatever a caller forgot
-            self._waiting.setdefault(key, []).append(item)
+            self._waiting.setdefault(page_key(item.page_url), []).append(item)
             return False
-        facts = media_facts(session, opened.page_id, item.media_url)
-        found: dict[str, Any] = facts[0] if facts else {"media_url": item.media_url}
+        default = {"media_url": item.media_url}
+        found = dict(facts.get((opened.page_id, item.media_url), default))
         found.update({"page_url": item.page_url, "http_status": item.status, "served_ip": item.ip})
         append_media_record(opened.path, item.media_url, found, opened.refers_to, utcnow())
         return True
