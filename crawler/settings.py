@@ -68,6 +68,7 @@ ROBOTSTXT_OBEY = False  # replaced by crawler.middlewares.robots (RFC 9309)
 HTTPERROR_ALLOW_ALL = True  # 404 and 410 pages are recorded too
 REACTOR_THREADPOOL_MAXSIZE = 10
 LOG_LEVEL = "INFO"
+LOG_INSTALL_ROOT_HANDLER = False  # crawler.logs formats every line (E-10: encoded, UTC)
 STATS_DUMP = False
 
 # Policy-derived settings (USER_AGENT, DOWNLOAD_TIMEOUT, DOWNLOAD_DELAY, per-host

@@ -347,6 +347,9 @@ def worker_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_settings()
+        from crawler import logs
+
+        logs.setup(cfg.log_format)
         result = run_worker(cfg, args.run, args.job, json.loads(args.overrides), args.resumed)
     except TakedownError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -66,9 +66,22 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _setup_logging() -> None:
+    """JSON or text log lines with hostile values encoded (E-10); bad settings are
+    reported by the command itself, which reads them again."""
+    from crawler import logs
+    from crawler.config import load_settings
+
+    try:
+        logs.setup(load_settings().log_format)
+    except TakedownError:
+        logs.setup("text")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
+    _setup_logging()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="takedown", standalone_mode=False)

@@ -1,0 +1,75 @@
+"""Log lines a person and a log pipeline can trust (HAZARDS E-10).
+
+Crawled URLs, titles and headers end up in log messages; they may hold CR/LF (forged
+lines), ANSI escapes (a rewritten terminal) or megabytes of text. Both formats here
+encode every control character, cap each message, and stamp times in UTC:
+
+- `json`: one JSON object per line (`ts`, `level`, `logger`, `msg`), for log shippers;
+- `text`: `2026-11-22T10:00:00Z INFO logger: message`, with controls shown as `\\x1b`.
+
+`TAKEDOWN_LOG_FORMAT` chooses; by default text on a terminal and JSON otherwise. Media
+bytes are never logged by the code; this layer only makes sure what is logged is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import TextIO
+
+MAX_MESSAGE = 4000
+_CONTROLS = {c: f"\\x{c:02x}" for c in range(32) if c not in (9,)} | {127: "\\x7f"}
+
+
+def clean(text: str, limit: int = MAX_MESSAGE) -> str:
+    """Control characters shown escaped, the whole cut to `limit` characters."""
+    if len(text) > limit:
+        text = text[:limit] + f"… [{len(text) - limit} more characters]"
+    return text.translate(_CONTROLS)
+
+
+def _utc(record: logging.LogRecord) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        doc = {"ts": _utc(record), "level": record.levelname, "logger": record.name}
+        doc["msg"] = clean(message)
+        return json.dumps(doc, ensure_ascii=True)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message += " | " + self.formatException(record.exc_info)
+        return f"{_utc(record)} {record.levelname} {record.name}: {clean(message)}"
+
+
+def formatter_for(name: str | None, stream: TextIO) -> logging.Formatter:
+    if name is None:
+        name = "text" if stream.isatty() else "json"
+    if name not in ("json", "text"):
+        from crawler.errors import UsageError
+
+        raise UsageError(f"TAKEDOWN_LOG_FORMAT: {name!r} is not json or text")
+    return JsonFormatter() if name == "json" else TextFormatter()
+
+
+def setup(name: str | None, level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Route the root logger (and so Scrapy's) through one safe handler on stderr."""
+    target = stream or sys.stderr
+    handler = logging.StreamHandler(target)
+    handler.setFormatter(formatter_for(name, target))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl …" is noise

@@ -1,0 +1,39 @@
+"""E-10: hostile strings in log lines are encoded, capped and stamped in UTC."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from crawler import logs
+from crawler.errors import UsageError
+
+HOSTILE = "http://x.test/\r\nFAKE 2026 ERROR forged line\x1b[2J\x07" + "A" * 10_000
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_hostile_values_stay_on_one_safe_line(fmt: str) -> None:
+    stream = io.StringIO()
+    logs.setup(fmt, stream=stream)
+    try:
+        logging.getLogger("crawler.test").warning("fetched %s", HOSTILE)
+    finally:
+        logs.setup("text", stream=io.StringIO())
+    output = stream.getvalue()
+    assert output.count("\n") == 1 and "\r" not in output and "\x1b" not in output
+    assert len(output) < logs.MAX_MESSAGE + 200
+    line = output.rstrip("\n")
+    if fmt == "json":
+        doc = json.loads(line)
+        assert doc["level"] == "WARNING" and doc["ts"].endswith("Z")
+        assert doc["msg"].startswith("fetched http://x.test/\\x0d\\x0aFAKE")
+    else:
+        assert line.split(" ", 1)[0].endswith("Z") and "\\x1b[2J" in line
+
+
+def test_unknown_format_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="TAKEDOWN_LOG_FORMAT"):
+        logs.formatter_for("xml", io.StringIO())
