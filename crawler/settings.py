@@ -29,7 +29,7 @@ HTTPCACHE_ENABLED = False
 COOKIES_ENABLED = False
 JOBDIR = None  # the database frontier is the truth (crawler.frontier); never media on disk
 FEEDS: dict[str, object] = {}
-ITEM_PIPELINES: dict[str, int] = {}  # never FilesPipeline/ImagesPipeline: bytes stay in memory
+ITEM_PIPELINES: dict[str, int] = {}  # never Scrapy's file or image pipelines: bytes stay in memory
 
 # --- the network ---------------------------------------------------------------------
 TWISTED_DNS_RESOLVER = "crawler.net.resolver.FilteringResolver"
