@@ -22,16 +22,21 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pdqhash
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from crawler.media.hashing import _draft_jpeg, hash_media
 from crawler.media.pdq import Geometry, hamming, hex_from_pdqhash_bits, pdq_from_luma
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' image generator
+from tests.media.synthetic import structured  # noqa: E402
 
 SIZES = [(640, 480), (1280, 960), (3000, 2000)]
 ROW = "{:>10} {:>7} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>12}"
@@ -39,28 +44,9 @@ ROW_BLOCKS = "{:>10} {:>6} {:>10} {:>18} {:>18}"
 
 
 def synthetic_jpeg(width: int, height: int, seed: int, quality: int = 85) -> bytes:
-    """Waves, filled shapes and grain: JPEG-realistic entropy without any photograph."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    longest = max(width, height)
-    channels = []
-    for _ in range(3):
-        angle, freq, phase = rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 3), rng.uniform(0, 6)
-        wave = np.sin(freq * 2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / longest + phase)
-        channels.append(127 + 100 * wave)
-    image = Image.fromarray(np.stack(channels, -1).clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(25):
-        x0, y0 = rng.uniform(-0.1, 1.0) * width, rng.uniform(-0.1, 1.0) * height
-        size = rng.uniform(0.03, 0.25) * longest
-        box = (x0, y0, x0 + size, y0 + size * rng.uniform(0.5, 1.5))
-        fill = tuple(int(c) for c in rng.integers(0, 256, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=fill)
-    image = image.filter(ImageFilter.GaussianBlur(longest / 800))
-    grain = rng.normal(0, 6, (height, width, 1))
-    image = Image.fromarray((np.asarray(image) + grain).clip(0, 255).astype(np.uint8))
+    """Waves, filled shapes and grain (the tests' generator): no photograph."""
     buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
+    structured(width, height, seed).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
 

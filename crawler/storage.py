@@ -40,6 +40,7 @@ from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.db.upsert import insert_for
 from crawler.items import MediaItem, PageItem
+from crawler.matching import HasHashes
 from crawler.net.urls import InvalidURL, canonical_url, url_host
 
 _TEXT_MAX = 2000  # titles and error texts are hostile and unbounded; keep them readable
@@ -52,19 +53,9 @@ AfterMediaStored = Callable[[Session, int, int], None]
 AfterBatchStored = Callable[[Session, Collection[int], Collection[int]], None]
 
 
-class Hashes(Protocol):
+class Hashes(HasHashes, Protocol):
     """The fields of `crawler.media.hashing.MediaHashes` this module stores."""
 
-    @property
-    def sha256(self) -> str: ...
-    @property
-    def sha1(self) -> str: ...
-    @property
-    def md5(self) -> str: ...
-    @property
-    def pdq(self) -> str | None: ...
-    @property
-    def pdq_quality(self) -> int | None: ...
     @property
     def media_type(self) -> str | None: ...
     @property

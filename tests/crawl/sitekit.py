@@ -221,3 +221,21 @@ def run_crawl(
     result = subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=timeout)
     (tmp / "crawl.log").write_text(result.stderr)
     return result
+
+
+def tree_web(branching: int, delay_s: float) -> Web:
+    """One host whose pages each link `branching` children (/n/0, /n/0-1, ...), slowly."""
+    web = Web(["site-a.test"])
+    site = web["site-a.test"]
+    site.add("/robots.txt", "User-agent: *\n", content_type="text/plain")
+
+    def page(path: str) -> tuple[int, dict[str, str], bytes] | None:
+        if path != "/" and not path.startswith("/n/"):
+            return None
+        time.sleep(delay_s)
+        base = "" if path == "/" else path.removeprefix("/n/") + "-"
+        links = "".join(f'<a href="/n/{base}{i}">{i}</a>' for i in range(branching))
+        return (200, {"Content-Type": "text/html"}, f"<html><body>{links}</body></html>".encode())
+
+    site.fallback = page
+    return web

@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, text
 from crawler.db.migrate import upgrade
 from crawler.db.session import Database
 from tests.crawl.sitekit import Host, Web, make_handler, policy_text, run_crawl
+from tests.crawl.sitekit import tree_web as sitekit_tree_web
 
 BOMB_SIZE = 40 * 1024 * 1024  # four times the 10 MiB page cap
 RSS_BOUND_KB = 700 * 1024
@@ -314,20 +315,7 @@ BRANCHING = 5
 
 
 def tree_web() -> Web:
-    web = Web(["site-a.test"])
-    site = web["site-a.test"]
-    site.add("/robots.txt", "User-agent: *\n", content_type="text/plain")
-
-    def page(path: str) -> tuple[int, dict[str, str], bytes] | None:
-        if path != "/" and not path.startswith("/n/"):
-            return None
-        time.sleep(0.05)
-        base = "" if path == "/" else path.removeprefix("/n/") + "-"
-        links = "".join(f'<a href="/n/{base}{i}">{i}</a>' for i in range(BRANCHING))
-        return (200, {"Content-Type": "text/html"}, f"<html><body>{links}</body></html>".encode())
-
-    site.fallback = page
-    return web
+    return sitekit_tree_web(BRANCHING, 0.05)
 
 
 def _done(db_url: str) -> list[str]:

@@ -16,26 +16,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.crawl.sitekit import Web, policy_text, run_crawl
+from tests.crawl.sitekit import tree_web as sitekit_tree_web
 
 BRANCHING = 6
 CONCURRENCY = 16
 
 
 def tree_web() -> Web:
-    web = Web(["site-a.test"])
-    site = web["site-a.test"]
-    site.add("/robots.txt", "User-agent: *\n", content_type="text/plain")
-
-    def page(path: str) -> tuple[int, dict[str, str], bytes] | None:
-        if path != "/" and not path.startswith("/n/"):
-            return None
-        time.sleep(0.01)
-        base = "" if path == "/" else path.removeprefix("/n/") + "-"
-        links = "".join(f'<a href="/n/{base}{i}">{i}</a>' for i in range(BRANCHING))
-        return (200, {"Content-Type": "text/html"}, f"<html><body>{links}</body></html>".encode())
-
-    site.fallback = page
-    return web
+    return sitekit_tree_web(BRANCHING, 0.01)
 
 
 def expected_pages(port: int) -> set[str]:
