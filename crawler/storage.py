@@ -6,8 +6,9 @@ no Scrapy. Media bytes never reach this module: it receives hashes and metadata 
 Every write is an `INSERT … ON CONFLICT` (HAZARDS S-09): one `Media` row per SHA-256,
 one `Host` per (host, ip), one `Page` per canonical URL, one `Observation` per (page,
 media URL), whatever the number of concurrent writers. `store_many` writes a batch in
-one transaction (the crawl's group commit): pages one upsert each, the batch's media
-items in multi-row statements; when that fails it writes each item in its own, so, as
+one transaction (the crawl's group commit): its pages, page stubs, media rows and
+observations each in one upsert executemany (statements built once per dialect,
+`crawler.db.prepared`); when that fails it writes each item in its own, so, as
 with `store_page`/`store_media`, a failing item leaves none of its rows behind (S-10)
 and costs no other item.
 
@@ -31,11 +32,12 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import exists, func, literal, select
+from sqlalchemy import Connection, bindparam, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from crawler.attribution import PENDING, Attributor, HostFacts
 from crawler.db.models import Host, Media, Observation, Page, PageMediaRef
+from crawler.db.prepared import Insert, prepared
 from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.db.upsert import insert_for
@@ -216,8 +218,9 @@ class Storage:
         hosts: dict[HostKey, int] = {}
         touched = Touched()
         with self._db.session() as session:
-            owners = [self._host(session, f, hosts) for f in facts]
-            out = self._write_all(session, writes, owners, touched)
+            conn = session.connection()
+            owners = [self._host(conn, f, hosts) for f in facts]
+            out = self._write_all(conn, writes, owners, touched)
             link_batch(session, touched)
             self._match(session, touched)
         self._hosts.update(hosts)  # only once committed
@@ -240,56 +243,55 @@ class Storage:
 
     def _write_all(
         self,
-        session: Session,
+        conn: Connection,
         writes: Sequence[Write],
         owners: list[tuple[int, bool]],
         touched: Touched,
     ) -> list[Stored]:
-        """Pages one by one (their upsert returns the id), then every media item of the
-        batch in a few multi-row statements; results in the order of *writes*."""
+        """The batch's pages in one upsert (executemany), then its media items in a few;
+        results in the order of *writes*."""
         out: dict[int, Stored] = {}
+        pages: list[tuple[int, PageItem]] = []
         media: list[tuple[int, MediaItem, MediaOutcome]] = []
         for n, (item, outcome) in enumerate(writes):
             if isinstance(item, PageItem):
-                page_id = _write_page(session, item, owners[n][0], touched)
-                out[n] = StoredPage(page_id, *owners[n])
+                pages.append((n, item))
             else:
                 assert outcome is not None
                 media.append((n, item, outcome))
+        if pages:
+            page_ids = _upsert_pages(conn, [(item, owners[n][0]) for n, item in pages])
+            for (n, item), page_id in zip(pages, page_ids, strict=True):
+                if item.run_id is not None and (urls := _listed_urls(item)):
+                    touched.listed.append((item.run_id, page_id, urls))
+                out[n] = StoredPage(page_id, *owners[n])
         if media:
-            out |= _write_media(session, media, owners, touched)
+            out |= _write_media(conn, media, owners, touched)
         return [out[n] for n in range(len(writes))]
 
     def _host(
-        self, session: Session, facts: HostFacts, hosts: dict[HostKey, int]
+        self, conn: Connection, facts: HostFacts, hosts: dict[HostKey, int]
     ) -> tuple[int, bool]:
         key = (facts.host[:255], facts.ip)
         known = self._hosts.get(key) or hosts.get(key)
         if known is not None:
             return known, False
-        host_id, new_host = _host_id(session, facts)
+        host_id, new_host = _host_id(conn, facts)
         hosts[key] = host_id
         return host_id, new_host
 
 
-def _write_page(session: Session, item: PageItem, host_id: int, touched: Touched) -> int:
-    page_id = _upsert_page(session, item, host_id)
-    if item.run_id is not None and (urls := _listed_urls(item)):
-        touched.listed.append((item.run_id, page_id, urls))
-    return page_id
-
-
 def _write_media(
-    session: Session,
+    conn: Connection,
     media: list[tuple[int, MediaItem, MediaOutcome]],
     owners: list[tuple[int, bool]],
     touched: Touched,
 ) -> dict[int, Stored]:
     """Page stubs, media rows and observations of a batch: one statement each per chunk
     instead of three or four per item (the store writer's GIL time went there)."""
-    pages = _page_stubs(session, [(item.page_url, item.run_id) for _, item, _ in media])
+    pages = _page_stubs(conn, [(item.page_url, item.run_id) for _, item, _ in media])
     hashes = [o.hashes for _, _, o in media if _storable(o) and o.hashes is not None]
-    media_ids = _upsert_media(session, hashes)
+    media_ids = _upsert_media(conn, hashes)
     rows: list[dict[str, Any]] = []
     for n, item, outcome in media:
         media_id = media_ids[outcome.hashes.sha256] if _storable(outcome) else None  # type: ignore[union-attr]
@@ -298,53 +300,72 @@ def _write_media(
         if item.run_id is not None:
             touched.fetched.append(rows[-1])
         touched.add(media_id, [rows[-1]["page_id"]])
-    obs_ids = _upsert_observation_rows(session, rows)
+    obs_ids = _upsert_observation_rows(conn, rows)
     return {
         n: StoredMedia(row["page_id"], row["media_id"], obs_id, *owners[n])
         for (n, _, _), row, obs_id in zip(media, rows, obs_ids, strict=True)
     }
 
 
-def _upsert_observation_rows(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+def _upsert_observation_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Ids of *rows* in order; a (page, URL) twice in a batch is written once (the last:
     PostgreSQL refuses to update one row twice in a statement)."""
     unique = {(r["page_id"], r["media_url"]): r for r in rows}
     ordered = [unique[k] for k in sorted(unique)]  # one lock order for every writer
-    ids: dict[tuple[int, str], int] = {}
-    for start in range(0, len(ordered), _ROWS):
-        chunk = ordered[start : start + _ROWS]
-        found = _upsert_observations(session, chunk)
-        ids |= {(r["page_id"], r["media_url"]): i for r, i in zip(chunk, found, strict=True)}
+    found = _upsert_observations(conn, ordered)
+    ids = {(r["page_id"], r["media_url"]): i for r, i in zip(ordered, found, strict=True)}
     return [ids[(r["page_id"], r["media_url"])] for r in rows]
 
 
-def _page_stubs(session: Session, pages: list[tuple[str, int | None]]) -> dict[str, int]:
-    """Page ids by canonical URL, inserting stubs for pages whose item is not stored yet."""
-    now = utcnow()
+_PAGES = Page.__table__
+_PAGE_IDS = select(_PAGES.c.canonical_url, _PAGES.c.id).where(
+    _PAGES.c.canonical_url.in_(bindparam("keys", expanding=True))
+)
+
+
+def _page_ids(conn: Connection, keys: list[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for start in range(0, len(keys), _ROWS):
+        found = conn.execute(_PAGE_IDS, {"keys": keys[start : start + _ROWS]})
+        ids |= {str(k): int(i) for k, i in found}
+    return ids
+
+
+def _stub_insert(insert: Insert) -> Any:
+    return insert(_PAGES).on_conflict_do_nothing(index_elements=["canonical_url"])
+
+
+def _page_stubs(conn: Connection, pages: list[tuple[str, int | None]]) -> dict[str, int]:
+    """Page ids by canonical URL, inserting stubs for pages whose item is not stored yet
+    (the ids are read first: usually every page is there already and nothing is written)."""
     first = {page_key(url): (url, run_id) for url, run_id in reversed(pages)}
-    stubs = [
-        {"url": url, "canonical_url": key, "first_seen": now, "last_seen": now, "last_run_id": run}
-        for key, (url, run) in sorted(first.items())
-    ]
-    ids: dict[str, int] = {}
-    for start in range(0, len(stubs), _ROWS):
-        chunk = stubs[start : start + _ROWS]
-        stmt = insert_for(session, Page).values(chunk)
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["canonical_url"]))
-        keys = [row["canonical_url"] for row in chunk]
-        query = select(Page.canonical_url, Page.id).where(Page.canonical_url.in_(keys))
-        ids |= {str(k): int(i) for k, i in session.execute(query)}
+    ids = _page_ids(conn, sorted(first))
+    missing = sorted(k for k in first if k not in ids)
+    if missing:
+        now = utcnow()
+        stubs = [
+            {
+                "url": first[key][0],
+                "canonical_url": key,
+                "first_seen": now,
+                "last_seen": now,
+                "last_run_id": first[key][1],
+            }
+            for key in missing
+        ]
+        conn.execute(prepared(conn, _stub_insert), stubs)
+        ids |= _page_ids(conn, missing)
     return ids
 
 
-def _upsert_media(session: Session, hashes: list[Hashes]) -> dict[str, int]:
-    """Media ids by SHA-256: one row per SHA-256 (S-09), in one statement per chunk."""
+def _upsert_media(conn: Connection, hashes: list[Hashes]) -> dict[str, int]:
+    """Media ids by SHA-256: one row per SHA-256 (S-09), in one executemany."""
     unique = {h.sha256: h for h in reversed(hashes)}  # the first sighting of each
-    ordered = [unique[k] for k in sorted(unique)]
-    ids: dict[str, int] = {}
-    for start in range(0, len(ordered), _ROWS):
-        ids |= _upsert_media_chunk(session, ordered[start : start + _ROWS])
-    return ids
+    if not unique:
+        return {}
+    now = utcnow()
+    rows = [_media_values(unique[k], now) for k in sorted(unique)]
+    return {str(sha): int(i) for sha, i in conn.execute(prepared(conn, _media_upsert), rows)}
 
 
 def _no_matching(session: Session, media_id: int, page_id: int) -> None:
@@ -357,12 +378,18 @@ def _storable(outcome: MediaOutcome) -> bool:
     return outcome.hashes is not None and outcome.hashes.bytes > 0
 
 
-def _returning_id(session: Session, stmt: Any) -> int | None:
-    value = session.execute(stmt).scalar()
-    return None if value is None else int(value)
+_HOSTS = Host.__table__
+_HOST_ID = select(_HOSTS.c.id).where(
+    _HOSTS.c.host == bindparam("host"), _HOSTS.c.ip == bindparam("ip")
+)
 
 
-def _host_id(session: Session, facts: HostFacts) -> tuple[int, bool]:
+def _host_insert(insert: Insert) -> Any:
+    stmt = insert(_HOSTS).on_conflict_do_nothing(index_elements=["host", "ip"])
+    return stmt.returning(_HOSTS.c.id)
+
+
+def _host_id(conn: Connection, facts: HostFacts) -> tuple[int, bool]:
     """(id, inserted now). DO NOTHING takes no lock on an existing row."""
     values = {
         "host": facts.host[:255],
@@ -373,18 +400,41 @@ def _host_id(session: Session, facts: HostFacts) -> tuple[int, bool]:
         "as_org": facts.as_org,
         "rdap_status": PENDING,
     }
-    stmt = insert_for(session, Host).values(**values)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["host", "ip"]).returning(Host.id)
-    new_id = _returning_id(session, stmt)
+    new_id = conn.execute(prepared(conn, _host_insert), values).scalar()
     if new_id is not None:
-        return new_id, True
-    found = select(Host.id).where(Host.host == values["host"], Host.ip == facts.ip)
-    return int(session.execute(found).scalar_one()), False
+        return int(new_id), True
+    found = conn.execute(_HOST_ID, {"host": values["host"], "ip": facts.ip})
+    return int(found.scalar_one()), False
 
 
-def _upsert_page(session: Session, item: PageItem, host_id: int) -> int:
-    now = utcnow()
-    changing = {
+_PAGE_CHANGING = (
+    "final_url",
+    "host_id",
+    "status_code",
+    "title",
+    "content_sha256",
+    "error",
+    "parse_incomplete",
+    "tls_verified",
+    "last_seen",
+    "last_run_id",
+)
+
+
+def _page_upsert(insert: Insert) -> Any:
+    stmt = insert(_PAGES)
+    ex = stmt.excluded  # a new alias on every access: read it once
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["canonical_url"], set_={k: ex[k] for k in _PAGE_CHANGING}
+    )
+    return stmt.returning(_PAGES.c.canonical_url, _PAGES.c.id)
+
+
+def _page_row(item: PageItem, host_id: int, now: Any) -> dict[str, Any]:
+    return {
+        "url": item.url,
+        "canonical_url": page_key(item.url),
+        "first_seen": now,
         "final_url": item.final_url,
         "host_id": host_id,
         "status_code": item.status,
@@ -396,14 +446,26 @@ def _upsert_page(session: Session, item: PageItem, host_id: int) -> int:
         "last_seen": now,
         "last_run_id": item.run_id,
     }
-    stmt = insert_for(session, Page).values(
-        url=item.url, canonical_url=page_key(item.url), first_seen=now, **changing
-    )
-    ex = stmt.excluded  # a new alias on every access: read it once
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["canonical_url"], set_={k: getattr(ex, k) for k in changing}
-    ).returning(Page.id)
-    return int(session.execute(stmt).scalar_one())
+
+
+def _upsert_pages(conn: Connection, pages: list[tuple[PageItem, int]]) -> list[int]:
+    """Page ids of (item, host id) in order: one upsert executemany, keys sorted. A page
+    twice in the batch is written in a second round, as two upserts in a row would."""
+    now = utcnow()
+    rows = [_page_row(item, host_id, now) for item, host_id in pages]
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for row in rows:
+        key = row["canonical_url"]
+        free = next((r for r in rounds if key not in r), None)
+        if free is None:
+            rounds.append(free := {})
+        free[key] = row
+    ids: dict[str, int] = {}
+    for batch in rounds:
+        params = [batch[k] for k in sorted(batch)]
+        found = conn.execute(prepared(conn, _page_upsert), params)
+        ids |= {str(k): int(i) for k, i in found}
+    return [ids[row["canonical_url"]] for row in rows]
 
 
 def _media_values(hashes: Hashes, now: Any) -> dict[str, Any]:
@@ -423,19 +485,19 @@ def _media_values(hashes: Hashes, now: Any) -> dict[str, Any]:
     }
 
 
-def _upsert_media_chunk(session: Session, hashes: list[Hashes]) -> dict[str, int]:
-    now = utcnow()
-    stmt = insert_for(session, Media).values([_media_values(h, now) for h in hashes])
+def _media_upsert(insert: Insert) -> Any:
+    table = Media.__table__
+    stmt = insert(table)
     ex = stmt.excluded
     # Fill in what an earlier sighting could not compute (a skipped body has no PDQ).
     fill = {
-        k: func.coalesce(getattr(Media, k), getattr(ex, k))
+        k: func.coalesce(table.c[k], ex[k])
         for k in ("pdq", "pdq_quality", "width", "height", "format")
     }
     stmt = stmt.on_conflict_do_update(
         index_elements=["sha256"], set_={"last_seen": ex.last_seen, **fill}
-    ).returning(Media.sha256, Media.id)
-    return {str(sha): int(i) for sha, i in session.execute(stmt)}
+    )
+    return stmt.returning(table.c.sha256, table.c.id)
 
 
 def _observation(
@@ -460,24 +522,35 @@ def _observation(
 _OBS_CHANGING = ("host_id", "run_id", "declared_type", "status", "error", "last_seen", "gone_at")
 
 
-def _upsert_observations(
-    session: Session, rows: list[dict[str, Any]], *, ids: bool = True
-) -> list[int]:
-    """One multi-row upsert (rows are distinct (page, URL)); with *ids*, the id of each
-    row in order."""
-    stmt = insert_for(session, Observation).values(rows)
+_OBSERVATIONS = Observation.__table__
+
+
+def _observation_upsert(insert: Insert) -> Any:
+    stmt = insert(_OBSERVATIONS)
     ex = stmt.excluded
     # A later failed fetch keeps the content seen before: the failure is recorded in
     # status/error, the last known hashes stay linked.
-    set_ = {k: getattr(ex, k) for k in _OBS_CHANGING}
-    set_["media_id"] = func.coalesce(ex.media_id, Observation.media_id)
-    stmt = stmt.on_conflict_do_update(index_elements=["page_id", "media_url"], set_=set_)
-    if not ids:
-        session.execute(stmt)
+    set_ = {k: ex[k] for k in _OBS_CHANGING}
+    set_["media_id"] = func.coalesce(ex.media_id, _OBSERVATIONS.c.media_id)
+    return stmt.on_conflict_do_update(index_elements=["page_id", "media_url"], set_=set_)
+
+
+def _observation_upsert_ids(insert: Insert) -> Any:
+    c = _OBSERVATIONS.c
+    return _observation_upsert(insert).returning(c.id, c.page_id, c.media_url)
+
+
+def _upsert_observations(
+    conn: Connection, rows: list[dict[str, Any]], *, ids: bool = True
+) -> list[int]:
+    """One upsert executemany (rows are distinct (page, URL), all with the same keys);
+    with *ids*, the id of each row in order."""
+    if not rows:
         return []
-    returned = session.execute(
-        stmt.returning(Observation.id, Observation.page_id, Observation.media_url)
-    )
+    if not ids:
+        conn.execute(prepared(conn, _observation_upsert), rows)
+        return []
+    returned = conn.execute(prepared(conn, _observation_upsert_ids), rows)
     by_key = {(p, u): int(i) for i, p, u in returned}
     return [by_key[(r["page_id"], r["media_url"])] for r in rows]
 
@@ -493,35 +566,40 @@ def link_batch(session: Session, touched: Touched) -> None:
     stored for another page: pages stored after the media copy the run's observation of
     the URL, media stored after the pages are copied onto every page listing them. One
     insert of references, one read each way and one upsert per batch."""
-    _insert_refs(session, touched.listed)
-    copies = _copies_for_pages(session, touched.listed)
-    copies.update(_copies_for_media(session, touched.fetched))
-    rows = list(copies.values())
-    for start in range(0, len(rows), _ROWS):
-        _upsert_observations(session, rows[start : start + _ROWS], ids=False)
+    if not touched.listed and not touched.fetched:
+        return
+    conn = session.connection()
+    _insert_refs(conn, touched.listed)
+    copies = _copies_for_pages(conn, touched.listed)
+    copies.update(_copies_for_media(conn, touched.fetched))
+    rows = [copies[k] for k in sorted(copies)]  # one lock order for every writer
+    _upsert_observations(conn, rows, ids=False)
     for row in rows:
         touched.add(row["media_id"], [row["page_id"]])
 
 
-_ROWS = 500  # rows per multi-row statement: under SQLite's and PostgreSQL's bind limits
+_ROWS = 500  # keys per IN (...) read: under SQLite's and PostgreSQL's bind limits
 _CopyKey = tuple[int, str]  # (page, media URL)
 
 
-def _insert_refs(session: Session, listed: list[tuple[int, int, list[str]]]) -> None:
+def _ref_insert(insert: Insert) -> Any:
+    return insert(PageMediaRef.__table__).on_conflict_do_nothing()
+
+
+def _insert_refs(conn: Connection, listed: list[tuple[int, int, list[str]]]) -> None:
     refs = [{"run_id": r, "media_url": u, "page_id": p} for r, p, urls in listed for u in urls]
-    for start in range(0, len(refs), _ROWS):
-        stmt = insert_for(session, PageMediaRef).values(refs[start : start + _ROWS])
-        session.execute(stmt.on_conflict_do_nothing())
+    if refs:
+        conn.execute(prepared(conn, _ref_insert), refs)
 
 
 def _copies_for_pages(
-    session: Session, listed: list[tuple[int, int, list[str]]]
+    conn: Connection, listed: list[tuple[int, int, list[str]]]
 ) -> dict[_CopyKey, dict[str, Any]]:
     copies: dict[_CopyKey, dict[str, Any]] = {}
     for run_id in {r for r, _, _ in listed}:
         mine = [(p, urls) for r, p, urls in listed if r == run_id]
         wanted = sorted({u for _, urls in mine for u in urls})
-        seen, template = _run_observations(session, run_id, wanted)
+        seen, template = _run_observations(conn, run_id, wanted)
         for page_id, urls in mine:
             for url in urls:
                 if url in template and (page_id, url) not in seen:
@@ -530,7 +608,7 @@ def _copies_for_pages(
 
 
 def _run_observations(
-    session: Session, run_id: int, urls: list[str]
+    conn: Connection, run_id: int, urls: list[str]
 ) -> tuple[set[_CopyKey], dict[str, dict[str, Any]]]:
     """Which (page, URL) this run observed, and one observation per URL to copy."""
     seen: set[_CopyKey] = set()
@@ -538,42 +616,45 @@ def _run_observations(
     now = utcnow()
     stamps = {"run_id": run_id, "first_seen": now, "last_seen": now, "gone_at": None}
     for start in range(0, len(urls), _ROWS):
-        chunk = urls[start : start + _ROWS]
-        query = select(*_TEMPLATE).where(
-            Observation.media_url.in_(chunk), Observation.run_id == run_id
-        )
-        for row in session.execute(query).mappings():
+        params = {"urls": urls[start : start + _ROWS], "run_id": run_id}
+        for row in conn.execute(_RUN_OBSERVATIONS, params).mappings():
             seen.add((row["page_id"], row["media_url"]))
             template.setdefault(row["media_url"], {**row, **stamps})
     return seen, template
 
 
 def _copies_for_media(
-    session: Session, fetched: list[dict[str, Any]]
+    conn: Connection, fetched: list[dict[str, Any]]
 ) -> dict[_CopyKey, dict[str, Any]]:
     copies: dict[_CopyKey, dict[str, Any]] = {}
     for run_id in {o["run_id"] for o in fetched}:
         by_url = {o["media_url"]: o for o in fetched if o["run_id"] == run_id}
         urls = sorted(by_url)
         for start in range(0, len(urls), _ROWS):
-            query = select(PageMediaRef.page_id, PageMediaRef.media_url).where(
-                PageMediaRef.run_id == run_id,
-                PageMediaRef.media_url.in_(urls[start : start + _ROWS]),
-            )
-            for page_id, url in session.execute(query):
+            params = {"urls": urls[start : start + _ROWS], "run_id": run_id}
+            for page_id, url in conn.execute(_REFS_OF_URLS, params):
                 if page_id != by_url[url]["page_id"]:
                     copies[(page_id, url)] = {**by_url[url], "page_id": page_id}
     return copies
 
 
 _TEMPLATE = (
-    Observation.page_id,
-    Observation.media_url,
-    Observation.media_id,
-    Observation.host_id,
-    Observation.declared_type,
-    Observation.status,
-    Observation.error,
+    _OBSERVATIONS.c.page_id,
+    _OBSERVATIONS.c.media_url,
+    _OBSERVATIONS.c.media_id,
+    _OBSERVATIONS.c.host_id,
+    _OBSERVATIONS.c.declared_type,
+    _OBSERVATIONS.c.status,
+    _OBSERVATIONS.c.error,
+)
+_RUN_OBSERVATIONS = select(*_TEMPLATE).where(
+    _OBSERVATIONS.c.media_url.in_(bindparam("urls", expanding=True)),
+    _OBSERVATIONS.c.run_id == bindparam("run_id"),
+)
+_REFS = PageMediaRef.__table__
+_REFS_OF_URLS = select(_REFS.c.page_id, _REFS.c.media_url).where(
+    _REFS.c.run_id == bindparam("run_id"),
+    _REFS.c.media_url.in_(bindparam("urls", expanding=True)),
 )
 
 
@@ -601,12 +682,13 @@ def link_missing_observations(session: Session, run_id: int) -> set[int]:
         .where(~exists().where(*_same_observation(mine, run_id)))
     )
     cols = ["page_id", *_COPIED, "run_id", "first_seen", "last_seen"]
-    stmt = insert_for(session, Observation).from_select(cols, query)
+    stmt = insert_for(session, _OBSERVATIONS).from_select(cols, query)
     ex = stmt.excluded
-    set_ = {k: getattr(ex, k) for k in _OBS_CHANGING if k != "gone_at"}
-    set_ |= {"gone_at": None, "media_id": func.coalesce(ex.media_id, Observation.media_id)}
+    set_ = {k: ex[k] for k in _OBS_CHANGING if k != "gone_at"}
+    set_ |= {"gone_at": None, "media_id": func.coalesce(ex.media_id, _OBSERVATIONS.c.media_id)}
     stmt = stmt.on_conflict_do_update(index_elements=["page_id", "media_url"], set_=set_)
-    return {int(p) for p in session.execute(stmt.returning(Observation.page_id)).scalars()}
+    returned = session.execute(stmt.returning(_OBSERVATIONS.c.page_id))
+    return {int(p) for p in returned.scalars()}
 
 
 def _same_observation(mine: Any, run_id: int) -> tuple[Any, ...]:
