@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from crawler.audit import Event, record
@@ -58,20 +58,42 @@ def run_facts(session: Session, run_id: int | None) -> RunFacts:
     return RunFacts(digest, run.software_version)
 
 
+# Core columns, not ORM entities: loading three objects per media row was most of the
+# evidence thread's media time. A missing media or host row reads as NULLs.
+_O, _M, _H = Observation.__table__.c, Media.__table__.c, Host.__table__.c
+_HASHES = ("sha256", "sha1", "md5", "pdq", "pdq_quality", "bytes", "width", "height")
+_FACTS = (
+    select(
+        _O.page_id,
+        _O.media_url,
+        _O.status,
+        _O.error,
+        _O.declared_type,
+        _O.first_seen,
+        _O.last_seen,
+        _H.host,
+        _H.ip,
+        _M.media_type,
+        *(_M[name] for name in _HASHES),
+    )
+    .select_from(
+        Observation.__table__.outerjoin(Media.__table__, _M.id == _O.media_id).outerjoin(
+            Host.__table__, _H.id == _O.host_id
+        )
+    )
+    .order_by(_O.id)
+)
+_FACTS_OF_PAGES = _FACTS.where(_O.page_id.in_(bindparam("pages", expanding=True)))
+
+
 def media_facts(
     session: Session, page_id: int, media_url: str | None = None
 ) -> list[dict[str, Any]]:
     """Hashes and served-by facts of a page's media, from observations and media rows."""
-    stmt = (
-        select(Observation, Media, Host)
-        .outerjoin(Media, Media.id == Observation.media_id)
-        .outerjoin(Host, Host.id == Observation.host_id)
-        .where(Observation.page_id == page_id)
-        .order_by(Observation.id)
-    )
+    stmt = _FACTS.where(_O.page_id == page_id)
     if media_url is not None:
-        stmt = stmt.where(Observation.media_url == media_url)
-    return [_media_dict(o, m, h) for o, m, h in session.execute(stmt).all()]
+        stmt = stmt.where(_O.media_url == media_url)
+    return [_media_dict(row) for row in session.execute(stmt).mappings()]
 
 
 def media_facts_many(
@@ -81,34 +103,29 @@ def media_facts_many(
     wanted = set(pairs)
     found: dict[tuple[int, str], dict[str, Any]] = {}
     pages = sorted({p for p, _ in wanted})
+    conn = session.connection()
     for start in range(0, len(pages), 500):
-        stmt = (
-            select(Observation, Media, Host)
-            .outerjoin(Media, Media.id == Observation.media_id)
-            .outerjoin(Host, Host.id == Observation.host_id)
-            .where(Observation.page_id.in_(pages[start : start + 500]))
-            .order_by(Observation.id)
-        )
-        for o, m, h in session.execute(stmt).all():
-            if (o.page_id, o.media_url) in wanted:
-                found.setdefault((o.page_id, o.media_url), _media_dict(o, m, h))
+        rows = conn.execute(_FACTS_OF_PAGES, {"pages": pages[start : start + 500]})
+        for row in rows.mappings():
+            key = (row["page_id"], row["media_url"])
+            if key in wanted and key not in found:
+                found[key] = _media_dict(row)
     return found
 
 
-def _media_dict(obs: Observation, media: Media | None, host: Host | None) -> dict[str, Any]:
-    hashes = ("sha256", "sha1", "md5", "pdq", "pdq_quality", "bytes", "width", "height")
+def _media_dict(row: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "media_url": obs.media_url,
-        "status": obs.status,
-        "error": obs.error,
-        "declared_type": obs.declared_type,
-        "host": host.host if host else None,
-        "ip": (host.ip or None) if host else None,
-        "first_seen": obs.first_seen.isoformat(),
-        "last_seen": obs.last_seen.isoformat(),
-        "media_type": media.media_type if media else None,
+        "media_url": row["media_url"],
+        "status": row["status"],
+        "error": row["error"],
+        "declared_type": row["declared_type"],
+        "host": row["host"],
+        "ip": row["ip"] or None,
+        "first_seen": row["first_seen"].isoformat(),
+        "last_seen": row["last_seen"].isoformat(),
+        "media_type": row["media_type"],
     }
-    out.update({name: getattr(media, name) if media else None for name in hashes})
+    out.update({name: row[name] for name in _HASHES})
     return out
 
 
@@ -117,6 +134,28 @@ class _OpenWarc:
     path: Path
     refers_to: str
     page_id: int
+
+
+@dataclass
+class _Pending:
+    """A page's evidence row before its id is known, and what its WARC needs."""
+
+    key: str
+    row: dict[str, Any]
+    facts: dict[str, Any]
+    text: str | None
+
+
+_RECORDS = cast(Table, EvidenceRecord.__table__)
+_INSERT_RECORD = insert(_RECORDS).returning(_RECORDS.c.id, sort_by_parameter_order=True)
+_SET_WARC_PATH = (
+    update(_RECORDS)
+    .where(_RECORDS.c.id == bindparam("record_id"))
+    .values(warc_path=bindparam("path"))
+)
+_PAGE_IDS = select(Page.__table__.c.canonical_url, Page.__table__.c.id).where(
+    Page.__table__.c.canonical_url.in_(bindparam("keys", expanding=True))
+)
 
 
 @dataclass
@@ -157,21 +196,35 @@ class EvidenceRecorder:
     def _write_pages(
         self, items: Sequence[PageItem], texts: list[str | None], written: dict[str, _OpenWarc]
     ) -> list[int | None]:
+        """One read of the page ids, one insert executemany (the ids name the WARC files),
+        the WARCs, one update executemany of their paths."""
+        fetched = [(i, t) for i, t in zip(items, texts, strict=True) if i.status is not None]
+        if not fetched:
+            return [None] * len(items)
         with self.db.session() as session:
-            rows: list[tuple[EvidenceRecord | None, str | None, dict[str, Any]]] = []
-            for item, html in zip(items, texts, strict=True):
-                if item.status is None:
-                    rows.append((None, None, {}))
-                    continue
-                facts = self._facts(session, item)
-                row = _new_row(item, _page_id(session, item.url), facts)
-                session.add(row)
-                rows.append((row, html, facts))
-            session.flush()  # one round of inserts; the ids name the WARC files
-            for item, (record, html, facts) in zip(items, rows, strict=True):
-                if record is not None:
-                    written[page_key(item.url)] = self._write_warc(record, html, facts)
-            return [r.id if r is not None else None for r, _, _ in rows]
+            conn = session.connection()
+            page_ids = _page_ids(conn, [item for item, _ in fetched])
+            pending = [self._pending(session, item, html, page_ids) for item, html in fetched]
+            found = conn.execute(_INSERT_RECORD, [p.row for p in pending]).scalars().all()
+            paths = []
+            for record_id, page in zip(found, pending, strict=True):
+                row = page.row
+                rel = f"warc/{row['fetched_at']:%Y/%m/%d}/page-{row['page_id']}-{record_id}-{uuid.uuid4().hex[:8]}.warc.gz"
+                written[page.key] = self._write_warc(rel, page)
+                paths.append({"record_id": int(record_id), "path": rel})
+            conn.execute(_SET_WARC_PATH, paths)
+        ids = iter(int(i) for i in found)
+        return [next(ids) if item.status is not None else None for item in items]
+
+    def _pending(
+        self, session: Session, item: PageItem, html: str | None, page_ids: dict[str, int]
+    ) -> _Pending:
+        key = page_key(item.url)
+        facts = self._facts(session, item)
+        clean = sanitize(html) if html is not None else None
+        facts["data_media"] = [m.as_dict() for m in clean.replaced] if clean else []
+        row = _new_row(item, page_ids[key], facts)
+        return _Pending(key, row, facts, clean.text if clean else None)
 
     def _facts(self, session: Session, item: PageItem) -> dict[str, Any]:
         run_id = item.run_id if item.run_id is not None else self.run_id
@@ -194,30 +247,24 @@ class EvidenceRecorder:
             "run_id": run_id,
         }
 
-    def _write_warc(
-        self, row: EvidenceRecord, html: str | None, facts: dict[str, Any]
-    ) -> _OpenWarc:
+    def _write_warc(self, rel: str, page: _Pending) -> _OpenWarc:
         """Write the WARC inside the row's transaction; a failed commit removes the file."""
-        clean = sanitize(html) if html is not None else None
-        replaced = [m.as_dict() for m in clean.replaced] if clean else []
-        facts["data_media"] = row.data_media = replaced
-        rel = f"warc/{row.fetched_at:%Y/%m/%d}/page-{row.page_id}-{row.id}-{uuid.uuid4().hex[:8]}.warc.gz"
-        row.warc_path = rel
+        row = page.row
         path = evidence_root(self.home) / rel
-        page = PageWarc(
-            row.final_url,
-            row.fetched_at,
-            row.ip,
-            clean.text if clean else None,
-            row.content_sha256,
-            facts,
+        warc = PageWarc(
+            row["final_url"],
+            row["fetched_at"],
+            row["ip"],
+            page.text,
+            row["content_sha256"],
+            page.facts,
         )
         try:
-            refers_to = write_page_warc(path, page)
+            refers_to = write_page_warc(path, warc)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        return _OpenWarc(path, refers_to, row.page_id)
+        return _OpenWarc(path, refers_to, row["page_id"])
 
     def record_media(self, item: MediaItem) -> bool:
         """Append the media's hashes to its page's WARC; False while the page is awaited."""
@@ -256,31 +303,38 @@ class EvidenceRecorder:
         return sum(len(items) for items in self._waiting.values())
 
 
-def _page_id(session: Session, url: str) -> int:
-    page_id = session.execute(select(Page.id).where(Page.canonical_url == page_key(url))).scalar()
-    if page_id is None:
-        raise LookupError(f"page {url} is not stored: the store pipeline must run first")
-    return int(page_id)
+def _page_ids(conn: Connection, items: Sequence[PageItem]) -> dict[str, int]:
+    """Page ids by canonical URL, in one read per 500 pages; every page must be stored."""
+    keys = sorted({page_key(item.url) for item in items})
+    ids: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        found = conn.execute(_PAGE_IDS, {"keys": keys[start : start + 500]})
+        ids |= {str(k): int(i) for k, i in found}
+    for item in items:
+        if page_key(item.url) not in ids:
+            raise LookupError(f"page {item.url} is not stored: the store pipeline must run first")
+    return ids
 
 
-def _new_row(item: PageItem, page_id: int, facts: dict[str, Any]) -> EvidenceRecord:
-    return EvidenceRecord(
-        page_id=page_id,
-        run_id=facts["run_id"],
-        requested_url=item.url,
-        final_url=facts["final_url"],
-        redirect_chain=facts["redirect_chain"],
-        status_code=item.status,
-        headers=facts["headers"],
-        ip=item.ip,
-        tls_fingerprint=item.tls_fingerprint,
-        tls_issuer=item.tls_issuer,
-        fetched_at=datetime.fromisoformat(facts["fetched_at"]),
-        content_sha256=item.content_sha256,
-        policy_sha256=facts["policy_sha256"],
-        software_version=facts["software"],
-        data_media=[],
-    )
+def _new_row(item: PageItem, page_id: int, facts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "page_id": page_id,
+        "run_id": facts["run_id"],
+        "requested_url": item.url,
+        "final_url": facts["final_url"],
+        "redirect_chain": facts["redirect_chain"],
+        "status_code": item.status,
+        "headers": facts["headers"],
+        "ip": item.ip,
+        "tls_fingerprint": item.tls_fingerprint,
+        "tls_issuer": item.tls_issuer,
+        "fetched_at": datetime.fromisoformat(facts["fetched_at"]),
+        "content_sha256": item.content_sha256,
+        "policy_sha256": facts["policy_sha256"],
+        "software_version": facts["software"],
+        "data_media": facts["data_media"],
+        "created_at": utcnow(),
+    }
 
 
 @dataclass(frozen=True)
