@@ -12,7 +12,9 @@ cookies, proxy and cache middlewares are off.
 spider: self-test 10 (outermost on the start requests), frontier 800 (inside depth 900).
 items: store 300, then evidence 400 (it reads the rows the store wrote).
 
-Installs the response header cap (`crawler.net.header_cap`, H-03) for the process.
+Installs the response header cap (`crawler.net.header_cap`, H-03) for the process, and
+applies `LOG_LEVEL` to the loggers when Scrapy installs no root handler of its own
+(`crawler.logs.apply_level`).
 
 Raises `ProxyRefused` (C-08) when the environment names a proxy and no enforcing
 egress proxy is declared with `TAKEDOWN_EGRESS_PROXY_ENFORCED`.
@@ -28,6 +30,7 @@ from typing import Any
 from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 
+from crawler import logs
 from crawler.net import header_cap
 from crawler.net.resolver import policy_from_settings
 from crawler.policy import CrawlPolicy
@@ -114,6 +117,8 @@ class TakedownAddon:
             settings.getint("TAKEDOWN_MAX_RESPONSE_HEADERS", header_cap.DEFAULT_MAX_HEADERS),
             settings.getint("TAKEDOWN_MAX_HEADER_BYTES", header_cap.DEFAULT_MAX_HEADER_BYTES),
         )
+        if not settings.getbool("LOG_INSTALL_ROOT_HANDLER"):
+            logs.apply_level(settings.get("LOG_LEVEL", "DEBUG"))
         for name, value in policy_settings(policy, settings).items():
             settings.set(name, value, "addon")
         self._wire(settings, enforced)

@@ -9,6 +9,9 @@ encode every control character, cap each message, and stamp times in UTC:
 
 `TAKEDOWN_LOG_FORMAT` chooses; by default text on a terminal and JSON otherwise. Media
 bytes are never logged by the code; this layer only makes sure what is logged is safe.
+
+Scrapy runs with `LOG_INSTALL_ROOT_HANDLER = False` (this module's handler is the root
+handler), so Scrapy never applies `LOG_LEVEL` itself: `apply_level` does, on the loggers.
 """
 
 from __future__ import annotations
@@ -60,6 +63,23 @@ def formatter_for(name: str | None, stream: TextIO) -> logging.Formatter:
 
         raise UsageError(f"TAKEDOWN_LOG_FORMAT: {name!r} is not json or text")
     return JsonFormatter() if name == "json" else TextFormatter()
+
+
+def apply_level(level: int | str) -> None:
+    """Scrapy's `LOG_LEVEL` for the whole process, as its own root handler would apply it.
+
+    Scrapy sets its loggers to DEBUG and leaves the filtering to that handler; without
+    it every page cost two DEBUG records ("Crawled", "Scraped from" with the item's repr),
+    built, formatted and written whatever `LOG_LEVEL` said. On the loggers, a record below
+    the level is never built: one cached comparison per call.
+    """
+    number = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(number, int):
+        from crawler.errors import UsageError
+
+        raise UsageError(f"LOG_LEVEL: {level!r} is not a logging level")
+    logging.getLogger().setLevel(number)
+    logging.getLogger("scrapy").setLevel(number)
 
 
 def setup(name: str | None, level: int = logging.INFO, stream: TextIO | None = None) -> None:

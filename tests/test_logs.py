@@ -37,3 +37,32 @@ def test_hostile_values_stay_on_one_safe_line(fmt: str) -> None:
 def test_unknown_format_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="TAKEDOWN_LOG_FORMAT"):
         logs.formatter_for("xml", io.StringIO())
+
+
+def test_scrapy_log_level_applies_to_the_loggers() -> None:
+    """Scrapy's LOG_LEVEL holds with our root handler: no per-page DEBUG records are built."""
+    from scrapy.settings import Settings
+
+    from crawler.addon import TakedownAddon
+
+    stream = io.StringIO()
+    logs.setup("json", stream=stream)
+    scrapy_logger = logging.getLogger("scrapy")
+    before = scrapy_logger.level
+    try:
+        settings = Settings({"LOG_INSTALL_ROOT_HANDLER": False, "LOG_LEVEL": "WARNING"})
+        TakedownAddon().update_settings(settings)
+        logging.getLogger("scrapy.core.engine").debug("Crawled (200) <GET http://x.test/>")
+        logging.getLogger("crawler.test").info("progress line")
+        logging.getLogger("scrapy.core.engine").warning("kept")
+        assert not logging.getLogger("scrapy.core.scraper").isEnabledFor(logging.DEBUG)
+    finally:
+        scrapy_logger.setLevel(before)
+        logs.setup("text", stream=io.StringIO())
+    lines = [json.loads(line)["msg"] for line in stream.getvalue().splitlines()]
+    assert lines == ["kept"]
+
+
+def test_unknown_log_level_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="LOG_LEVEL"):
+        logs.apply_level("LOUD")
