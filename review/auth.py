@@ -13,15 +13,17 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from crawler.audit import Event, record
+from crawler.audit import Event
 from crawler.db.models import ROLES, ApiToken, User, UserSession
 from crawler.passwords import verify_password
 from review import totp
+from review.audit import record
 from review.config import ReviewConfig
 
 TOKEN_PREFIX = "td_"  # noqa: S105 - a public prefix, not a secret
@@ -114,11 +116,32 @@ def open_session(session: Session, user: User, now: datetime) -> str:
     return token
 
 
-def _session_alive(row: UserSession, user: User, cfg: ReviewConfig, now: datetime) -> bool:
-    return (
+# Built once: this runs on every request (Core rows, no ORM objects).
+_SESSION_LOOKUP = (
+    select(
+        UserSession.id,
+        UserSession.csrf_token,
+        UserSession.created_at,
+        UserSession.last_seen_at,
+        UserSession.revoked,
+        UserSession.session_version,
+        User.id.label("user_id"),
+        User.username,
+        User.role,
+        User.active,
+        User.session_version.label("user_session_version"),
+        User.totp_secret.is_not(None).label("totp_enrolled"),
+    )
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.id == bindparam("digest"))
+)
+
+
+def _session_alive(row: Any, cfg: ReviewConfig, now: datetime) -> bool:
+    return bool(
         not row.revoked
-        and user.active
-        and row.session_version == user.session_version
+        and row.active
+        and row.session_version == row.user_session_version
         and now - row.last_seen_at <= timedelta(seconds=cfg.idle_timeout_s)
         and now - row.created_at <= timedelta(seconds=cfg.absolute_timeout_s)
     )
@@ -128,19 +151,11 @@ def resolve_session(
     session: Session, token: str, cfg: ReviewConfig, now: datetime
 ) -> tuple[Principal | None, bool]:
     """The session's principal, and whether its `last_seen_at` is due a refresh."""
-    # One joined query: this runs on every request.
-    found = session.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.id == token_digest(token))
-    ).first()
-    if found is None:
+    row = session.connection().execute(_SESSION_LOOKUP, {"digest": token_digest(token)}).first()
+    if row is None or not _session_alive(row, cfg, now):
         return None, False
-    row, user = found
-    if not _session_alive(row, user, cfg, now):
-        return None, False
-    enrolled = user.totp_secret is not None
-    principal = Principal(user.id, user.username, user.role, row.id, row.csrf_token, enrolled)
+    enrolled = bool(row.totp_enrolled)
+    principal = Principal(row.user_id, row.username, row.role, row.id, row.csrf_token, enrolled)
     return principal, now - row.last_seen_at >= TOUCH_EVERY
 
 

@@ -12,18 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, insert, update
 from sqlalchemy.orm import Session
 
-from crawler.audit import Event, record
+from crawler.audit import Event
 from crawler.db.models import Decision, ReviewItem
 from crawler.media import hashlists
 from review import exposure
+from review.audit import record
 from review.auth import Principal
 from review.config import ReviewConfig
 from review.items import ItemView, load_item
 from review.queue import OPEN_STATUSES, claimable_statuses
 
+_INSERT_DECISION = insert(Decision)
 ACTIONS = ("confirm", "reject", "escalate", "countersign")
 MAX_NOTES = 10_000
 
@@ -130,25 +132,26 @@ def _write(
             decided_by=principal.user_id,
             decided_at=now,
         )
-    done = session.execute(
+    conn = session.connection()
+    done = conn.execute(
         update(ReviewItem)
         .where(ReviewItem.id == item_id, ReviewItem.version == req.version, guard)
         .values(**values)
         .returning(ReviewItem.id)
-        .execution_options(synchronize_session=False)
     ).scalar()
     if done is None:
         return False
-    session.add(
-        Decision(
-            item_id=item_id,
-            user_id=principal.user_id,
-            action=req.action,
-            category=req.category if req.action in ("confirm", "countersign") else None,
-            notes=req.notes,
-            item_version=req.version,
-            created_at=now,
-        )
+    conn.execute(
+        _INSERT_DECISION,
+        {
+            "item_id": item_id,
+            "user_id": principal.user_id,
+            "action": req.action,
+            "category": req.category if req.action in ("confirm", "countersign") else None,
+            "notes": req.notes,
+            "item_version": req.version,
+            "created_at": now,
+        },
     )
     return True
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from crawler.db.models import ExposureDay, User
@@ -19,36 +19,93 @@ def day_of(now: datetime) -> str:
     return now.date().isoformat()
 
 
-def _row(session: Session, user_id: int, now: datetime) -> ExposureDay:
-    row = session.get(ExposureDay, (user_id, day_of(now)))
-    if row is None:
-        row = ExposureDay(user_id=user_id, day=day_of(now), reveals=0, views=0, seconds=0)
-        session.add(row)
-        session.flush()
-    return row
+_KEY = and_(ExposureDay.user_id == bindparam("uid"), ExposureDay.day == bindparam("d"))
+_READ = select(
+    ExposureDay.reveals,
+    ExposureDay.views,
+    ExposureDay.seconds,
+    ExposureDay.open_item_id,
+    ExposureDay.open_since,
+).where(_KEY)
+_NEW = insert(ExposureDay).values(
+    user_id=bindparam("uid"), day=bindparam("d"), reveals=0, views=0, seconds=0
+)
+_WRITE = (
+    update(ExposureDay)
+    .where(_KEY)
+    .values(
+        reveals=bindparam("n_reveals"),
+        views=bindparam("n_views"),
+        seconds=bindparam("n_seconds"),
+        open_item_id=bindparam("n_open_item"),
+        open_since=bindparam("n_open_since"),
+    )
+)
 
 
-def _close_open_view(row: ExposureDay, now: datetime, cap_s: int) -> None:
+@dataclass
+class _Day:
+    """Today's counters of one analyst, read and written back in the caller's transaction."""
+
+    reveals: int = 0
+    views: int = 0
+    seconds: int = 0
+    open_item_id: int | None = None
+    open_since: datetime | None = None
+
+
+def _row(session: Session, user_id: int, now: datetime) -> _Day:
+    """Today's row (created at zero), read inside the caller's write transaction."""
+    key = {"uid": user_id, "d": day_of(now)}
+    conn = session.connection()
+    found = conn.execute(_READ, key).first()
+    if found is None:
+        conn.execute(_NEW, key)
+        return _Day()
+    return _Day(*found)
+
+
+def _save(session: Session, user_id: int, now: datetime, row: _Day) -> None:
+    values = {
+        "n_reveals": row.reveals,
+        "n_views": row.views,
+        "n_seconds": row.seconds,
+        "n_open_item": row.open_item_id,
+        "n_open_since": row.open_since,
+    }
+    session.connection().execute(_WRITE, {"uid": user_id, "d": day_of(now), **values})
+
+
+def _close_open_view(row: _Day, now: datetime, cap_s: int) -> None:
     if row.open_since is not None:
         row.seconds += int(min(max((now - row.open_since).total_seconds(), 0), cap_s))
     row.open_item_id, row.open_since = None, None
 
 
-def item_viewed(session: Session, user_id: int, item_id: int, now: datetime, cap_s: int) -> None:
-    row = _row(session, user_id, now)
+def item_viewed(
+    session: Session, user: tuple[int, str], item_id: int, now: datetime, cap_s: int, budget: int
+) -> Exposure:
+    """Count a view of `item_id` (closing the previous one); returns today's counters."""
+    row = _row(session, user[0], now)
     _close_open_view(row, now, cap_s)
     row.views += 1
     row.open_item_id, row.open_since = item_id, now
+    _save(session, user[0], now, row)
+    return Exposure(user[1], day_of(now), row.reveals, row.views, row.seconds, budget)
 
 
 def item_left(session: Session, user_id: int, now: datetime, cap_s: int) -> None:
-    _close_open_view(_row(session, user_id, now), now, cap_s)
+    row = _row(session, user_id, now)
+    if row.open_since is not None:
+        _close_open_view(row, now, cap_s)
+        _save(session, user_id, now, row)
 
 
 def revealed(session: Session, user_id: int, now: datetime) -> int:
     """Count one reveal; returns today's reveals including this one."""
     row = _row(session, user_id, now)
     row.reveals += 1
+    _save(session, user_id, now, row)
     return row.reveals
 
 
@@ -71,10 +128,9 @@ class Exposure:
 
 
 def own_day(session: Session, user: tuple[int, str], now: datetime, budget: int) -> Exposure:
-    row = session.get(ExposureDay, (user[0], day_of(now)))
-    if row is None:
-        return Exposure(user[1], day_of(now), 0, 0, 0, budget)
-    return Exposure(user[1], row.day, row.reveals, row.views, row.seconds, budget)
+    found = session.connection().execute(_READ, {"uid": user[0], "d": day_of(now)}).first()
+    row = _Day(*found) if found is not None else _Day()
+    return Exposure(user[1], day_of(now), row.reveals, row.views, row.seconds, budget)
 
 
 def team_day(session: Session, now: datetime, budget: int) -> list[Exposure]:

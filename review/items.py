@@ -8,12 +8,13 @@ media matched that way needs no viewing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from crawler.db.models import (
     HashEntry,
@@ -137,70 +138,118 @@ class ItemView:
         return data
 
 
-def _matches(session: Session, media_ids: list[int]) -> dict[int, list[MatchView]]:
+# Statements built once: an item page, a decision and a preview each load an item.
+_CLAIMER, _DECIDER, _SIGNER = aliased(User), aliased(User), aliased(User)
+_ITEM = (
+    select(
+        ReviewItem.id,
+        ReviewItem.status,
+        ReviewItem.priority,
+        ReviewItem.version,
+        ReviewItem.claimed_by,
+        _CLAIMER.username,
+        ReviewItem.lease_until,
+        ReviewItem.category,
+        ReviewItem.notes,
+        _DECIDER.username,
+        ReviewItem.decided_at,
+        _SIGNER.username,
+        ReviewItem.removed_at,
+        ReviewItem.no_viewing_needed,
+        Page.url,
+        Page.final_url,
+        Page.title,
+        Page.status_code,
+        Page.first_seen,
+        Page.last_seen,
+        Host.host,
+        Host.ip,
+        Host.country,
+        Host.asn,
+        Host.as_org,
+        Host.abuse_contact,
+        Page.id,
+    )
+    .join(Page, Page.id == ReviewItem.page_id)
+    .outerjoin(Host, Host.id == Page.host_id)
+    .outerjoin(_CLAIMER, _CLAIMER.id == ReviewItem.claimed_by)
+    .outerjoin(_DECIDER, _DECIDER.id == ReviewItem.decided_by)
+    .outerjoin(_SIGNER, _SIGNER.id == ReviewItem.countersigned_by)
+    .where(ReviewItem.id == bindparam("item_id"))
+)
+# The columns of `MediaView` up to `matches`, in its field order.
+_MEDIA_COLUMNS = (
+    Observation.id,
+    Observation.media_url,
+    Observation.status,
+    Observation.error,
+    Observation.gone_at,
+    Media.id,
+    Media.media_type,
+    Media.format,
+    Media.sha256,
+    Media.sha1,
+    Media.md5,
+    Media.pdq,
+    Media.pdq_quality,
+    Media.width,
+    Media.height,
+)
+_MEDIA = (
+    select(*_MEDIA_COLUMNS)
+    .outerjoin(Media, Media.id == Observation.media_id)
+    .where(Observation.page_id == bindparam("page_id"))
+    .order_by(Observation.id)
+)
+_OBSERVATION = (
+    select(*_MEDIA_COLUMNS)
+    .join(ReviewItem, ReviewItem.page_id == Observation.page_id)
+    .outerjoin(Media, Media.id == Observation.media_id)
+    .where(Observation.id == bindparam("observation_id"), ReviewItem.id == bindparam("item_id"))
+)
+_MATCHES = (
+    select(
+        Match.media_id,
+        HashList.name,
+        HashList.kind,
+        Match.match_type,
+        Match.distance,
+        HashEntry.category,
+        HashEntry.reference,
+    )
+    .join(HashList, HashList.id == Match.list_id)
+    .join(HashEntry, HashEntry.id == Match.entry_id)
+    .where(Match.media_id.in_(bindparam("media_ids", expanding=True)))
+    .order_by(Match.media_id, Match.distance, HashList.name)
+)
+
+
+def _matches(conn: Connection, media_ids: list[int]) -> dict[int, list[MatchView]]:
     out: dict[int, list[MatchView]] = {}
     if not media_ids:
         return out
-    rows = session.execute(
-        select(Match, HashList.name, HashList.kind, HashEntry.category, HashEntry.reference)
-        .join(HashList, HashList.id == Match.list_id)
-        .join(HashEntry, HashEntry.id == Match.entry_id)
-        .where(Match.media_id.in_(media_ids))
-        .order_by(Match.media_id, Match.distance, HashList.name)
-    )
-    for match, name, kind, category, reference in rows:
-        view = MatchView(name, kind, match.match_type, match.distance, category, reference)
-        out.setdefault(match.media_id, []).append(view)
+    for row in conn.execute(_MATCHES, {"media_ids": media_ids}):
+        out.setdefault(row[0], []).append(MatchView(*row[1:]))
     return out
 
 
-def _media(session: Session, page_id: int) -> list[MediaView]:
-    rows = session.execute(
-        select(Observation, Media)
-        .outerjoin(Media, Media.id == Observation.media_id)
-        .where(Observation.page_id == page_id)
-        .order_by(Observation.id)
-    ).all()
-    matches = _matches(session, [m.id for _, m in rows if m is not None])
-    return [_media_view(obs, media, matches) for obs, media in rows]
+def _media_views(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[MediaView]:
+    """`MediaView`s of observation rows (columns `_MEDIA_COLUMNS`), with their matches."""
+    matches = _matches(conn, [r[5] for r in rows if r[5] is not None])
+    # Rows spread in column order; mypy cannot count a row's columns, hence the ignores.
+    return [MediaView(*r, matches=matches.get(r[5], [])) for r in rows]  # type: ignore[misc]
 
 
-def _media_view(
-    obs: Observation, media: Media | None, matches: dict[int, list[MatchView]]
-) -> MediaView:
-    def attr(name: str) -> Any:
-        return getattr(media, name) if media is not None else None
-
-    return MediaView(
-        obs.id,
-        obs.media_url,
-        obs.status,
-        obs.error,
-        obs.gone_at,
-        attr("id"),
-        attr("media_type"),
-        attr("format"),
-        attr("sha256"),
-        attr("sha1"),
-        attr("md5"),
-        attr("pdq"),
-        attr("pdq_quality"),
-        attr("width"),
-        attr("height"),
-        matches.get(media.id, []) if media is not None else [],
-    )
-
-
-def related_items(session: Session, item: ReviewItem, media: list[MediaView]) -> list[RelatedItem]:
+def related_items(session: Session, item_id: int, media: list[MediaView]) -> list[RelatedItem]:
     """Other open items whose pages show media that matched a known list exactly."""
     exact = sorted({m.media_id for m in media if m.exact_known and m.media_id is not None})
     if not exact:
         return []
-    rows = session.execute(
+    rows = session.connection().execute(
         select(ReviewItem.id, Page.url, ReviewItem.status)
         .join(Page, Page.id == ReviewItem.page_id)
         .where(
-            ReviewItem.id != item.id,
+            ReviewItem.id != item_id,
             ReviewItem.status.in_(OPEN_STATUSES),
             ReviewItem.page_id.in_(
                 select(Observation.page_id).where(Observation.media_id.in_(exact))
@@ -212,59 +261,20 @@ def related_items(session: Session, item: ReviewItem, media: list[MediaView]) ->
     return [RelatedItem(*row) for row in rows]
 
 
-def _name(session: Session, user_id: int | None) -> str | None:
-    if user_id is None:
-        return None
-    user = session.get(User, user_id)
-    return user.username if user else None
-
-
 def load_item(session: Session, item_id: int) -> ItemView | None:
-    item = session.get(ReviewItem, item_id)
-    if item is None:
+    """The item with its page, hosting, people, media and related items (Core rows)."""
+    conn = session.connection()
+    row = conn.execute(_ITEM, {"item_id": item_id}).first()
+    if row is None:
         return None
-    page = session.get(Page, item.page_id)
-    assert page is not None
-    host = session.get(Host, page.host_id) if page.host_id else None
-    media = _media(session, page.id)
-    return ItemView(
-        item.id,
-        item.status,
-        item.priority,
-        item.version,
-        item.claimed_by,
-        _name(session, item.claimed_by),
-        item.lease_until,
-        item.category,
-        item.notes,
-        _name(session, item.decided_by),
-        item.decided_at,
-        _name(session, item.countersigned_by),
-        item.removed_at,
-        item.no_viewing_needed,
-        page.url,
-        page.final_url,
-        page.title,
-        page.status_code,
-        page.first_seen,
-        page.last_seen,
-        host.host if host else None,
-        host.ip if host else None,
-        host.country if host else None,
-        host.asn if host else None,
-        host.as_org if host else None,
-        host.abuse_contact if host else None,
-        media,
-        related_items(session, item, media),
-    )
+    media = _media_views(conn, conn.execute(_MEDIA, {"page_id": row[-1]}).all())
+    related = related_items(session, item_id, media)
+    return ItemView(*row[:-1], media=media, related=related)  # type: ignore[arg-type, misc]
 
 
 def observation_for(session: Session, item_id: int, observation_id: int) -> MediaView | None:
     """The media of `observation_id` only if it belongs to item `item_id` (no IDOR)."""
-    item = session.get(ReviewItem, item_id)
-    obs = session.get(Observation, observation_id)
-    if item is None or obs is None or obs.page_id != item.page_id:
-        return None
-    media = session.get(Media, obs.media_id) if obs.media_id else None
-    matches = _matches(session, [media.id]) if media is not None else {}
-    return _media_view(obs, media, matches)
+    conn = session.connection()
+    params = {"observation_id": observation_id, "item_id": item_id}
+    rows = conn.execute(_OBSERVATION, params).all()
+    return _media_views(conn, rows)[0] if rows else None

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
+    ScalarSelect,
     Select,
+    Update,
     and_,
+    bindparam,
     exists,
     func,
     or_,
@@ -28,8 +33,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from crawler.audit import Event, record
+from crawler.audit import Event
 from crawler.db.models import HashList, Host, Match, Observation, Page, ReviewItem
+from review.audit import record
 from review.auth import Principal
 
 ANALYST_STATUSES = ("pending",)
@@ -37,6 +43,9 @@ LEAD_STATUSES = ("escalated", "pending")
 OPEN_STATUSES = ("pending", "escalated")
 PAGE_SIZE = 50
 COUNT_CAP = 1000  # open items counted exactly up to this many
+
+
+Shape = tuple[bool, bool, bool, bool]  # which filters are set: country, host, list, status
 
 
 @dataclass(frozen=True)
@@ -55,40 +64,58 @@ class QueueFilters:
         }
         return {k: v for k, v in pairs.items() if v}
 
+    def shape(self) -> Shape:
+        return (bool(self.country), bool(self.host), bool(self.list_name), bool(self.status))
+
+    def params(self) -> dict[str, str]:
+        """Values for the bound parameters of `_filter_clauses(self.shape())`."""
+        values = {
+            "f_country": self.country.upper() if self.country else None,
+            "f_host": self.host.lower() if self.host else None,
+            "f_list": self.list_name,
+            "f_status": self.status,
+        }
+        return {k: v for k, v in values.items() if v}
+
 
 def claimable_statuses(principal: Principal) -> tuple[str, ...]:
     """Escalated items go to leads; analysts take pending work only."""
     return LEAD_STATUSES if principal.is_lead else ANALYST_STATUSES
 
 
-def _filter_clauses(filters: QueueFilters) -> list[ColumnElement[bool]]:
+# Statements are built once per filter shape (values are bound parameters) and cached:
+# building and cache-keying a SELECT costs more CPU than SQLite takes to run it.
+
+
+def _filter_clauses(shape: Shape) -> list[ColumnElement[bool]]:
+    country, host_name, list_name, status = shape
     clauses: list[ColumnElement[bool]] = []
-    if filters.status:
-        clauses.append(ReviewItem.status == filters.status)
-    if filters.country or filters.host:
+    if status:
+        clauses.append(ReviewItem.status == bindparam("f_status"))
+    if country or host_name:
         # Aliases: the queue listing joins Page and Host itself, and an EXISTS over the
         # same tables would otherwise correlate away its whole FROM clause.
         page, host = aliased(Page), aliased(Host)
         host_match = [host.id == page.host_id, page.id == ReviewItem.page_id]
-        if filters.country:
-            host_match.append(host.country == filters.country.upper())
-        if filters.host:
-            host_match.append(host.host == filters.host.lower())
+        if country:
+            host_match.append(host.country == bindparam("f_country"))
+        if host_name:
+            host_match.append(host.host == bindparam("f_host"))
         clauses.append(exists().where(and_(*host_match)))
-    if filters.list_name:
+    if list_name:
         clauses.append(
             exists().where(
                 Observation.page_id == ReviewItem.page_id,
                 Match.media_id == Observation.media_id,
                 HashList.id == Match.list_id,
-                HashList.name == filters.list_name,
+                HashList.name == bindparam("f_list"),
             )
         )
     return clauses
 
 
-def _free(now: datetime) -> ColumnElement[bool]:
-    return or_(ReviewItem.claimed_by.is_(None), ReviewItem.lease_until < now)
+def _free() -> ColumnElement[bool]:
+    return or_(ReviewItem.claimed_by.is_(None), ReviewItem.lease_until < bindparam("now"))
 
 
 def _order() -> tuple[ColumnElement[Any], ...]:
@@ -98,43 +125,80 @@ def _order() -> tuple[ColumnElement[Any], ...]:
     return (ReviewItem.priority.desc(), ReviewItem.id.desc())
 
 
-def _pick(status: str, filters: QueueFilters, now: datetime) -> Select[Any]:
-    return (
+@lru_cache(maxsize=32)
+def _pick_stmt(shape: Shape, skip_locked: bool) -> Select[Any]:
+    stmt = (
         select(ReviewItem.id)
-        .where(ReviewItem.status == status, _free(now), *_filter_clauses(filters))
+        .where(ReviewItem.status == bindparam("q_status"), _free(), *_filter_clauses(shape))
         .order_by(*_order())
         .limit(1)
     )
+    return stmt.with_for_update(skip_locked=True, of=ReviewItem) if skip_locked else stmt
 
 
-def _take(session: Session, item_id: Any, user_id: int, now: datetime, lease: timedelta) -> Any:
-    stmt = (
+def _pick(status: str, filters: QueueFilters, now: datetime) -> Select[Any]:
+    """The best claimable item of `status` (a plain read: see `claim_next_naive`)."""
+    return _pick_stmt(filters.shape(), False).params(q_status=status, now=now, **filters.params())
+
+
+@lru_cache(maxsize=64)
+def _take_stmt(shape: Shape | None, skip_locked: bool) -> Update:
+    """Take the item `:item_id` (shape None) or the best pick if still free."""
+    target: ColumnElement[Any]
+    if shape is None:
+        target = bindparam("item_id")
+    else:
+        target = _pick_stmt(shape, skip_locked).scalar_subquery()
+    return (
         update(ReviewItem)
-        .where(ReviewItem.id == item_id, _free(now))
+        .where(ReviewItem.id == target, _free())
         .values(
-            claimed_by=user_id,
-            lease_until=now + lease,
+            claimed_by=bindparam("q_user"),
+            lease_until=bindparam("q_lease"),
             version=ReviewItem.version + 1,
-            updated_at=now,
+            updated_at=bindparam("now"),
         )
         .returning(ReviewItem.id)
-        .execution_options(synchronize_session=False)
     )
-    return session.execute(stmt).scalar()
+
+
+def _take(
+    session: Session,
+    target: tuple[Shape, dict[str, Any]] | int,
+    user_id: int,
+    now: datetime,
+    lease: timedelta,
+) -> Any:
+    """Claim the item named by id, or the pick of (filter shape, its parameters)."""
+    conn = session.connection()
+    values: dict[str, Any] = {"q_user": user_id, "now": now, "q_lease": now + lease}
+    if isinstance(target, int):
+        stmt, values["item_id"] = _take_stmt(None, False), target
+    else:
+        stmt = _take_stmt(target[0], conn.dialect.name == "postgresql")
+        values.update(target[1])
+    return conn.execute(stmt, values).scalar()
+
+
+@lru_cache(maxsize=4)
+def _held_stmt(statuses: tuple[str, ...]) -> Select[Any]:
+    return (
+        select(ReviewItem.id)
+        .where(
+            ReviewItem.claimed_by == bindparam("q_user"),
+            ReviewItem.lease_until >= bindparam("now"),
+            ReviewItem.status.in_(statuses),
+        )
+        .order_by(ReviewItem.id)
+        .limit(1)
+    )
 
 
 def _held(session: Session, principal: Principal, now: datetime) -> int | None:
     """An item this user already holds with a live lease: Next item returns it first."""
-    return session.execute(
-        select(ReviewItem.id)
-        .where(
-            ReviewItem.claimed_by == principal.user_id,
-            ReviewItem.lease_until >= now,
-            ReviewItem.status.in_(claimable_statuses(principal)),
-        )
-        .order_by(ReviewItem.id)
-        .limit(1)
-    ).scalar()
+    stmt = _held_stmt(claimable_statuses(principal))
+    found = session.connection().execute(stmt, {"q_user": principal.user_id, "now": now})
+    return found.scalar()
 
 
 def claim_next(
@@ -164,10 +228,9 @@ def _claim_one(
     now: datetime,
     lease: timedelta,
 ) -> int | None:
-    pick = _pick(status, filters, now)
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True, of=ReviewItem)
-    item_id = _take(session, pick.scalar_subquery(), principal.user_id, now, lease)
+    # On PostgreSQL the pick is FOR UPDATE SKIP LOCKED (see the module docstring).
+    target = (filters.shape(), {"q_status": status, **filters.params()})
+    item_id = _take(session, target, principal.user_id, now, lease)
     return int(item_id) if item_id is not None else None
 
 
@@ -243,17 +306,19 @@ def list_queue(
     the database sort every open item.
     """
     statuses = (filters.status,) if filters.status else OPEN_STATUSES
+    conn, stmt = session.connection(), _list_stmt(filters.shape())
+    params: dict[str, Any] = {"limit": limit + offset, **filters.params()}
     rows: list[QueueRow] = []
     for status in statuses:
-        rows.extend(_list_status(session, status, filters, limit + offset))
+        rows.extend(QueueRow(*r) for r in conn.execute(stmt, {"q_status": status, **params}))
     rows.sort(key=lambda r: (-r.priority, -r.id))
     return rows[offset : offset + limit]
 
 
-def _list_status(
-    session: Session, status: str, filters: QueueFilters, limit: int
-) -> list[QueueRow]:
-    query = (
+@lru_cache(maxsize=32)
+def _list_stmt(shape: Shape) -> Select[*tuple[Any, ...]]:
+    """The columns of `QueueRow`, in its field order."""
+    return (
         select(
             ReviewItem.id,
             Page.url,
@@ -268,35 +333,26 @@ def _list_status(
         )
         .join(Page, Page.id == ReviewItem.page_id)
         .outerjoin(Host, Host.id == Page.host_id)
-        .where(ReviewItem.status == status, *_filter_clauses(filters))
+        .where(ReviewItem.status == bindparam("q_status"), *_filter_clauses(shape))
         .order_by(*_order())
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
-    return [
-        QueueRow(
-            id=r.id,
-            url=r.url,
-            title=r.title,
-            host=r.host,
-            country=r.country,
-            priority=r.priority,
-            status=r.status,
-            claimed_by=r.claimed_by,
-            lease_until=r.lease_until,
-            no_viewing_needed=r.no_viewing_needed,
-        )
-        for r in session.execute(query)
-    ]
+
+
+@lru_cache(maxsize=4)
+def _count_stmt(cap: int) -> Select[Any]:
+    def capped(status: str) -> ScalarSelect[Any]:
+        first = select(ReviewItem.id).where(ReviewItem.status == status).limit(cap).subquery()
+        return select(func.count()).select_from(first).scalar_subquery()
+
+    return select(*(capped(status).label(status) for status in OPEN_STATUSES))
 
 
 def count_open(session: Session, cap: int = COUNT_CAP) -> dict[str, int]:
-    """Open items per status, counted up to `cap` (the page shows "1000+").
+    """Open items per status, counted up to `cap` (the page shows "1000+"), in one query.
 
     An exact count reads every open row's index entry on every queue page: 20-90 ms at
     100,000 items (docs/benchmarks.md); a capped count stops after `cap` entries.
     """
-    counts: dict[str, int] = {}
-    for status in OPEN_STATUSES:
-        capped = select(ReviewItem.id).where(ReviewItem.status == status).limit(cap).subquery()
-        counts[status] = int(session.execute(select(func.count()).select_from(capped)).scalar_one())
-    return counts
+    row = session.connection().execute(_count_stmt(cap)).one()
+    return {status: int(n) for status, n in zip(OPEN_STATUSES, row, strict=True)}

@@ -24,9 +24,10 @@ from flask import (
 )
 from sqlalchemy import desc, func, select
 
-from crawler.audit import Event, record
+from crawler.audit import Event
 from crawler.db.models import AuditEvent, Notice, NoticeUrl, User
 from review import auth, exposure, queue
+from review.audit import record
 from review.decisions import DecisionRequest, decide
 from review.fetch import PreviewUnavailable, fetch_media
 from review.items import load_item, observation_for
@@ -241,17 +242,20 @@ def item_page(item_id: int) -> str:
     # Read outside the write transaction: on SQLite the writer lock is then held only for
     # the two appends below, not for the item's dozen reads (docs/benchmarks.md).
     view = found(load_item(reader(), item_id))
+    config = cfg()
     with writing() as session:
-        exposure.item_viewed(session, p.user_id, item_id, now(), cfg().max_item_seconds)
+        who = (p.user_id, p.username)
+        mine = exposure.item_viewed(
+            session, who, item_id, now(), config.max_item_seconds, config.daily_reveal_budget
+        )
         record(session, Event(p.username, "item.view", "review_item", item_id))
-        mine = exposure.own_day(session, (p.user_id, p.username), now(), cfg().daily_reveal_budget)
     return render_template(
         "item.html",
         item=view,
         holder=view.claimed_by == p.user_id,
-        categories=cfg().categories,
+        categories=config.categories,
         exposure=mine,
-        four_eyes=cfg().four_eyes,
+        four_eyes=config.four_eyes,
     )
 
 
