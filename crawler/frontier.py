@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from crawler.db.models import FrontierEntry
+from crawler.db.prepared import Insert, prepared
 from crawler.db.session import Database
 from crawler.db.types import utcnow
-from crawler.db.upsert import insert_for
 from crawler.net.urls import canonical_url
 
 logger = logging.getLogger(__name__)
@@ -69,11 +69,19 @@ class Entry:
 # --- synchronous helpers (CLI, resume) ---------------------------------------------------
 
 
+_TABLE: Table = FrontierEntry.__table__  # type: ignore[assignment]
+
+
+def _insert(insert: Insert) -> Any:
+    return insert(_TABLE).on_conflict_do_nothing(index_elements=["run_id", "fingerprint"])
+
+
 def record(session: Session, run_id: int, entries: Iterable[Entry]) -> None:
+    """Insert *entries* as queued (one executemany; entries already there are kept)."""
     rows = [entry.row(run_id) for entry in entries]
     if rows:
-        stmt = insert_for(session, FrontierEntry.__table__).values(rows)
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["run_id", "fingerprint"]))
+        conn = session.connection()
+        conn.execute(prepared(conn, _insert), rows)
 
 
 def requeue(db: Database, run_id: int) -> list[Entry]:
@@ -180,20 +188,31 @@ class FrontierWriter:
 
     def _apply_states(self, session: Session, group: list[tuple[Any, ...]]) -> None:
         _, _, state, reason = group[0]
-        values: dict[str, Any] = {"state": state, "reason": reason}
+        params: dict[str, Any] = {"run": self.run_id, "fps": [op[1] for op in group]}
+        params |= {"new_state": state, "new_reason": reason}
         if state == "leased":
-            values.update(worker=self.worker, lease_until=utcnow() + LEASE)
-            values["attempts"] = FrontierEntry.attempts + 1
-        fps = [op[1] for op in group]
-        session.execute(
-            update(FrontierEntry)
-            .where(
-                FrontierEntry.run_id == self.run_id,
-                FrontierEntry.fingerprint.in_(fps),
-                FrontierEntry.state != "done",
-            )
-            .values(**values)
-        )
+            params |= {"new_worker": self.worker, "new_lease": utcnow() + LEASE}
+            session.connection().execute(_LEASE, params)
+        else:
+            session.connection().execute(_SET_STATE, params)
+
+
+# Built once: an ORM update per group (with its session synchronisation) was most of the
+# writer's time.
+_SET_STATE = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.run_id == bindparam("run"),
+        _TABLE.c.fingerprint.in_(bindparam("fps", expanding=True)),
+        _TABLE.c.state != "done",
+    )
+    .values(state=bindparam("new_state"), reason=bindparam("new_reason"))
+)
+_LEASE = _SET_STATE.values(
+    worker=bindparam("new_worker"),
+    lease_until=bindparam("new_lease"),
+    attempts=_TABLE.c.attempts + 1,
+)
 
 
 def _state_groups(ops: Iterable[tuple[Any, ...]]) -> Iterable[list[tuple[Any, ...]]]:
