@@ -305,18 +305,58 @@ def _safe_link(href: str, base_url: str) -> str | None:
     scheme = _SCHEME.match(text)
     if scheme and scheme.group(1).lower() not in HTTP_SCHEMES:
         return None
-    joined = urljoin(base_url, _backslashes_to_slashes(text))
-    parts = downloader_split(joined)
-    if parts.scheme not in HTTP_SCHEMES or not parts.hostname:
+    text = _backslashes_to_slashes(text)
+    if text[:1] == "/" and text[1:2] != "/":
+        origin = _origin(base_url)
+        if origin is not None:
+            return _absolute_path_link(origin, text)
+    return _checked_link(urljoin(base_url, text))
+
+
+# Most links of most pages are absolute paths ("/p/16"), repeated across a site's pages.
+# `urljoin` resolves those against the base's scheme and netloc alone (its path, query
+# and fragment are never read), so the whole answer is cached on (origin, href): the
+# same string `urljoin(base_url, href)` gives, then the same checks.
+
+
+@functools.lru_cache(maxsize=_HOST_CACHE)
+def _origin(base_url: str) -> str | None:
+    """``scheme://netloc`` of *base_url* exactly as `urljoin` splits it, or None."""
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
         return None
-    canonical_host(parts.hostname)  # raises for hosts no resolver should see
-    result = urlunsplit(parts._replace(fragment=""))
+    if parts.scheme not in HTTP_SCHEMES or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@functools.lru_cache(maxsize=_URL_CACHE)
+def _absolute_path_link(origin: str, path: str) -> str | None:
+    return _checked_link(urljoin(origin + "/", path))
+
+
+@functools.lru_cache(maxsize=_URL_CACHE)
+def _checked_link(joined: str) -> str | None:
+    """*joined* as the downloader will request it, without fragment; None when not
+    http(s), hostless, a host no resolver should see, or too long. A pure function of
+    *joined*: cached, and None is cached too (never an exception)."""
+    try:
+        parts = downloader_split(joined)
+        if parts.scheme not in HTTP_SCHEMES or not parts.hostname:
+            return None
+        canonical_host(parts.hostname)  # raises for hosts no resolver should see
+        result = urlunsplit(parts._replace(fragment=""))
+    except (ValueError, UnicodeError, TypeError):
+        return None
     return result if len(result) <= MAX_URL_LENGTH else None
 
 
 def _backslashes_to_slashes(href: str) -> str:
     # In http(s) URLs browsers read "\" as "/" before the query: "/\evil.com" is
     # "//evil.com", another host. Resolve it as they do so the scope judges that host.
+    if "\\" not in href:
+        return href
     cut = min((i for i in (href.find("?"), href.find("#")) if i >= 0), default=len(href))
     return href[:cut].replace("\\", "/") + href[cut:]
 

@@ -1,7 +1,7 @@
 """Host identity, canonical URLs, scope, traps, budgets, reflection and hostile links."""
 
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 import scrapy
@@ -463,3 +463,21 @@ def test_safe_link_never_raises(href):
     if result is not None:
         assert urlsplit(result).scheme in ("http", "https")
         scrapy.Request(result)  # what we return, Scrapy accepts
+
+
+PATH_PIECES = st.sampled_from(
+    ["/", "a", "..", ".", "//", ";p", "?q=1", "#f", "%2e", "\\", ":", "@"]
+)
+
+
+@given(st.lists(PATH_PIECES, max_size=10).map("".join), st.sampled_from(["/x/y?z#w", "/", ""]))
+def test_absolute_path_links_depend_on_the_origin_only(tail, base_path):
+    """The cached absolute-path shortcut (urljoin reads only the base's scheme and netloc
+    for "/..." references) gives what joining against the full page URL gives."""
+    href = "/" + tail
+    base = "http://Site.test:8080" + base_path
+    expected = urls._checked_link(urljoin(base, urls._backslashes_to_slashes(href)))
+    if href.startswith(("//", "/\\")) or "\x00" in href:
+        return  # another host, or refused earlier: not the shortcut
+    assert safe_link(href, base) == expected
+    assert safe_link(href, "http://Site.test:8080/other/page.html?a=b") == expected
