@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,8 +19,10 @@ from crawler.config import Settings
 from crawler.db.session import Database
 from review import web
 from review.config import ReviewConfig
+from review.ratelimit import RateLimiter
 from review.throttle import LoginThrottle
 from review.web_text import register_filters
+from review.writer import SQLiteWriter
 
 log = logging.getLogger("review")
 
@@ -59,9 +60,12 @@ def create_app(
     app.jinja_env.autoescape = select_autoescape(default=True, default_for_string=True)
     register_filters(app)
     app.extensions["review_config"] = config
-    app.extensions["review_db"] = Database(config.db_url)
+    db = Database(config.db_url)
+    app.extensions["review_db"] = db
+    app.extensions["review_writer"] = SQLiteWriter(db.engine)
+    # Their state is in the database, shared by every app process (review.server).
     app.extensions["review_throttle"] = LoginThrottle()
-    app.extensions["review_writer_lock"] = threading.Lock()  # SQLite: see web.writing
+    app.extensions["review_preview_limiter"] = RateLimiter(config.preview.per_minute, 60.0)
     _wire(app)
     return app
 

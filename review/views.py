@@ -7,7 +7,6 @@ audit trail and the exposure counters, which record that something was looked at
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -91,8 +90,8 @@ def login() -> Response:
     username = request.form.get("username", "")[:64]
     password = request.form.get("password", "")[:MAX_FIELD]
     code = request.form.get("code", "")[:16]
-    address, clock = _client_address(), time.monotonic()
-    wait = _throttle().retry_after(username, address, clock)
+    address, throttle = _client_address(), _throttle()
+    wait = throttle.retry_after(reader(), username, address, now())
     if wait > 0:
         with writing() as session:
             record(session, Event(username or "-", "auth.login_throttled", "address", address))
@@ -104,15 +103,15 @@ def login() -> Response:
             outcome = outcome if outcome.user is None else auth.LoginOutcome(None, "bad-code")
             details = {"reason": outcome.reason, "address": address}
             record(session, Event(username or "-", "auth.login_failed", "user", None, details))
+            if outcome.reason != "code-required":
+                throttle.failed(session, username, address, now())
         else:
             assert outcome.user is not None
             details = {"address": address}
             record(session, Event(username, "auth.login", "user", outcome.user.id, details))
+            throttle.succeeded(session, username)
     if outcome.user is None or token is None:
-        if outcome.reason != "code-required":
-            _throttle().failed(username, address, clock)
         return _login_refused(_login_message(outcome.reason), 401)
-    _throttle().succeeded(username)
     response = redirect(url_for("views.queue_page"))
     response.set_cookie(
         cookie_name(), token, httponly=True, secure=cookie_secure(), samesite="Strict", path="/"
@@ -317,10 +316,13 @@ def decision(item_id: int) -> Response:
 
 
 def _limiter() -> RateLimiter:
-    limiter: RateLimiter = current_app.extensions.setdefault(
-        "review_preview_limiter", RateLimiter(cfg().preview.per_minute, 60.0)
-    )
+    limiter: RateLimiter = current_app.extensions["review_preview_limiter"]
     return limiter
+
+
+def _preview_allowed(user_id: int) -> bool:
+    with writing() as session:
+        return _limiter().allow(session, f"preview:{user_id}", now())
 
 
 def _image_response(body: bytes) -> Response:
@@ -339,7 +341,7 @@ def _unavailable(kind: str, message: str, status: int) -> Response:
 
 def _preview(item_id: int, observation_id: int, reveal: bool) -> Response:
     p = user()
-    if not _limiter().allow(str(p.user_id), time.monotonic()):
+    if not _preview_allowed(p.user_id):
         return _unavailable("rate-limited", "Too many previews; wait a minute.", 429)
     media = found(observation_for(reader(), item_id, observation_id))
     if not media.previewable:

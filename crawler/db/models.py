@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -425,6 +426,30 @@ class NoticeSerial(Base):
 
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LoginFailure(Base):
+    """Failed sign-ins per account and per client address: the review app's login throttle.
+
+    Shared by every app process (docs/review.md); rows quiet for an hour are deleted.
+    """
+
+    __tablename__ = "login_failures"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # account | address
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RateBucket(Base):
+    """A token bucket per key of the review app's rate limits (previews per user)."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime]
 
 
 class AuditEvent(Base):
