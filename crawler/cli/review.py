@@ -1,9 +1,10 @@
-"""`takedown review serve`: the analyst review app under waitress, a production WSGI server."""
+"""`takedown review serve`: the analyst review app under gunicorn, several worker processes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -43,7 +44,11 @@ def serve(
     policy: Annotated[
         Path | None, typer.Option("--policy", help="crawl policy file for preview fetches")
     ] = None,
-    threads: Annotated[int, typer.Option(help="worker threads")] = 8,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="app processes [default: one per CPU, at most 8]", show_default=False),
+    ] = None,
+    threads: Annotated[int, typer.Option(help="threads per app process")] = 8,
     require_totp: Annotated[
         bool, typer.Option("--require-totp", help="users must set up one-time codes first")
     ] = False,
@@ -54,15 +59,27 @@ def serve(
         raise UsageError("TAKEDOWN_SECRET_KEY is not set: the review app will not start without it")
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: must be between 1 and 65535")
-    import waitress
+    from review.server import default_workers
 
-    from review.app import create_app
-
+    count = default_workers() if workers is None else workers
+    if not 0 < count <= 64 or not 0 < threads <= 256:
+        raise UsageError("--workers must be 1-64 and --threads 1-256")
     with database(cfg=cfg):
         pass  # reachable (exit 3) and migrated (exit 2) before we listen
+    overrides = {"preview": _preview_config(policy), "require_totp": require_totp}
+    factory = _app_factory(cfg, overrides)
+    info(f"review app on http://{host}:{port}/ with {count} process(es) (Ctrl-C stops it)")
+    from review.server import serve as run_server
+
+    run_server(factory, host, port, count, threads)
+
+
+def _app_factory(cfg: Any, overrides: dict[str, Any]) -> Callable[[], Any]:
+    """Checks the app builds here (exit 2 on a bad setting); each worker builds its own."""
+    from review.app import create_app
+
     try:
-        app = create_app(cfg, {"preview": _preview_config(policy), "require_totp": require_totp})
+        create_app(cfg, overrides).extensions["review_db"].dispose()
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    info(f"review app on http://{host}:{port}/ (Ctrl-C stops it)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="takedown-review")
+    return lambda: create_app(cfg, overrides)
