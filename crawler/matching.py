@@ -30,19 +30,19 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from crawler.audit import Event, record
 from crawler.candidates import CandidateChanges, update_candidates
 from crawler.config import Settings
 from crawler.db.models import HashEntry, HashList, Match, Media, Observation
+from crawler.db.prepared import Insert, prepared
 from crawler.db.types import utcnow
-from crawler.db.upsert import insert_for
 from crawler.media.pdq_index import MAX_RADIUS, PDQIndex, hexes_to_array
 
 log = logging.getLogger(__name__)
@@ -336,9 +336,10 @@ class Matcher:
     def match_many(self, session: Session, media_ids: Collection[int]) -> None:
         """`match_media` for many media: one read and one insert per chunk."""
         ordered = sorted(set(media_ids))
+        conn = session.connection()
         for start in range(0, len(ordered), _READ_CHUNK):
             chunk = ordered[start : start + _READ_CHUNK]
-            rows = session.execute(select(Media).where(Media.id.in_(chunk))).scalars()
+            rows = conn.execute(_MEDIA_HASHES, {"ids": chunk})
             found = [(m.id, r) for m in rows for r in self.match(m)]
             new_entries = record_matches(session, found)
             with self._lock:
@@ -398,11 +399,31 @@ def over_flood_limit(media: int, limit: int) -> bool:
     return limit > 0 and media > limit
 
 
+# Core statements built once (`crawler.db.prepared`): an ORM entity load of every media
+# row and a multi-row insert built per chunk were most of matching's cost in the crawl.
+_MEDIA: Table = Media.__table__  # type: ignore[assignment]
+_MEDIA_HASHES = select(
+    _MEDIA.c.id,
+    _MEDIA.c.sha256,
+    _MEDIA.c.sha1,
+    _MEDIA.c.md5,
+    _MEDIA.c.pdq,
+    _MEDIA.c.pdq_quality,
+).where(_MEDIA.c.id.in_(bindparam("ids", expanding=True)))
+_MATCHES: Table = Match.__table__  # type: ignore[assignment]
+
+
+def _match_insert(insert: Insert) -> Any:
+    stmt = insert(_MATCHES).on_conflict_do_nothing(index_elements=["media_id", "entry_id"])
+    return stmt.returning(_MATCHES.c.entry_id)
+
+
 def record_matches(session: Session, rows: Sequence[tuple[int, MatchResult]]) -> list[int]:
     """Insert Match rows, ignoring ones already there; returns the newly matched entries."""
     new: list[int] = []
-    table = Match.__table__
+    conn = session.connection()
     for start in range(0, len(rows), _INSERT_BATCH):
+        now = utcnow()
         values = [
             {
                 "media_id": media_id,
@@ -410,13 +431,12 @@ def record_matches(session: Session, rows: Sequence[tuple[int, MatchResult]]) ->
                 "entry_id": r.entry_id,
                 "match_type": r.match_type,
                 "distance": r.distance,
-                "created_at": utcnow(),
+                "created_at": now,
             }
             for media_id, r in rows[start : start + _INSERT_BATCH]
         ]
-        stmt = insert_for(session, table).values(values)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["media_id", "entry_id"])
-        new += [int(e) for e in session.execute(stmt.returning(table.c.entry_id)).scalars()]
+        found = conn.execute(prepared(conn, _match_insert), values)
+        new += [int(e) for e in found.scalars()]
     return new
 
 
