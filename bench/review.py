@@ -2,16 +2,17 @@
 
 Measures p50/p95 of `GET /queue` and of `POST /queue/next` (the atomic claim; each client
 rejects what it claimed, unmeasured, so the next claim takes a new item) on SQLite and on
-a throwaway PostgreSQL database (127.0.0.1:5432, user root, trust auth), served by
-waitress (`--threads`, default 8 as `takedown review serve`) in its own process; the
-clients run in `--client-procs` other processes, so neither side's GIL skews the other.
-Each engine is measured with 1 client and then with `--clients` in the same run, with the
-load average and the server process's CPU time per request, so figures from a shared
-machine can be compared within a run. `--think-ms` pauses after each measured pair and
-after each decision, as an analyst would.
+a throwaway PostgreSQL database (127.0.0.1:5432, user root, trust auth). The app runs as
+production runs it: `takedown review serve` (gunicorn, `--workers` processes, default one
+per CPU as the command's, each with `--threads` threads); the clients run in
+`--client-procs` other processes, so neither side's GIL skews the other. Each engine is
+measured with 1 client and then with `--clients` in the same run, with the load average
+and the CPU time of the server's processes (master and workers) per request, so figures
+from a shared machine can be compared within a run. `--think-ms` pauses after each
+measured pair and after each decision, as an analyst would.
 
     python bench/review.py [--items 100000] [--clients 20] [--requests 25] [--engines sqlite,pg]
-                           [--threads 8] [--client-procs 2] [--think-ms 0]
+                           [--workers N] [--threads 8] [--client-procs 2] [--think-ms 0]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import http.client
 import multiprocessing
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -219,41 +221,57 @@ def sqlite_database() -> Iterator[str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of process `pid` and its live children (Linux /proc)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that just ended
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-def serve(url: str, threads: int, port_file: str) -> None:
-    """The server process: the app under waitress, as `takedown review serve` runs it."""
-    import logging
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
-    import waitress.server
 
-    from review.app import create_app
-
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" noise
-    app = create_app(test_config={"db_url": url, "secret_key": "bench-secret-key-0123456789"})
-    server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=threads)
-    Path(port_file).write_text(str(server.effective_port))
-    server.run()
+def wait_until_serving(proc: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, "server exited"
+        assert time.monotonic() < deadline, "server did not start"
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/login")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
 
 
 @contextmanager
-def server_process(url: str, threads: int) -> Iterator[tuple[int, int]]:
-    """(pid, port) of a separate server process, so clients never share its GIL."""
-    with tempfile.TemporaryDirectory() as tmp:
-        port_file = Path(tmp) / "port"
-        cmd = [sys.executable, __file__, "--serve", url, "--threads", str(threads)]
-        proc = subprocess.Popen([*cmd, "--port-file", str(port_file)])
+def server_process(url: str, args: argparse.Namespace) -> Iterator[tuple[int, int]]:
+    """(pid, port) of `takedown review serve` in its own processes."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "crawler", "review", "serve", "--port", str(port)]
+    cmd += ["--threads", str(args.threads)]
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "TAKEDOWN_DB": url, "TAKEDOWN_HOME": home}
+        env["TAKEDOWN_SECRET_KEY"] = "bench-secret-key-0123456789"
+        proc = subprocess.Popen(cmd, env=env, cwd=Path(__file__).resolve().parent.parent)
         try:
-            while not port_file.exists() or not port_file.read_text():
-                assert proc.poll() is None, "server exited"
-                time.sleep(0.1)
-            yield proc.pid, int(port_file.read_text())
+            wait_until_serving(proc, port)
+            yield proc.pid, port
         finally:
             proc.terminate()
-            proc.wait(timeout=30)
+            proc.wait(timeout=60)
 
 
 def report(label: str, clients: int, timings: dict[str, list[float]], cpu: float) -> None:
@@ -274,7 +292,7 @@ def bench(url: str, args: argparse.Namespace) -> None:
     seed(db, args.items, args.clients)
     print(f"  seeded {args.items} items in {time.perf_counter() - t0:.1f} s")
     db.dispose()
-    with server_process(url, args.threads) as (pid, port):
+    with server_process(url, args) as (pid, port):
         for clients in (1, args.clients):
             load = os.getloadavg()[0]
             cpu: list[float] = []
@@ -288,15 +306,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=25, help="rounds per client")
     parser.add_argument("--engines", default="sqlite,pg")
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads (serve's default)")
+    parser.add_argument("--workers", type=int, help="app processes (default: serve's)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per app process")
     parser.add_argument("--client-procs", type=int, default=2, help="client processes")
     parser.add_argument("--think-ms", type=float, default=0, help="pause after each pair")
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
-    parser.add_argument("--port-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        return serve(args.serve, args.threads, args.port_file)
-    print(f"{os.cpu_count()} CPUs; waitress threads={args.threads}; think={args.think_ms} ms")
+    from review.server import default_workers
+
+    workers = args.workers or default_workers()
+    print(
+        f"{os.cpu_count()} CPUs; takedown review serve --workers {workers} "
+        f"--threads {args.threads}; think={args.think_ms} ms"
+    )
     for engine in args.engines.split(","):
         print(f"{engine}: {args.items} items, {args.clients} clients x {args.requests} rounds")
         with sqlite_database() if engine == "sqlite" else pg_database() as url:
