@@ -18,6 +18,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings as ScrapySettings
 from sqlalchemy import func, select
 
+from crawler import writer_process
 from crawler.addon import ProxyRefused, check_proxies
 from crawler.candidates import update_candidates
 from crawler.config import Settings
@@ -49,6 +50,7 @@ OVERRIDABLE = frozenset(
         "TAKEDOWN_EGRESS_PROXY_ENFORCED",
         "TAKEDOWN_CHROMIUM_PATH",  # --render: the browser to launch (crawler.render)
         "TAKEDOWN_STORE_THREADS",
+        "TAKEDOWN_WRITER_PROCESS",  # false: store/evidence writers on threads, not a process
         "TAKEDOWN_EVIDENCE",  # false: no evidence records (crawler.pipelines.evidence)
         "TAKEDOWN_REDIS_HEARTBEAT_TTL",  # scaled-out crawls (crawler.redis_scheduler)
         "TAKEDOWN_REDIS_IDLE_GRACE",
@@ -270,6 +272,19 @@ def plain_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(out))
 
 
+def _on(overrides: Mapping[str, str], key: str) -> bool:
+    return str(overrides.get(key, "true")).strip().lower() not in ("0", "false", "no", "off")
+
+
+def warm_writers(overrides: Mapping[str, str]) -> None:
+    """Start the store and evidence writer processes while Scrapy starts, so they are
+    ready for the first items (`crawler.writer_process.warm`)."""
+    if not _on(overrides, "TAKEDOWN_WRITER_PROCESS"):
+        return
+    count = 1 + _on(overrides, "TAKEDOWN_EVIDENCE")
+    writer_process.warm(count, ("crawler.pipelines.store", "crawler.pipelines.evidence"))
+
+
 def execute(cfg: Settings, db: Database, req: CrawlRequest, env: Mapping[str, str]) -> CrawlOutcome:
     try:
         check_proxies(
@@ -277,10 +292,14 @@ def execute(cfg: Settings, db: Database, req: CrawlRequest, env: Mapping[str, st
         )
     except ProxyRefused as exc:
         raise UsageError(str(exc)) from exc
-    run_id, policy, seeds = start_run(db, req)
-    spent = done_pages(db, run_id) if req.resume else []
-    started = utcnow()
-    reason, stats = run_scrapy(scrapy_settings(cfg, req, run_id, policy, seeds, spent))
+    warm_writers(req.overrides)
+    try:
+        run_id, policy, seeds = start_run(db, req)
+        spent = done_pages(db, run_id) if req.resume else []
+        started = utcnow()
+        reason, stats = run_scrapy(scrapy_settings(cfg, req, run_id, policy, seeds, spent))
+    finally:
+        writer_process.discard_warm()
     reconcile_media_refs(db, run_id, cfg.categories)
     outcome = CrawlOutcome(
         run_id,

@@ -7,11 +7,13 @@ media observations it reads already exist. Settings read once (`EvidenceConfig`)
 - `TAKEDOWN_HOME` (required): WARCs go under `TAKEDOWN_HOME/evidence/warc/`.
 - `TAKEDOWN_RUN_ID`: the crawl run, for the policy digest and software version.
 - `TAKEDOWN_EVIDENCE` (default true): false turns the pipeline off.
+- `TAKEDOWN_WRITER_PROCESS` (default true): the recorder runs in a child process
+  (`crawler.writer_process`), off the crawl's GIL; false keeps it on a thread.
 
 Stats emitted: `evidence/pages`, `evidence/media`, `evidence/failed`,
 `evidence/media/unmatched` (media of pages that produced no evidence, at close).
 
-All work runs on one group-commit thread (`crawler.group_commit`, as the store does), so
+All work runs on one group-commit writer (a child process or a thread, as the store's), so
 appends to a page's WARC never interleave, the reactor never waits on disk or database,
 and a busy crawl writes the pages queued meanwhile in one transaction (one WARC each)
 and reads the facts of the media queued meanwhile in one session. A failed batch is
@@ -40,6 +42,7 @@ from crawler.db.session import Database
 from crawler.evidence import EvidenceRecorder
 from crawler.group_commit import GroupCommit
 from crawler.items import MediaItem, PageItem
+from crawler.writer_process import ProcessGroupCommit
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class EvidenceConfig:
     db_url: str
     home: Path
     run_id: int | None = None
+    writer_process: bool = True
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> EvidenceConfig:
@@ -60,7 +64,12 @@ class EvidenceConfig:
                 "TAKEDOWN_DB and TAKEDOWN_HOME must be set to enable EvidencePipeline"
             )
         run_id = settings.get("TAKEDOWN_RUN_ID")
-        return cls(str(db_url), Path(home), int(run_id) if run_id not in (None, "") else None)
+        return cls(
+            str(db_url),
+            Path(home),
+            int(run_id) if run_id not in (None, "") else None,
+            settings.getbool("TAKEDOWN_WRITER_PROCESS", True),
+        )
 
 
 class EvidencePipeline:
@@ -71,7 +80,9 @@ class EvidencePipeline:
         self._stats = stats
         self._db: Database | None = None
         self._recorder: EvidenceRecorder | None = None
-        self._writer: GroupCommit[PageItem | MediaItem, str | None | Exception] | None = None
+        self._writer: (
+            GroupCommit[PageItem | MediaItem, str | None | Exception] | ProcessGroupCommit | None
+        ) = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -84,6 +95,11 @@ class EvidencePipeline:
         self._recorder = EvidenceRecorder(self._db, self.config.home, self.config.run_id)
 
     def open_spider(self) -> None:
+        if self.config.writer_process:
+            self._writer = ProcessGroupCommit(
+                "crawler.pipelines.evidence:process_writer", self.config, "takedown-evidence"
+            )
+            return
         self.open()
         self._writer = GroupCommit(self.record_many, "takedown-evidence")
 
@@ -156,18 +172,47 @@ class EvidencePipeline:
         self._writer.submit(item, done)
         return deferred
 
-    def close(self) -> None:
-        if self._writer is not None:
+    def close(self) -> int:
+        """Record what is queued, release the database; returns the media that matched no
+        recorded page (also counted in the stats)."""
+        unmatched = 0
+        if isinstance(self._writer, ProcessGroupCommit):
+            unmatched = int(self._writer.close() or 0)  # the child's own close() below
+        elif self._writer is not None:
             self._writer.close()  # everything queued is recorded first
-        if self._recorder is not None and self._recorder.unmatched_media():
-            self._stats.inc_value("evidence/media/unmatched", self._recorder.unmatched_media())
+        if self._recorder is not None:
+            unmatched += self._recorder.unmatched_media()
+        if unmatched:
+            self._stats.inc_value("evidence/media/unmatched", unmatched)
         if self._db is not None:
             self._db.dispose()
+        return unmatched
 
     async def close_spider(self) -> None:
         from twisted.internet.threads import deferToThread
 
         await maybe_deferred_to_future(deferToThread(self.close))
+
+
+class _ProcessWriter:
+    """The evidence recorder inside the writer process (`crawler.writer_process`)."""
+
+    def __init__(self, config: EvidenceConfig) -> None:
+        self.pipeline = EvidencePipeline(config, _NoStats())  # type: ignore[arg-type]
+        self.pipeline.open()
+        self.apply = self.pipeline.record_many
+
+    def close(self) -> int:
+        return self.pipeline.close()
+
+
+class _NoStats:
+    def inc_value(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def process_writer(config: EvidenceConfig) -> _ProcessWriter:
+    return _ProcessWriter(config)
 
 
 def _without_html(item: PageItem | MediaItem) -> PageItem | MediaItem:

@@ -10,6 +10,9 @@ Settings read once (`StoreConfig.from_settings`); the crawl engine sets them:
 - `TAKEDOWN_RDAP_ENRICH` (default true): look up abuse contacts of new hosts during the
   crawl, in a background thread; false leaves them for `takedown hosts refresh`.
 - `TAKEDOWN_STORE_THREADS` (default 2): worker threads for hashing.
+- `TAKEDOWN_WRITER_PROCESS` (default true): the database writes (and matching) run in a
+  child process (`crawler.writer_process`), off the crawl's GIL; false keeps them on a
+  thread of the crawl process (what tests that patch `crawler.storage` use).
 - `TAKEDOWN_FLOOD_LIMIT`, `TAKEDOWN_CATEGORIES`: passed to the matcher (defaults as in
   `crawler.config`). Every hashed media is matched inside the store transaction that
   writes it (`crawler.matching.Matcher.after_batch_stored`, once per batch: each media
@@ -22,9 +25,12 @@ written), `store/hosts/new`, `attribution/rdap/ok|none|error`.
 
 Hashing (CPU) runs on a private thread pool, never on the reactor and never in Twisted's
 shared pool, where it would starve DNS resolution. Database writes go to one
-group-commit thread (`crawler.group_commit`): everything queued while a transaction ran
-is written in the next one, so a busy crawl pays one commit per batch, not per item;
-a failed batch is written again item by item (`Storage.store_many`).
+group-commit writer: a child process (`crawler.writer_process`, the default) or a
+thread (`crawler.group_commit`). Everything queued while a transaction ran is written
+in the next one, so a busy crawl pays one commit per batch, not per item; a failed
+batch is written again item by item (`Storage.store_many`). If the writer process dies
+the crawl stops with the finish reason `store-writer-failed`: nothing more could be
+recorded (the items in flight are marked failed in the frontier).
 The media bytes are taken out of the item (`item.body = None`) before anything else
 happens to it, so no later error, log line or retry can carry them (HAZARDS M-11).
 Log lines hold URLs, lengths and hashes only.
@@ -34,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -42,7 +48,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
@@ -64,6 +70,7 @@ from crawler.storage import (
     Write,
     exact_hashes,
 )
+from crawler.writer_process import ProcessGroupCommit, WriterDied
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +87,7 @@ class StoreConfig:
     rdap_url: str | None = None
     rdap_enrich: bool = True
     threads: int = 2
+    writer_process: bool = True
     flood_limit: int = MatcherConfig.flood_limit
     categories: tuple[str, ...] = MatcherConfig.categories
 
@@ -98,6 +106,7 @@ class StoreConfig:
             rdap_url=settings.get("TAKEDOWN_RDAP_URL") or None,
             rdap_enrich=settings.getbool("TAKEDOWN_RDAP_ENRICH", True),
             threads=max(1, settings.getint("TAKEDOWN_STORE_THREADS", 2)),
+            writer_process=settings.getbool("TAKEDOWN_WRITER_PROCESS", True),
             flood_limit=settings.getint("TAKEDOWN_FLOOD_LIMIT", MatcherConfig.flood_limit),
             categories=_categories(settings.get("TAKEDOWN_CATEGORIES")),
         )
@@ -155,26 +164,38 @@ class StorePipeline:
         stats: StatsCollector,
         *,
         after_media_stored: AfterMediaStored | None = None,
+        crawler: Crawler | None = None,
     ) -> None:
         self.config = config
         self._stats = stats
+        self._crawler = crawler
         self._after_media_stored = after_media_stored
         self._db: Database | None = None
         self._storage: Storage | None = None
         self._attributor: Attributor | None = None
         self._pool: ThreadPool | None = None
         self._enricher: ThreadPoolExecutor | None = None
-        self._writer: GroupCommit[Write, Stored | Exception] | None = None
+        self._writer: GroupCommit[Write, Stored | Exception] | ProcessGroupCommit | None = None
+        self._stopping = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         assert crawler.stats is not None
-        return cls(StoreConfig.from_settings(crawler.settings), crawler.stats)
+        return cls(StoreConfig.from_settings(crawler.settings), crawler.stats, crawler=crawler)
 
     def open_spider(self) -> None:
-        self.open()
         self._pool = ThreadPool(1, self.config.threads, "takedown-store")
         self._pool.start()
+        if self.config.writer_process and self._after_media_stored is None:
+            # Only what the parent needs: the enricher's database and attribution data.
+            self._db = Database(self.config.db_url)
+            self._attributor = Attributor(self.config)
+            self._start_enricher()
+            self._writer = ProcessGroupCommit(
+                "crawler.pipelines.store:process_writer", self.config, "takedown-store-writer"
+            )
+            return
+        self.open()
         assert self._storage is not None
         self._writer = GroupCommit(self._storage.store_many, "takedown-store-writer")
 
@@ -182,15 +203,18 @@ class StorePipeline:
         """Connect and load attribution data; also used by tests without a reactor."""
         self._db = Database(self.config.db_url)
         self._attributor = Attributor(self.config)
-        if self._after_media_stored is not None:
-            self._storage = Storage(
-                self._db, self._attributor, after_media_stored=self._after_media_stored
-            )
-        else:
-            batch_hook = self._load_matcher(self._db).after_batch_stored
-            self._storage = Storage(self._db, self._attributor, after_batch_stored=batch_hook)
+        self._storage = self._make_storage(self._db, self._attributor)
+        self._start_enricher()
+
+    def _start_enricher(self) -> None:
         if self.config.rdap_enrich:
             self._enricher = ThreadPoolExecutor(1, thread_name_prefix="takedown-rdap")
+
+    def _make_storage(self, db: Database, attributor: Attributor) -> Storage:
+        if self._after_media_stored is not None:
+            return Storage(db, attributor, after_media_stored=self._after_media_stored)
+        batch_hook = self._load_matcher(db).after_batch_stored
+        return Storage(db, attributor, after_batch_stored=batch_hook)
 
     def _load_matcher(self, db: Database) -> Matcher:
         config = MatcherConfig(self.config.flood_limit, self.config.categories)
@@ -208,6 +232,8 @@ class StorePipeline:
             self._stats.inc_value("store/failed")
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
             logger.error("store failed for %s: %s", _url_of(item), reason)
+            if isinstance(exc, WriterDied):
+                self._stop("store-writer-failed")
             raise DropItem(f"not stored: {reason}") from exc
         for key in self._keys(write, stored):
             self._stats.inc_value(key)
@@ -221,6 +247,14 @@ class StorePipeline:
         assert self._pool is not None
         deferred = deferToThreadPool(reactor, self._pool, self.prepare, item)
         return await maybe_deferred_to_future(deferred)
+
+    def _stop(self, reason: str) -> None:
+        """Close the spider once: nothing more can be stored in this crawl."""
+        if self._stopping or self._crawler is None or self._crawler.engine is None:
+            return
+        self._stopping = True
+        logger.error("the store writer is gone: stopping the crawl (%s)", reason)
+        deferred_from_coro(self._crawler.engine.close_spider_async(reason=reason))
 
     def _submit(self, write: Write) -> Deferred[Stored]:
         """The write queued for the group-commit thread; fires on the reactor."""
@@ -301,6 +335,28 @@ class StorePipeline:
             self._pool.stop()
         if self._db is not None:
             self._db.dispose()
+
+
+class _ProcessWriter:
+    """The store writer inside the writer process (`crawler.writer_process`)."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        self.pipeline = StorePipeline(replace(config, rdap_enrich=False), _NoStats())  # type: ignore[arg-type]
+        self.pipeline.open()
+        assert self.pipeline._storage is not None
+        self.apply = self.pipeline._storage.store_many
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+
+class _NoStats:
+    def inc_value(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def process_writer(config: StoreConfig) -> _ProcessWriter:
+    return _ProcessWriter(config)
 
 
 def _log_media(item: PageItem | MediaItem, outcome: MediaOutcome) -> None:
