@@ -23,11 +23,14 @@ from crawler.middlewares.scope import block
 from crawler.net.addresses import AddressPolicy
 from crawler.net.resolver import BlockedAddressError, address_policy, policy_from_settings
 
+ADDRESS_MEMO = 65_536  # connected addresses whose verdict is remembered
+
 
 class AddressCheckMiddleware:
     def __init__(self, crawler: Crawler, addresses: AddressPolicy) -> None:
         self.crawler = crawler
         self.addresses = addresses
+        self._checked: dict[str, str | None] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressCheckMiddleware:
@@ -39,11 +42,23 @@ class AddressCheckMiddleware:
         ip = response.ip_address
         if ip is None:
             return response  # no socket of ours (rendered pages are checked in the browser)
-        if self.addresses.check(str(ip)) is not None:
+        if self._refusal(str(ip)) is not None:
             assert self.crawler.stats is not None
             self.crawler.stats.inc_value("policy/address/after-connect")
             raise block(self.crawler, request, "private-address")
         return response
+
+    def _refusal(self, ip: str) -> str | None:
+        """`AddressPolicy.check`, remembered per address: pure for a fixed policy."""
+        try:
+            return self._checked[ip]
+        except KeyError:
+            pass
+        refusal = self.addresses.check(ip)
+        if len(self._checked) >= ADDRESS_MEMO:
+            self._checked.clear()
+        self._checked[ip] = refusal
+        return refusal
 
     def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> None:
         if isinstance(exception, BlockedAddressError):

@@ -36,6 +36,8 @@ from crawler.policy import CrawlPolicy
 
 logger = logging.getLogger(__name__)
 
+HOST_MEMO = 65_536  # hosts whose address verdict is remembered (then forgotten at once)
+
 
 def block(crawler: Crawler, request: Request, reason: str) -> PolicyBlocked:
     """Count, announce and build the refusal for *request* (callers raise it)."""
@@ -55,6 +57,7 @@ class ScopeGateMiddleware:
         self.scope = Scope.from_policy(policy, seeds)
         self.budget = Budget.from_policy(policy.scope)
         self.addresses: AddressPolicy = address_policy(policy)
+        self._refusals: dict[str, str | None] = {}
         self.media_max_bytes = policy.media.max_bytes
         self.proxy_ok = proxy_ok
 
@@ -99,17 +102,30 @@ class ScopeGateMiddleware:
 
     def address_verdict(self, url: str) -> str | None:
         try:
-            literal = parse_host_literal(url_host(url))
+            host = url_host(url)
         except InvalidURL:
             return "bad-host"
-        if literal is None:
-            return None  # a name: the filtering resolver judges every answer
-        refusal = self.addresses.check(literal)
+        refusal = self._host_refusal(host)
         if refusal is None:
             return None
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value(f"policy/address/{refusal}")
         return "private-address"
+
+    def _host_refusal(self, host: str) -> str | None:
+        """The address class refused for *host* when it is an address literal, else None
+        (a name: the filtering resolver judges every answer). A pure function of the
+        canonical host and the fixed policy, so remembered per host (bounded)."""
+        try:
+            return self._refusals[host]
+        except KeyError:
+            pass
+        literal = parse_host_literal(host)
+        refusal = None if literal is None else self.addresses.check(literal)
+        if len(self._refusals) >= HOST_MEMO:
+            self._refusals.clear()
+        self._refusals[host] = refusal
+        return refusal
 
     def take_budget(self, request: Request) -> str | None:
         reason = self.budget.try_take(request.url)
