@@ -151,13 +151,17 @@ def is_media_link(url: str) -> bool:
     return path.endswith(MEDIA_SUFFIXES)
 
 
-def raw_media_refs(selector: Selector, body: bytes = b"") -> Iterable[str]:
+def raw_media_refs(
+    selector: Selector, body: bytes = b"", *, lower: bytes | None = None
+) -> Iterable[str]:
     """Every media reference on the page, in page order per kind, unresolved.
 
     With *body* given, a query whose marker never occurs in the raw bytes is skipped:
     each XPath here walks the whole tree, and most pages have no srcset or CSS urls.
+    *lower* is ``body.lower()`` when the caller has it already (one copy per page).
     """
-    lower = body.lower() if body else b""
+    if lower is None:
+        lower = body.lower() if body else b""
     yield from strings(selector, MEDIA_ATTRIBUTE_XPATH)
     if not lower or b"srcset" in lower:
         for value in strings(selector, SRCSET_XPATH):
@@ -235,11 +239,16 @@ def unquote_to_str(text: str) -> str:
     return unquote_to_bytes(text).decode("ascii", errors="strict")
 
 
-def looks_truncated(body: bytes, selector: Selector) -> bool:
+RAW_COUNT_LIMIT = 20_000_000  # bytes of the body whose tags are counted
+
+
+def looks_truncated(body: bytes, selector: Selector, *, lower: bytes | None = None) -> bool:
     """libxml2 stops at its limits without raising (a link under 100k nested ``div``s
-    simply vanished, H-10): compare tag counts in the raw bytes with the parsed tree."""
-    lower = body[:20_000_000].lower()
-    raw = lower.count(b"<a ") + lower.count(b"<img ")
+    simply vanished, H-10): compare tag counts in the raw bytes with the parsed tree.
+    *lower* is ``body.lower()`` when the caller has it already."""
+    if lower is None:
+        lower = body[:RAW_COUNT_LIMIT].lower()
+    raw = lower.count(b"<a ", 0, RAW_COUNT_LIMIT) + lower.count(b"<img ", 0, RAW_COUNT_LIMIT)
     parsed = int(number(selector, COUNT_XPATH))
     return raw - parsed > max(5, raw // 10) or last_depth(selector) >= TRUNCATION_DEPTH
 

@@ -185,15 +185,20 @@ class SiteSpider(scrapy.Spider):
         titles = extract.strings(selector, "//title/text()")
         page.title = (titles[0] if titles else "").strip()[:1000] or None
         links, media_links = extract.links(selector, base, self.outlink_cap)
+        lower = response.body.lower()  # once per page: the raw-marker and tag-count checks
         media = extract.resolve(
-            [*extract.raw_media_refs(selector, response.body), *media_links], base, self.media_cap
+            [*extract.raw_media_refs(selector, response.body, lower=lower), *media_links],
+            base,
+            self.media_cap,
         )
         self.count("outlinks/bad-href", links.bad)
         self.count("media/bad-ref", media.bad)
         self.count("outlinks/truncated", int(links.truncated))
         self.count("media/truncated", int(media.truncated))
         page.parse_incomplete = (
-            links.truncated or media.truncated or extract.looks_truncated(response.body, selector)
+            links.truncated
+            or media.truncated
+            or extract.looks_truncated(response.body, selector, lower=lower)
         )
         self.count("pages/parse-incomplete", int(page.parse_incomplete))
         media.urls = self.wanted_types(media.urls, selector, base)
