@@ -164,19 +164,22 @@ def assess_pages(
     return pages
 
 
+_OBS = Observation.__table__.c
+_MEDIA_COUNTS = (
+    select(
+        _OBS.page_id,
+        func.count(func.distinct(_OBS.media_id)),
+        func.count() - func.count(_OBS.media_id),
+    )
+    .where(_OBS.page_id.in_(bindparam("page_ids", expanding=True)))
+    .group_by(_OBS.page_id)
+)
+
+
 def _count_media(session: Session, pages: dict[int, PageAssessment]) -> None:
     """How many media each page shows in all, and how many could not be hashed."""
     for chunk in _chunks(pages):
-        query = (
-            select(
-                Observation.page_id,
-                func.count(func.distinct(Observation.media_id)),
-                func.count() - func.count(Observation.media_id),
-            )
-            .where(Observation.page_id.in_(chunk))
-            .group_by(Observation.page_id)
-        )
-        for page_id, distinct, unhashed in session.execute(query):
+        for page_id, distinct, unhashed in session.execute(_MEDIA_COUNTS, {"page_ids": chunk}):
             pages[page_id].distinct_media, pages[page_id].unhashed = int(distinct), int(unhashed)
 
 

@@ -295,6 +295,26 @@ class Matcher:
             ]
         return sorted(found, key=_sort_key)
 
+    def match_batch(self, media: Sequence[HasHashes]) -> list[list[MatchResult]]:
+        """`match` of each of *media*, with one PDQ index query for all of them."""
+        snap = self._snap
+        quarantined = self._quarantined
+        found = [
+            [
+                self._result(snap, entry_id, kind, 0)
+                for kind in EXACT_TYPES
+                for entry_id in snap.exact[kind].get((getattr(m, kind) or "").lower(), ())
+                if entry_id not in quarantined
+            ]
+            for m in media
+        ]
+        usable = [n for n, m in enumerate(media) if pdq_usable(m)]
+        rows, ids, dists = snap.pdq_search([str(media[n].pdq).lower() for n in usable])
+        for row, i, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
+            if i not in quarantined:
+                found[usable[row]].append(self._result(snap, i, "pdq", d))
+        return [sorted(results, key=_sort_key) for results in found]
+
     def result_for(self, entry_id: int, kind: str, distance: int) -> MatchResult:
         """The result for a hit on `entry_id` of the current snapshot."""
         return self._result(self._snap, entry_id, kind, distance)
@@ -339,8 +359,9 @@ class Matcher:
         conn = session.connection()
         for start in range(0, len(ordered), _READ_CHUNK):
             chunk = ordered[start : start + _READ_CHUNK]
-            rows = conn.execute(_MEDIA_HASHES, {"ids": chunk})
-            found = [(m.id, r) for m in rows for r in self.match(m)]
+            rows = conn.execute(_MEDIA_HASHES, {"ids": chunk}).all()
+            matched = self.match_batch(rows)
+            found = [(m.id, r) for m, results in zip(rows, matched, strict=True) for r in results]
             new_entries = record_matches(session, found)
             with self._lock:
                 self._count_new(session, new_entries)

@@ -212,6 +212,31 @@ def test_per_list_thresholds(db: Database) -> None:
     assert matcher.match(fake_hashes(flip(str(base.pdq), 32))) == []
 
 
+def test_match_batch_is_match_of_each(db: Database) -> None:
+    """The store writer matches a batch with one PDQ query: the same results, in order."""
+    base = hashes_of(encode(synthetic(11)))
+    other = hashes_of(encode(synthetic(12)))
+    add_list(db, "strict", [("pdq", base.pdq, "A"), ("md5", other.md5, "B")], threshold=10)
+    add_list(db, "loose", [("pdq", base.pdq, None), ("pdq", other.pdq, "C")], threshold=31)
+    add_list(db, "fp", [("sha256", other.sha256, None)], kind="benign")
+    matcher = load(db)
+    media = [
+        base,
+        other,
+        fake_hashes(flip(str(base.pdq), 8)),
+        fake_hashes(flip(str(base.pdq), 20)),
+        fake_hashes(flip(str(base.pdq), 8), quality=10),  # below the quality gate
+        fake_hashes(None, None),
+        fake_hashes(flip(str(other.pdq), 5, offset=3)),
+        hashes_of(encode(synthetic(13))),
+        base,
+    ]
+    expected = [matcher.match(m) for m in media]
+    assert sum(map(len, expected)) >= 8
+    assert matcher.match_batch(media) == expected
+    assert matcher.match_batch([]) == []
+
+
 def test_quality_gate_blocks_pdq_but_not_exact(db: Database) -> None:
     flat = hashes_of(encode(Image.new("RGB", (512, 512), (128, 128, 128))))
     assert flat.pdq_quality is not None and flat.pdq_quality < 50
