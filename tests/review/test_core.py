@@ -233,6 +233,19 @@ def test_hostile_text_is_escaped_and_bidi_isolated(app: Flask, db: Database) -> 
     assert "Unicode: <bdi>pаypal.com" in html or "Unicode: <bdi>p" in html
 
 
+def test_queue_rows_escape_hostile_text(app: Flask, db: Database) -> None:
+    title = "<script>alert(1)</script>\u202egnp"
+    seed_item(db, title=title, url="http://ex.net/?a=<b>&c='d'", host='e"vil.example', country="N<")
+    client = app.test_client()
+    login(client, "ana")
+    html = client.get("/queue").get_data(as_text=True)
+    assert (
+        "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;&lt;U+202E&gt;gnp" in html
+    )
+    assert "?a=&lt;b&gt;&amp;c=&#39;d&#39;" in html and "e&#34;vil.example" in html
+    assert "<td>N&lt;</td>" in html and "\u202e" not in html
+
+
 def test_warning_page_links_only_http_urls(app: Flask) -> None:
     client = app.test_client()
     login(client, "ana")
