@@ -100,10 +100,15 @@ def media_facts_many(
     session: Session, pairs: Sequence[tuple[int, str]]
 ) -> dict[tuple[int, str], dict[str, Any]]:
     """`media_facts` of many (page, media URL) pairs: the first observation of each."""
+    return _media_facts_many(session.connection(), pairs)
+
+
+def _media_facts_many(
+    conn: Connection, pairs: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], dict[str, Any]]:
     wanted = set(pairs)
     found: dict[tuple[int, str], dict[str, Any]] = {}
     pages = sorted({p for p, _ in wanted})
-    conn = session.connection()
     for start in range(0, len(pages), 500):
         rows = conn.execute(_FACTS_OF_PAGES, {"pages": pages[start : start + 500]})
         for row in rows.mappings():
@@ -278,8 +283,8 @@ class EvidenceRecorder:
         if not pairs:
             facts: dict[tuple[int, str], dict[str, Any]] = {}
         else:
-            with self.db.read_session() as session:
-                facts = media_facts_many(session, pairs)
+            with self.db.read_engine.connect() as conn:  # a snapshot; no ORM objects
+                facts = _media_facts_many(conn, pairs)
         return [self._append_media(i, o, facts) for i, o in zip(items, opened, strict=True)]
 
     def _append_media(
