@@ -30,3 +30,16 @@ def test_core_and_orm_appends_interleave_into_one_valid_chain(db: Database) -> N
         "hashlist.benign_add",
         "item.view",
     ]
+
+
+def test_hostile_event_text_hashes_the_same_on_every_path(db: Database) -> None:
+    """The PostgreSQL append hashes in SQL: its JSON text must be exactly event_hash's."""
+    odd = 'q"uo\\te \u202e ü 中 @id "@prev'  # no NUL: PostgreSQL text cannot hold one
+    with db.session() as s:
+        record(s, Event(odd, "item.view", None, None, None))
+        record(s, Event("ana", odd, "review_item", odd, {"n": [1, 2.5, None], odd: {odd: odd}}))
+        orm_record(s, Event(odd, "x", "y", 3, {"k": odd}))
+        record(s, Event("ana", "item.claim", "review_item", 10**12, {}))
+    with db.read_session() as s:
+        report = verify_chain(s)
+    assert report.ok and report.checked == 4, report
