@@ -33,3 +33,7 @@ class SchemaMissingError(UsageError):
         super().__init__(
             f"the database schema is missing or out of date{more}: run `takedown db upgrade`"
         )
+
+
+class SchemaChangedError(TakedownError):
+    """The schema moved while a crawl was writing (HAZARDS S-11): stop, then upgrade."""

@@ -10,6 +10,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from crawler.errors import SchemaChangedError
+
 if TYPE_CHECKING:
     from crawler.db.session import Database
 
@@ -32,6 +34,36 @@ def head_revision() -> str:
 def current_revision(db: Database) -> str | None:
     with db.read_engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+class SchemaWatch:
+    """Tells a long-running writer when the schema moved under it (HAZARDS S-11).
+
+    `check()` reads the revision at most every `interval` seconds and raises
+    `SchemaChangedError` once it differs from the revision this code was written for,
+    so a crawl stops cleanly between batches instead of writing rows a migration did not
+    expect."""
+
+    def __init__(self, db: Database, interval: float = 1.0) -> None:
+        import time
+
+        self._db = db
+        self._clock = time.monotonic
+        self._interval = interval
+        self._expected = head_revision()
+        self._next = 0.0
+
+    def check(self) -> None:
+        now = self._clock()
+        if now < self._next:
+            return
+        self._next = now + self._interval
+        current = current_revision(self._db)
+        if current != self._expected:
+            raise SchemaChangedError(
+                f"the database schema is at {current}, this crawl was written for "
+                f"{self._expected}: stopping before writing more"
+            )
 
 
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:

@@ -30,7 +30,11 @@ thread (`crawler.group_commit`). Everything queued while a transaction ran is wr
 in the next one, so a busy crawl pays one commit per batch, not per item; a failed
 batch is written again item by item (`Storage.store_many`). If the writer process dies
 the crawl stops with the finish reason `store-writer-failed`: nothing more could be
-recorded (the items in flight are marked failed in the frontier).
+recorded (the items in flight are marked failed in the frontier). Between batches the
+writer checks the schema revision (HAZARDS S-11): a migration run under a live crawl
+stops it with `schema-changed`. Twenty items failing in a row (a full disk, a read-only
+or broken database: HAZARDS S-12) stop it with `store-failed` before it fetches more;
+one hostile item failing alone does not.
 The media bytes are taken out of the item (`item.body = None`) before anything else
 happens to it, so no later error, log line or retry can carry them (HAZARDS M-11).
 Log lines hold URLs, lengths and hashes only.
@@ -39,6 +43,7 @@ Log lines hold URLs, lengths and hashes only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,7 +60,9 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from crawler.attribution import Attributor
+from crawler.db.migrate import SchemaWatch
 from crawler.db.session import Database
+from crawler.errors import SchemaChangedError
 from crawler.group_commit import GroupCommit
 from crawler.items import MediaItem, PageItem
 from crawler.matching import Matcher, MatcherConfig
@@ -73,6 +80,10 @@ from crawler.storage import (
 from crawler.writer_process import ProcessGroupCommit, WriterDied
 
 logger = logging.getLogger(__name__)
+
+# Items failing one after another before the crawl stops (HAZARDS S-12): one hostile
+# item fails alone, a full disk or a read-only database fails them all.
+FAILURES_TO_STOP = 20
 
 
 @dataclass(frozen=True)
@@ -177,6 +188,7 @@ class StorePipeline:
         self._enricher: ThreadPoolExecutor | None = None
         self._writer: GroupCommit[Write, Stored | Exception] | ProcessGroupCommit | None = None
         self._stopping = False
+        self._failed_in_a_row = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -196,8 +208,14 @@ class StorePipeline:
             )
             return
         self.open()
-        assert self._storage is not None
-        self._writer = GroupCommit(self._storage.store_many, "takedown-store-writer")
+        assert self._storage is not None and self._db is not None
+        schema, store_many = SchemaWatch(self._db), self._storage.store_many
+
+        def checked(writes: Sequence[Write]) -> list[Stored | Exception]:
+            schema.check()
+            return store_many(writes)
+
+        self._writer = GroupCommit(checked, "takedown-store-writer")
 
     def open(self) -> None:
         """Connect and load attribution data; also used by tests without a reactor."""
@@ -226,15 +244,24 @@ class StorePipeline:
             return item
         assert self._writer is not None, "open_spider() was not called"
         try:
-            write = await self._prepare_off_reactor(item)
-            stored = await maybe_deferred_to_future(self._submit(write))
+            if isinstance(self._writer, ProcessGroupCommit):
+                write, stored = await self._remote(item)
+            else:
+                write = await self._prepare_off_reactor(item)
+                stored = await maybe_deferred_to_future(self._submit(write))
         except Exception as exc:  # noqa: BLE001 - any failure: count it, keep crawling
             self._stats.inc_value("store/failed")
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
             logger.error("store failed for %s: %s", _url_of(item), reason)
+            self._failed_in_a_row += 1
             if isinstance(exc, WriterDied):
                 self._stop("store-writer-failed")
+            elif isinstance(exc, SchemaChangedError):
+                self._stop("schema-changed")
+            elif self._failed_in_a_row >= FAILURES_TO_STOP:
+                self._stop("store-failed")
             raise DropItem(f"not stored: {reason}") from exc
+        self._failed_in_a_row = 0
         for key in self._keys(write, stored):
             self._stats.inc_value(key)
         return item
@@ -247,6 +274,17 @@ class StorePipeline:
         assert self._pool is not None
         deferred = deferToThreadPool(reactor, self._pool, self.prepare, item)
         return await maybe_deferred_to_future(deferred)
+
+    async def _remote(self, item: PageItem | MediaItem) -> tuple[Write, Stored]:
+        """Hash and store in the writer process: the body travels with the job (in
+        memory, through the pipe) and is gone from the item before it is queued."""
+        body = None
+        if isinstance(item, MediaItem):
+            if item.run_id is None:
+                item.run_id = self.config.run_id
+            body, item.body = item.body, None
+        outcome, stored = await maybe_deferred_to_future(self._submit((item, body)))  # type: ignore[arg-type, misc]
+        return (item, outcome), stored
 
     def _stop(self, reason: str) -> None:
         """Close the spider once: nothing more can be stored in this crawl."""
@@ -338,13 +376,35 @@ class StorePipeline:
 
 
 class _ProcessWriter:
-    """The store writer inside the writer process (`crawler.writer_process`)."""
+    """The store writer inside the writer process (`crawler.writer_process`): hashes the
+    media of a batch, stores the batch in one transaction, and answers each job with
+    `(outcome, stored)` or its exception."""
 
     def __init__(self, config: StoreConfig) -> None:
         self.pipeline = StorePipeline(replace(config, rdap_enrich=False), _NoStats())  # type: ignore[arg-type]
         self.pipeline.open()
-        assert self.pipeline._storage is not None
-        self.apply = self.pipeline._storage.store_many
+        assert self.pipeline._storage is not None and self.pipeline._db is not None
+        self.storage = self.pipeline._storage
+        self.schema = SchemaWatch(self.pipeline._db)
+
+    def apply(self, jobs: Sequence[tuple[PageItem | MediaItem, bytes | None]]) -> list[object]:
+        self.schema.check()  # raises: every job of the batch learns it
+        results: list[object] = [None] * len(jobs)
+        writes: list[tuple[int, Write]] = []
+        for index, (item, body) in enumerate(jobs):
+            if isinstance(item, MediaItem):
+                item.body = body
+                try:
+                    writes.append((index, self.pipeline.prepare(item)))
+                except Exception as exc:  # noqa: BLE001 - this media fails alone
+                    item.body = None
+                    results[index] = exc
+            else:
+                writes.append((index, (item, None)))
+        stored = self.storage.store_many([write for _, write in writes])
+        for (index, write), done in zip(writes, stored, strict=True):
+            results[index] = done if isinstance(done, BaseException) else (write[1], done)
+        return results
 
     def close(self) -> None:
         self.pipeline.close()
