@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -131,15 +132,23 @@ BARE_SPIDER = textwrap.dedent(
 )
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process and its descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_bare(url: str) -> Figures:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bare_spider.py"  # Scrapy inspects callback source: a real file
         script.write_text(BARE_SPIDER)
+        before = children_cpu()
         out = subprocess.run(
             [sys.executable, str(script), url], capture_output=True, text=True, check=True, cwd=tmp
         )
+        cpu = children_cpu() - before
     data = json.loads(out.stdout.strip().splitlines()[-1])
-    return Figures(int(data["pages"]), int(data["images"]), float(data["seconds"]))
+    return Figures(int(data["pages"]), int(data["images"]), float(data["seconds"]), cpu=cpu)
 
 
 @dataclass
@@ -149,6 +158,7 @@ class Figures:
     seconds: float
     stored: int = 0
     matched: int = 0
+    cpu: float = 0.0  # CPU seconds of the crawl's processes, start-up included
 
 
 def known_list(jpegs: list[bytes], path: Path) -> None:
@@ -193,6 +203,7 @@ def run_takedown(url: str, pages: int, jpegs: list[bytes], evidence: bool) -> Fi
                 capture_output=True,
                 cwd=ROOT,
             )
+        before = children_cpu()
         subprocess.run(
             [
                 *takedown,
@@ -212,7 +223,10 @@ def run_takedown(url: str, pages: int, jpegs: list[bytes], evidence: bool) -> Fi
             capture_output=True,
             cwd=ROOT,
         )
-        return read_run(f"{tmp}/bench.db")
+        cpu = children_cpu() - before
+        figures = read_run(f"{tmp}/bench.db")
+        figures.cpu = cpu
+        return figures
 
 
 def read_run(path: str) -> Figures:
@@ -234,7 +248,8 @@ def report(args: argparse.Namespace, bare: Figures, td: Figures, sizes: str) -> 
     for name, f in (("bare scrapy:   ", bare), ("takedown crawl:", td)):
         print(
             f"{name} {f.pages} pages, {f.images} images in {f.seconds:.1f} s = "
-            f"{f.pages / f.seconds:.1f} pages/s, {f.images / f.seconds:.1f} images/s"
+            f"{f.pages / f.seconds:.1f} pages/s, {f.images / f.seconds:.1f} images/s; "
+            f"CPU {f.cpu:.1f} s in all its processes"
         )
     print(
         f"takedown: {td.stored} pages stored, {td.matched} media matched; evidence {args.evidence}"
