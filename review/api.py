@@ -159,8 +159,9 @@ def decision(item_id: int) -> Response:
         apply_to=tuple(body.get("apply_to", ())),
         add_benign=bool(body.get("add_benign", False)),
     )
+    view = found(load_item(reader(), item_id))  # read before the writer's turn
     with writing() as session:
-        outcome = decide(session, user(), item_id, req, cfg(), now())
+        outcome = decide(session, user(), item_id, req, cfg(), now(), view)
     if not outcome.ok:
         abort(outcome.http_status, outcome.message)
     return jsonify(

@@ -163,8 +163,15 @@ def decide(
     req: DecisionRequest,
     cfg: ReviewConfig,
     now: datetime,
+    view: ItemView | None = None,
 ) -> DecisionOutcome:
-    view = load_item(session, item_id)
+    """Decide in `session` (a write transaction).
+
+    `view` may be the item as read before that transaction began, so that on SQLite the
+    writer's turn is not held for the item's reads: the conditional UPDATE on `version`
+    (and holder and status) still refuses a decision on an item that changed since.
+    """
+    view = view if view is not None else load_item(session, item_id)
     if view is None:
         return DecisionOutcome(404, "no such item", item_id)
     problem = _invalid(req, cfg)

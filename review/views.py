@@ -298,8 +298,9 @@ def _decision_request() -> DecisionRequest:
 @roles()
 def decision(item_id: int) -> Response:
     req = _decision_request()
+    view = found(load_item(reader(), item_id))  # read before the writer's turn
     with writing() as session:
-        outcome = decide(session, user(), item_id, req, cfg(), now())
+        outcome = decide(session, user(), item_id, req, cfg(), now(), view)
     if outcome.http_status == 404:
         abort(404)
     if not outcome.ok:

@@ -89,12 +89,14 @@ def test_naive_claim_then_update_double_claims(db: Database) -> None:
     """
     _seed(db, 5)
     people = _users(db, CLAIMERS)
+    read_all = threading.Barrier(CLAIMERS)  # every read before any write, even under load
 
     def work(worker: int) -> list[int]:
         with db.read_session() as r:
             from review.queue import _pick
 
             item = r.execute(_pick("pending", QueueFilters(), NOW)).scalar()
+        read_all.wait()
         if item is None:
             return []
         with db.session() as s:
