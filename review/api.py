@@ -72,9 +72,13 @@ def _filters(values: dict[str, Any]) -> queue.QueueFilters:
     problem = validate(values, FILTERS_SCHEMA)
     if problem:
         abort(400, problem)
-    return queue.QueueFilters(
+    filters = queue.QueueFilters(
         values.get("country"), values.get("host"), values.get("list"), values.get("status")
     )
+    problem = filters.problem()
+    if problem:
+        abort(400, problem)
+    return filters
 
 
 @bp.get("/api/v1/me")

@@ -193,7 +193,11 @@ def filters_from(args: dict[str, str]) -> queue.QueueFilters:
         "suppressed",
     ):
         abort(400, "unknown status filter")
-    return queue.QueueFilters(get("country"), get("host"), get("list"), status)
+    filters = queue.QueueFilters(get("country"), get("host"), get("list"), status)
+    problem = filters.problem()
+    if problem:
+        abort(400, problem)
+    return filters
 
 
 @bp.get("/queue")

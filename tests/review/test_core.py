@@ -246,6 +246,13 @@ def test_queue_rows_escape_hostile_text(app: Flask, db: Database) -> None:
     assert "<td>N&lt;</td>" in html and "\u202e" not in html
 
 
+def test_queue_filter_with_nul_is_a_400_not_a_500(app: Flask) -> None:
+    client = app.test_client()
+    csrf = login(client, "ana")
+    assert client.get("/queue?host=a%00b").status_code == 400
+    assert client.post("/queue/next", data={"csrf_token": csrf, "list": "x\x00"}).status_code == 400
+
+
 def test_warning_page_links_only_http_urls(app: Flask) -> None:
     client = app.test_client()
     login(client, "ana")
