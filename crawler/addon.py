@@ -140,6 +140,8 @@ class TakedownAddon:
         )
         if not settings.getbool("LOG_INSTALL_ROOT_HANDLER"):
             logs.apply_level(settings.get("LOG_LEVEL", "DEBUG"))
+            if settings.get("LOG_FILE"):
+                logs.redirect(str(settings.get("LOG_FILE")))
         for name, value in policy_settings(policy, settings).items():
             settings.set(name, value, "addon")
         if settings["STATS_CLASS"] == "scrapy.statscollectors.MemoryStatsCollector":

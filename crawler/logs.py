@@ -82,6 +82,19 @@ def apply_level(level: int | str) -> None:
     logging.getLogger("scrapy").setLevel(number)
 
 
+def redirect(path: str) -> None:
+    """Scrapy's `LOG_FILE` with our root handler: the lines go to *path* (appended), in
+    the format already chosen, instead of stderr (the live progress display owns the
+    terminal). Scrapy would only have done this with its own root handler."""
+    root = logging.getLogger()
+    formatter = next((h.formatter for h in root.handlers if h.formatter), None)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(formatter or JsonFormatter())
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+
+
 def setup(name: str | None, level: int = logging.INFO, stream: TextIO | None = None) -> None:
     """Route the root logger (and so Scrapy's) through one safe handler on stderr."""
     target = stream or sys.stderr

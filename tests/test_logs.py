@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,30 @@ def test_scrapy_log_level_applies_to_the_loggers() -> None:
 def test_unknown_log_level_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="LOG_LEVEL"):
         logs.apply_level("LOUD")
+
+
+def test_scrapy_log_file_takes_the_lines_off_the_terminal(tmp_path: Path) -> None:
+    """The live display sets LOG_FILE: with our root handler the lines must go there."""
+    from scrapy.settings import Settings
+
+    from crawler.addon import TakedownAddon
+
+    terminal = io.StringIO()
+    logs.setup("json", stream=terminal)
+    log_file = tmp_path / "crawl.log"
+    scrapy_logger = logging.getLogger("scrapy")
+    before = scrapy_logger.level
+    try:
+        settings = Settings(
+            {"LOG_INSTALL_ROOT_HANDLER": False, "LOG_LEVEL": "INFO", "LOG_FILE": str(log_file)}
+        )
+        TakedownAddon().update_settings(settings)
+        logging.getLogger("scrapy.core.engine").info("Spider opened <b>x</b>\x1b[2J")
+    finally:
+        scrapy_logger.setLevel(before)
+        for handler in logging.getLogger().handlers:
+            handler.close()
+        logs.setup("text", stream=io.StringIO())
+    assert terminal.getvalue() == ""
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [line["msg"] for line in lines] == ["Spider opened <b>x</b>\\x1b[2J"]
