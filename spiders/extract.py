@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import functools
 import re
 from collections.abc import Iterable
@@ -152,16 +153,26 @@ def is_media_link(url: str) -> bool:
 
 
 def raw_media_refs(
-    selector: Selector, body: bytes = b"", *, lower: bytes | None = None
+    selector: Selector,
+    body: bytes = b"",
+    *,
+    lower: bytes | None = None,
+    encoding: str | None = None,
 ) -> Iterable[str]:
     """Every media reference on the page, in page order per kind, unresolved.
 
     With *body* given, a query whose marker never occurs in the raw bytes is skipped:
     each XPath here walks the whole tree, and most pages have no srcset or CSS urls.
     *lower* is ``body.lower()`` when the caller has it already (one copy per page).
+    The raw bytes can hide a marker the parser sees: a character reference
+    (``url&#40;``, ``og:&#105;mage``) or an encoding that is not ASCII-compatible
+    (*encoding*, e.g. UTF-16). Then every query runs: a hostile page must not hide its
+    images by spelling.
     """
     if lower is None:
         lower = body.lower() if body else b""
+    if b"&#" in lower or not ascii_compatible(encoding):
+        lower = b""
     yield from strings(selector, MEDIA_ATTRIBUTE_XPATH)
     if not lower or b"srcset" in lower:
         for value in strings(selector, SRCSET_XPATH):
@@ -171,6 +182,17 @@ def raw_media_refs(
     if not lower or b"url(" in lower:
         for text in strings(selector, STYLE_XPATH):
             yield from css_urls(text)
+
+
+def ascii_compatible(encoding: str | None) -> bool:
+    """Whether ASCII markers in the raw bytes mean what they say (None: assume UTF-8)."""
+    if not encoding:
+        return True
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return not name.startswith(("utf-16", "utf-32", "utf-7"))
 
 
 def resolve(refs: Iterable[str], base: str, cap: int) -> Extracted:

@@ -187,7 +187,12 @@ class SiteSpider(scrapy.Spider):
         links, media_links = extract.links(selector, base, self.outlink_cap)
         lower = response.body.lower()  # once per page: the raw-marker and tag-count checks
         media = extract.resolve(
-            [*extract.raw_media_refs(selector, response.body, lower=lower), *media_links],
+            [
+                *extract.raw_media_refs(
+                    selector, response.body, lower=lower, encoding=response.encoding
+                ),
+                *media_links,
+            ],
             base,
             self.media_cap,
         )

@@ -124,3 +124,27 @@ def test_outlink_cap(count: int, truncated: bool) -> None:
 def test_media_kinds(url: str, kind: str) -> None:
     selector = Selector(text='<video src="/stream"></video>')
     assert extract.media_kinds([url], selector, PAGE)[url] == kind
+
+
+@pytest.mark.parametrize(
+    ("html", "encoding", "expected"),
+    [
+        (
+            "<div style=\"background:url&#40;'/hidden.png')\"></div>",
+            "utf-8",
+            "http://a.test/hidden.png",
+        ),
+        ('<meta property="og:&#105;mage" content="/og.jpg">', "utf-8", "http://a.test/og.jpg"),
+        ('<img srcset="/s1.png 1x, /s2.png 2x">', "utf-16", "http://a.test/s2.png"),
+        ("<style>.x{background:url(/u16.png)}</style>", "utf-16-le", "http://a.test/u16.png"),
+    ],
+)
+def test_spelling_cannot_hide_media_from_the_marker_shortcut(
+    html: str, encoding: str, expected: str
+) -> None:
+    """The raw-byte shortcut must not skip a query the parser would answer (hostile page)."""
+    body = html.encode(encoding)
+    selector = Selector(text=html)
+    refs = list(extract.raw_media_refs(selector, body, encoding=encoding))
+    found = extract.resolve(refs, PAGE, 100).urls
+    assert expected in found
