@@ -9,7 +9,8 @@ Settings read once (`StoreConfig.from_settings`); the crawl engine sets them:
 - `TAKEDOWN_RDAP_URL`: RDAP base URL (unset: IANA bootstrap).
 - `TAKEDOWN_RDAP_ENRICH` (default true): look up abuse contacts of new hosts during the
   crawl, in a background thread; false leaves them for `takedown hosts refresh`.
-- `TAKEDOWN_STORE_THREADS` (default 2): worker threads for hashing.
+- `TAKEDOWN_STORE_THREADS` (default 2): worker threads for hashing when the writer runs
+  on a thread (the writer process hashes by itself).
 - `TAKEDOWN_WRITER_PROCESS` (default true): the database writes (and matching) run in a
   child process (`crawler.writer_process`), off the crawl's GIL; false keeps them on a
   thread of the crawl process (what tests that patch `crawler.storage` use).
@@ -23,8 +24,9 @@ Stats emitted: `store/pages`, `store/media/hashed`, `store/media/skipped`,
 `store/media/error`, `store/failed` (an item whose transaction failed; nothing of it was
 written), `store/hosts/new`, `attribution/rdap/ok|none|error`.
 
-Hashing (CPU) runs on a private thread pool, never on the reactor and never in Twisted's
-shared pool, where it would starve DNS resolution. Database writes go to one
+Hashing (CPU) runs in the writer process, or with the writer on a thread, on a private
+thread pool; never on the reactor and never in Twisted's shared pool, where it would
+starve DNS resolution. Database writes go to one
 group-commit writer: a child process (`crawler.writer_process`, the default) or a
 thread (`crawler.group_commit`). Everything queued while a transaction ran is written
 in the next one, so a busy crawl pays one commit per batch, not per item; a failed
@@ -196,8 +198,6 @@ class StorePipeline:
         return cls(StoreConfig.from_settings(crawler.settings), crawler.stats, crawler=crawler)
 
     def open_spider(self) -> None:
-        self._pool = ThreadPool(1, self.config.threads, "takedown-store")
-        self._pool.start()
         if self.config.writer_process and self._after_media_stored is None:
             # Only what the parent needs: the enricher's database and attribution data.
             self._db = Database(self.config.db_url)
@@ -207,6 +207,8 @@ class StorePipeline:
                 "crawler.pipelines.store:process_writer", self.config, "takedown-store-writer"
             )
             return
+        self._pool = ThreadPool(1, self.config.threads, "takedown-store")  # hashing
+        self._pool.start()
         self.open()
         assert self._storage is not None and self._db is not None
         schema, store_many = SchemaWatch(self._db), self._storage.store_many
