@@ -15,3 +15,17 @@ def test_serve_with_short_key_exits_2(env: dict[str, str], cli: Any, monkeypatch
     monkeypatch.setenv("TAKEDOWN_SECRET_KEY", "short")
     code, _, err = cli("review", "serve", "--port", "8123")
     assert code == 2 and "at least 16" in err
+
+
+def test_serve_with_zero_workers_exits_2(env: dict[str, str], cli: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("TAKEDOWN_SECRET_KEY", "a-long-enough-secret-key-123")
+    code, _, err = cli("review", "serve", "--workers", "0")
+    assert code == 2 and "--workers" in err and "Traceback" not in err
+
+
+def test_default_workers_is_one_per_cpu_capped() -> None:
+    import os
+
+    from review.server import MAX_DEFAULT_WORKERS, default_workers
+
+    assert default_workers() == max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))

@@ -121,3 +121,52 @@ def test_preview_limit_is_one_bucket_for_every_process(db: Database) -> None:
     both = _in_processes(_take_tokens, [(db.url, 4, NOW), (db.url, 4, NOW)])
     assert sum(both) == 5
     assert _take_tokens(db.url, 2, NOW + timedelta(seconds=12)) == 1
+
+
+# --- the real server ------------------------------------------------------------------
+
+
+def test_serve_runs_two_workers_that_sign_in_and_serve(
+    db: Database, users: dict[str, int], tmp_path: Any
+) -> None:
+    """`takedown review serve --workers 2`: a master and two workers answer on the port."""
+    import http.client
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    from urllib.parse import urlencode
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "TAKEDOWN_DB": db.url, "TAKEDOWN_HOME": str(tmp_path)}
+    env["TAKEDOWN_SECRET_KEY"] = "serve-test-secret-key-0123"
+    cmd = [sys.executable, "-m", "crawler", "review", "serve", "--port", str(port)]
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen([*cmd, "--workers", "2"], env=env, cwd=root)
+    try:
+        deadline, status = time.monotonic() + 60, 0
+        while status != 200:
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/login")
+                answer = conn.getresponse()
+                answer.read()
+                status = answer.status
+            except OSError:
+                time.sleep(0.2)
+        body = urlencode({"username": "ana", "password": PASSWORD})
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        conn.request("POST", "/login", body, headers)
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 302 and "td_session=" in (resp.getheader("Set-Cookie") or "")
+        workers = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(workers) == 2
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
