@@ -179,7 +179,7 @@ class FrontierWriter:
         try:
             # A bare connection: no ORM objects here, and the session's own bookkeeping
             # was a third of what remained of this thread's time.
-            with self.db.engine.begin() as conn:
+            with self.db.begin() as conn:
                 _record(conn, self.run_id, [op[1] for op in ops if op[0] == "insert"])
                 for group in _state_groups(op for op in ops if op[0] == "state"):
                     self._apply_states(conn, group)

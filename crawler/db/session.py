@@ -5,16 +5,27 @@ and every write transaction starts with `BEGIN IMMEDIATE`: a deferred read-then-
 transaction can fail with "database is locked" however long the busy timeout is, an
 immediate one waits its turn instead. Read-only sessions keep deferred transactions so
 readers never queue behind writers (WAL gives them a snapshot).
+
+Waiting in SQLite's busy handler means sleeping in growing steps (1, 2, 5, 10 … 100 ms)
+while the lock may already be free: with a crawl's three writers (store and evidence
+processes, the frontier thread) that sleeping, not the writes, set the pace. So write
+transactions on a SQLite file first queue for `WriterTurn`: a thread lock within the
+process, then an `fcntl.flock` of `<database>.write-turn` across processes (crawls, their
+writer processes and review app workers alike), and each begins the moment the previous
+one ends.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,6 +67,46 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
+class WriterTurn:
+    """Queues the write transactions of every thread and process on one SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = f"{path}.write-turn"
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._fd_pid = 0
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._threads:
+            self._depth += 1
+            try:
+                if self._depth == 1:
+                    fd = self._lock_file()
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+                    try:
+                        yield
+                    finally:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                else:
+                    yield  # nested in this thread's own turn
+            finally:
+                self._depth -= 1
+
+    def _lock_file(self) -> int:
+        # Opened per process: a descriptor inherited across fork would share its lock.
+        if self._fd is None or self._fd_pid != os.getpid():
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+            self._fd, self._fd_pid = os.open(self.path, flags, 0o600), os.getpid()
+        return self._fd
+
+
+@contextmanager
+def _no_turn() -> Iterator[None]:
+    yield
+
+
 class Database:
     """One database: a write engine and, on SQLite, a separate engine for reads."""
 
@@ -69,12 +120,20 @@ class Database:
         self.read_engine = _make_engine(url, immediate=False) if self.is_sqlite else self.engine
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        database = self.engine.url.database if self.is_sqlite else None
+        self.turn = WriterTurn(database) if database and database != ":memory:" else _no_turn
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A write transaction: committed on success, rolled back on any error."""
-        with self._writer() as session, session.begin():
+        with self.turn(), self._writer() as session, session.begin():
             yield session
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction on a bare connection (no ORM session), in turn."""
+        with self.turn(), self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
