@@ -18,11 +18,11 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from crawler.config import Settings
 from crawler.db.session import Database
 from review import web
+from review.checkpoint import Checkpointer
 from review.config import ReviewConfig
 from review.ratelimit import RateLimiter
 from review.throttle import LoginThrottle
 from review.web_text import register_filters
-from review.writer import SQLiteWriter
 
 log = logging.getLogger("review")
 
@@ -62,7 +62,7 @@ def create_app(
     app.extensions["review_config"] = config
     db = Database(config.db_url)
     app.extensions["review_db"] = db
-    app.extensions["review_writer"] = SQLiteWriter(db.engine)
+    app.extensions["review_checkpointer"] = Checkpointer(db.engine)
     # Their state is in the database, shared by every app process (review.server).
     app.extensions["review_throttle"] = LoginThrottle()
     app.extensions["review_preview_limiter"] = RateLimiter(config.preview.per_minute, 60.0)

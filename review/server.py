@@ -4,7 +4,9 @@ One Python process runs one request at a time (the GIL), and a queue page costs 
 milliseconds of Python; 20 analysts clicking at once need several processes
 (docs/benchmarks.md, "Review app"). Everything the workers share lives in the database:
 sessions, login throttling (`review.throttle`), preview rate limits (`review.ratelimit`);
-on SQLite the workers' write transactions queue on a lock file (`review.writer`).
+on SQLite the workers' write transactions take turns on a lock file beside the database
+(`crawler.db.session.WriterTurn`) and WAL checkpoints run in the background
+(`review.checkpoint`).
 
 Each worker builds its own app (and database engine) after the fork: an engine's
 connections must never cross a fork. Gunicorn's own log lines go through the root

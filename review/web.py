@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from crawler.db.session import Database
 from review.auth import Principal, resolve_api_token, resolve_session, touch_session
+from review.checkpoint import Checkpointer
 from review.config import ReviewConfig
-from review.writer import SQLiteWriter
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,16 +61,14 @@ def reader() -> Session:
 def writing() -> Iterator[Session]:
     """A short write transaction (BEGIN IMMEDIATE on SQLite), committed on success.
 
-    On SQLite, writers of every thread and app process take turns (`review.writer`)
-    instead of sleeping in SQLite's busy handler.
+    On SQLite, writers of every thread and process take turns (`Database.session`)
+    instead of sleeping in SQLite's busy handler; WAL checkpoints run in the background
+    (`review.checkpoint`), not inside a commit that holds the turn.
     """
-    with _writer().turn(), database().session() as session:
+    with database().session() as session:
         yield session
-
-
-def _writer() -> SQLiteWriter:
-    writer: SQLiteWriter = current_app.extensions["review_writer"]
-    return writer
+    checkpointer: Checkpointer = current_app.extensions["review_checkpointer"]
+    checkpointer.wrote()
 
 
 def close_reader(exc: BaseException | None) -> None:
