@@ -87,7 +87,8 @@ def _login_refused(message: str, status: int, retry_after: float | None = None) 
 
 @bp.post("/login")
 def login() -> Response:
-    username = request.form.get("username", "")[:64]
+    # NUL cannot be stored in PostgreSQL text: a name holding one matches no account.
+    username = request.form.get("username", "")[:64].replace("\x00", "\ufffd")
     password = request.form.get("password", "")[:MAX_FIELD]
     code = request.form.get("code", "")[:16]
     address, throttle = _client_address(), _throttle()

@@ -108,3 +108,19 @@ def test_breached_passwords_are_refused(password: str) -> None:
 def test_uncommon_passwords_pass() -> None:
     assert not is_breached(PASSWORD)
     check_password_rules("a long and rare passphrase")
+
+
+@pytest.mark.parametrize("name", ["ana\x00", "\x00", "a\x00' OR 1=1 --"])
+def test_login_with_nul_in_the_user_name_is_refused_not_a_server_error(
+    app: Flask, db: Database, name: str
+) -> None:
+    """Hostile form input: PostgreSQL text cannot hold NUL; the answer is a plain 401."""
+    client = app.test_client()
+    response = client.post("/login", data={"username": name, "password": PASSWORD})
+    assert response.status_code == 401
+    assert "Wrong user name or password." in response.get_data(as_text=True)
+    with db.read_session() as s:
+        actors = s.execute(
+            select(AuditEvent.actor).where(AuditEvent.action == "auth.login_failed")
+        ).scalars()
+        assert all("\x00" not in actor for actor in actors)
