@@ -34,7 +34,9 @@ class Event:
     details: dict[str, Any] | None = None
 
 
-def event_hash(prev_hash: str, at: datetime, event: Event, event_id: int) -> str:
+def event_json(event_id: object, prev_hash: object, at: datetime, event: Event) -> str:
+    """The canonical JSON text an event's hash is taken over (`event_hash`); the review
+    app's one-statement append fills the id and the previous hash in on the server."""
     body = {
         "id": event_id,
         "prev": prev_hash,
@@ -45,8 +47,11 @@ def event_hash(prev_hash: str, at: datetime, event: Event, event_id: int) -> str
         "target_id": None if event.target_id is None else str(event.target_id),
         "details": event.details or {},
     }
-    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def event_hash(prev_hash: str, at: datetime, event: Event, event_id: int) -> str:
+    return hashlib.sha256(event_json(event_id, prev_hash, at, event).encode()).hexdigest()
 
 
 def _lock_head(session: Session) -> AuditHead:

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from crawler.audit import GENESIS, Event, event_hash
+from crawler.audit import GENESIS, Event, event_hash, event_json
 from crawler.db.models import AuditEvent, AuditHead
 from crawler.db.types import utcnow
 
@@ -65,17 +65,7 @@ RETURNING event.id
 def _json_around(at: datetime, event: Event) -> tuple[str, str, str]:
     """`event_hash`'s JSON text cut where the id and the previous hash go."""
     marker = secrets.token_hex(8)
-    body = {
-        "id": f"@{marker}id",
-        "prev": f"@{marker}prev",
-        "at": at.isoformat(timespec="microseconds"),
-        "actor": event.actor,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": None if event.target_id is None else str(event.target_id),
-        "details": event.details or {},
-    }
-    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    blob = event_json(f"@{marker}id", f"@{marker}prev", at, event)
     head, rest = blob.split(f'"@{marker}id"')
     middle, tail = rest.split(f'"@{marker}prev"')
     return head, middle + '"', '"' + tail
