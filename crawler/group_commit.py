@@ -13,7 +13,10 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +79,20 @@ class GroupCommit(Generic[J, R]):
                 done(result)
             except Exception:  # noqa: BLE001 - a callback must not stop the writer
                 logger.exception("group commit callback failed")
+
+
+def submit_on_reactor(writer: Any, job: object) -> Deferred[Any]:
+    """*job* queued on *writer* (a `GroupCommit` or a `ProcessGroupCommit`): a Deferred
+    fired on the reactor with its result, or errback'd with its exception."""
+    from twisted.internet import reactor
+
+    deferred: Deferred[Any] = Deferred()
+
+    def done(result: object) -> None:
+        if isinstance(result, BaseException):
+            reactor.callFromThread(deferred.errback, Failure(result))
+        else:
+            reactor.callFromThread(deferred.callback, result)
+
+    writer.submit(job, done)
+    return deferred

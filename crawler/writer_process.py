@@ -211,6 +211,14 @@ class ProcessGroupCommit:
                 logger.exception("%s: callback failed", self.name)
 
 
+class NoStats:
+    """The stats collector of a pipeline built inside a writer process: the parent's
+    pipeline counts from the results, so the child's counts go nowhere."""
+
+    def inc_value(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 # --- warm children -----------------------------------------------------------------
 
 _warm: list[tuple[Any, Connection]] = []

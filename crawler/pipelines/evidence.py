@@ -36,13 +36,12 @@ from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
-from twisted.python.failure import Failure
 
 from crawler.db.session import Database
 from crawler.evidence import EvidenceRecorder
-from crawler.group_commit import GroupCommit
+from crawler.group_commit import GroupCommit, submit_on_reactor
 from crawler.items import MediaItem, PageItem
-from crawler.writer_process import ProcessGroupCommit
+from crawler.writer_process import NoStats, ProcessGroupCommit
 
 logger = logging.getLogger(__name__)
 
@@ -158,19 +157,8 @@ class EvidencePipeline:
 
     def _submit(self, item: PageItem | MediaItem) -> Deferred[str | None]:
         """The item queued for the writer thread; fires on the reactor."""
-        from twisted.internet import reactor
-
         assert self._writer is not None
-        deferred: Deferred[str | None] = Deferred()
-
-        def done(result: object) -> None:
-            if isinstance(result, BaseException):
-                reactor.callFromThread(deferred.errback, Failure(result))
-            else:
-                reactor.callFromThread(deferred.callback, result)
-
-        self._writer.submit(item, done)
-        return deferred
+        return submit_on_reactor(self._writer, item)
 
     def close(self) -> int:
         """Record what is queued, release the database; returns the media that matched no
@@ -198,17 +186,12 @@ class _ProcessWriter:
     """The evidence recorder inside the writer process (`crawler.writer_process`)."""
 
     def __init__(self, config: EvidenceConfig) -> None:
-        self.pipeline = EvidencePipeline(config, _NoStats())  # type: ignore[arg-type]
+        self.pipeline = EvidencePipeline(config, NoStats())  # type: ignore[arg-type]
         self.pipeline.open()
         self.apply = self.pipeline.record_many
 
     def close(self) -> int:
         return self.pipeline.close()
-
-
-class _NoStats:
-    def inc_value(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 def process_writer(config: EvidenceConfig) -> _ProcessWriter:

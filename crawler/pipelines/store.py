@@ -58,14 +58,13 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
-from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from crawler.attribution import Attributor
 from crawler.db.migrate import SchemaWatch
 from crawler.db.session import Database
 from crawler.errors import SchemaChangedError
-from crawler.group_commit import GroupCommit
+from crawler.group_commit import GroupCommit, submit_on_reactor
 from crawler.items import MediaItem, PageItem
 from crawler.matching import Matcher, MatcherConfig
 from crawler.media.hashing import DEFAULT_MAX_PIXELS, hash_media
@@ -79,7 +78,7 @@ from crawler.storage import (
     Write,
     exact_hashes,
 )
-from crawler.writer_process import ProcessGroupCommit, WriterDied
+from crawler.writer_process import NoStats, ProcessGroupCommit, WriterDied
 
 logger = logging.getLogger(__name__)
 
@@ -298,19 +297,8 @@ class StorePipeline:
 
     def _submit(self, write: Write) -> Deferred[Stored]:
         """The write queued for the group-commit thread; fires on the reactor."""
-        from twisted.internet import reactor
-
         assert self._writer is not None
-        deferred: Deferred[Stored] = Deferred()
-
-        def done(result: object) -> None:
-            if isinstance(result, BaseException):
-                reactor.callFromThread(deferred.errback, Failure(result))
-            else:
-                reactor.callFromThread(deferred.callback, result)
-
-        self._writer.submit(write, done)
-        return deferred
+        return submit_on_reactor(self._writer, write)
 
     def prepare(self, item: PageItem | MediaItem) -> Write:
         """A media item hashed in memory, its bytes dropped (CPU: call it off the reactor)."""
@@ -383,7 +371,7 @@ class _ProcessWriter:
     `(outcome, stored)` or its exception."""
 
     def __init__(self, config: StoreConfig) -> None:
-        self.pipeline = StorePipeline(replace(config, rdap_enrich=False), _NoStats())  # type: ignore[arg-type]
+        self.pipeline = StorePipeline(replace(config, rdap_enrich=False), NoStats())  # type: ignore[arg-type]
         self.pipeline.open()
         assert self.pipeline._storage is not None and self.pipeline._db is not None
         self.storage = self.pipeline._storage
@@ -410,11 +398,6 @@ class _ProcessWriter:
 
     def close(self) -> None:
         self.pipeline.close()
-
-
-class _NoStats:
-    def inc_value(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 def process_writer(config: StoreConfig) -> _ProcessWriter:
