@@ -56,6 +56,34 @@ def make_jpegs(count: int) -> list[bytes]:
     return pool
 
 
+class Connections:
+    """Open connections at the server, now and at the peak: how many requests a crawler
+    really has in flight against the one host (Scrapy's HTTP/1.1 pool keeps one
+    connection per concurrent request)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open = 0
+        self.peak = 0
+
+    def opened(self) -> None:
+        with self.lock:
+            self.open += 1
+            self.peak = max(self.peak, self.open)
+
+    def closed(self) -> None:
+        with self.lock:
+            self.open -= 1
+
+    def take_peak(self) -> int:
+        with self.lock:
+            peak, self.peak = self.peak, self.open
+            return peak
+
+
+CONNECTIONS = Connections()
+
+
 def page_html(i: int, pages: int, images: int) -> bytes:
     children = [c for c in (3 * i + 1, 3 * i + 2, 3 * i + 3) if c < pages]
     others = [(i * 7 + 11) % pages, (i * 13 + 5) % pages]
@@ -70,6 +98,14 @@ def serve(pages: int, jpegs: list[bytes]) -> tuple[ThreadingHTTPServer, int]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            CONNECTIONS.opened()
+
+        def finish(self) -> None:
+            CONNECTIONS.closed()
+            super().finish()
 
         def log_message(self, *args: object) -> None:
             pass
@@ -120,7 +156,10 @@ BARE_SPIDER = textwrap.dedent(
         def image(self, response):
             yield {"url": response.url, "sha256": hashlib.sha256(response.body).hexdigest()}
 
-    process = CrawlerProcess({"LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False})
+    settings = {"LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False}
+    if len(sys.argv) > 2:
+        settings["CONCURRENT_REQUESTS"] = int(sys.argv[2])
+    process = CrawlerProcess(settings)
     crawler = process.create_crawler(Bare)
     process.crawl(crawler)
     process.start()
@@ -138,13 +177,17 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_bare(url: str) -> Figures:
+def run_bare(url: str, concurrent: int | None) -> Figures:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bare_spider.py"  # Scrapy inspects callback source: a real file
         script.write_text(BARE_SPIDER)
         before = children_cpu()
         out = subprocess.run(
-            [sys.executable, str(script), url], capture_output=True, text=True, check=True, cwd=tmp
+            [sys.executable, str(script), url, *([str(concurrent)] if concurrent else [])],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tmp,
         )
         cpu = children_cpu() - before
     data = json.loads(out.stdout.strip().splitlines()[-1])
@@ -159,6 +202,7 @@ class Figures:
     stored: int = 0
     matched: int = 0
     cpu: float = 0.0  # CPU seconds of the crawl's processes, start-up included
+    connections: int = 0  # peak connections open at the server during the crawl
 
 
 def known_list(jpegs: list[bytes], path: Path) -> None:
@@ -171,7 +215,9 @@ def known_list(jpegs: list[bytes], path: Path) -> None:
     path.write_text("type,hash,category,reference\n" + "\n".join(rows) + "\n")
 
 
-def run_takedown(url: str, pages: int, jpegs: list[bytes], evidence: bool) -> Figures:
+def run_takedown(
+    url: str, pages: int, jpegs: list[bytes], evidence: bool, per_host: int
+) -> Figures:
     with tempfile.TemporaryDirectory() as tmp:
         policy = Path(tmp) / "policy.toml"
         policy.write_text(
@@ -183,7 +229,7 @@ def run_takedown(url: str, pages: int, jpegs: list[bytes], evidence: bool) -> Fi
             [politeness]
             autothrottle = false
             delay_s = 0.0
-            per_host_concurrency = 8
+            per_host_concurrency = {per_host}
             [network]
             allowed_networks = ["{HOST}/32"]
             """)
@@ -249,7 +295,7 @@ def report(args: argparse.Namespace, bare: Figures, td: Figures, sizes: str) -> 
         print(
             f"{name} {f.pages} pages, {f.images} images in {f.seconds:.1f} s = "
             f"{f.pages / f.seconds:.1f} pages/s, {f.images / f.seconds:.1f} images/s; "
-            f"CPU {f.cpu:.1f} s in all its processes"
+            f"CPU {f.cpu:.1f} s in all its processes; at most {f.connections} connections open"
         )
     print(
         f"takedown: {td.stored} pages stored, {td.matched} media matched; evidence {args.evidence}"
@@ -269,6 +315,19 @@ def main() -> None:
     parser.add_argument(
         "--no-evidence", dest="evidence", action="store_false", help="evidence pipeline off"
     )
+    parser.add_argument(
+        "--per-host",
+        type=int,
+        default=16,
+        help="takedown's per_host_concurrency (default 16: what the bare spider really "
+        "has in flight, see docs/benchmarks.md)",
+    )
+    parser.add_argument(
+        "--bare-concurrent",
+        type=int,
+        default=None,
+        help="the bare spider's CONCURRENT_REQUESTS (default: Scrapy's, 16)",
+    )
     args = parser.parse_args()
     IMAGES_PER_PAGE[0] = args.images
     jpegs = make_jpegs(args.images)
@@ -276,8 +335,10 @@ def main() -> None:
     server, port = serve(args.pages, jpegs)
     url = f"http://{HOST}:{port}/"
     try:
-        bare = run_bare(url)
-        td = run_takedown(url, args.pages, jpegs, args.evidence)
+        bare = run_bare(url, args.bare_concurrent)
+        bare.connections = CONNECTIONS.take_peak()
+        td = run_takedown(url, args.pages, jpegs, args.evidence, args.per_host)
+        td.connections = CONNECTIONS.take_peak()
     finally:
         server.shutdown()
     report(args, bare, td, sizes)
