@@ -165,8 +165,13 @@ def test_serve_runs_two_workers_that_sign_in_and_serve(
         resp = conn.getresponse()
         resp.read()
         assert resp.status == 302 and "td_session=" in (resp.getheader("Set-Cookie") or "")
-        workers = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-        assert len(workers) == 2
+        # gunicorn forks its workers one after the other: the first may answer before the
+        # second exists, so wait for both (a single worker never passes).
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        deadline = time.monotonic() + 30
+        while len(children.read_text().split()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(children.read_text().split()) == 2
     finally:
         server.terminate()
         server.wait(timeout=60)
