@@ -7,6 +7,12 @@ and `takedown crawl` with a policy that allows only that address. Prints pages/s
 both and the ratio (target >= 0.9).
 
     python bench/crawl.py [--pages 2000] [--images 0] [--no-evidence]
+                          [--per-host 16] [--bare-concurrent N]
+
+Both crawlers run at the same real concurrency: the bare spider's per-domain bound of
+8 does not hold in Scrapy 2.19 (it runs up to its 16 global requests against the host),
+so takedown gets `--per-host 16`; the peak connections open at the server are printed
+for each, and `--per-host 8 --bare-concurrent 8` holds both at 8.
 
 With `--images N` (issue 4: `--pages 1500 --images 6`) every page embeds N JPEGs
 (synthetic, 20-80 KB, `crawler.demo.images`, generated in memory, never written): the
