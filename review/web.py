@@ -51,7 +51,7 @@ def now() -> datetime:
 def reader() -> Session:
     """The request's read session (a snapshot on SQLite), closed at teardown."""
     if "read_cm" not in g:
-        g.read_cm = database().read_session()
+        g.read_cm = database().request_reads()
         g.read_session = g.read_cm.__enter__()
     session: Session = g.read_session
     return session

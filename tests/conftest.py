@@ -91,6 +91,14 @@ def db_url(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
 
 
 @pytest.fixture
+def pg_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A migrated PostgreSQL database private to this test, for PostgreSQL-only behaviour."""
+    if "pg" not in ENGINES:
+        pytest.skip("TAKEDOWN_TEST_ENGINES leaves out pg")
+    yield from _fresh_pg(request, migrated=True)
+
+
+@pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
     database = Database(db_url)
     yield database

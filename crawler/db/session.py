@@ -13,6 +13,13 @@ transactions on a SQLite file first queue for `WriterTurn`: a thread lock within
 process, then an `fcntl.flock` of `<database>.write-turn` across processes (crawls, their
 writer processes and review app workers alike), and each begins the moment the previous
 one ends.
+
+On PostgreSQL, `request_reads()` serves a web request's reads in autocommit: under READ
+COMMITTED every statement takes its own snapshot inside a transaction as well, so the
+BEGIN and ROLLBACK round trips around them bought nothing. And connections are pinged
+only when they come out of the pool after sitting idle for `PING_IDLE_S` (a restarted
+server has closed them); `pool_pre_ping` pinged on every checkout, a round trip for each
+of a request's reads and writes (docs/benchmarks.md, "Review app").
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,12 +35,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crawler.errors import DependencyError, SchemaMissingError, UsageError
 
 BUSY_TIMEOUT_MS = 30_000
+PING_IDLE_S = 5.0  # a pooled connection idle longer than this is pinged before use
 
 
 def safe_url(url: str) -> str:
@@ -54,10 +63,36 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _ping_idle_connections(engine: Engine) -> None:
+    """Ping a pooled connection before use if it sat idle over `PING_IDLE_S`.
+
+    SQLAlchemy's "pessimistic disconnect handling, custom" recipe: raising
+    `DisconnectionError` on checkout makes the pool drop the connection and try another.
+    """
+    dialect = engine.dialect
+
+    def checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["td_idle_since"] = time.monotonic()
+
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("td_idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure means: not this connection
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checkout)
+
+
 def _make_engine(url: str, *, immediate: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_size=10, max_overflow=20)
+        _ping_idle_connections(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -120,6 +155,14 @@ class Database:
         self.read_engine = _make_engine(url, immediate=False) if self.is_sqlite else self.engine
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._request_reader = (
+            self._reader
+            if self.is_sqlite
+            else sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+        )
         database = self.engine.url.database if self.is_sqlite else None
         self.turn = WriterTurn(database) if database and database != ":memory:" else _no_turn
 
@@ -139,6 +182,16 @@ class Database:
     def read_session(self) -> Iterator[Session]:
         """A read-only snapshot (deferred transaction on SQLite)."""
         with self._reader() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def request_reads(self) -> Iterator[Session]:
+        """Short reads for one web request: autocommit on PostgreSQL, a snapshot on SQLite.
+
+        Not for server-side cursors (`yield_per`), which need a transaction: use
+        `read_session` for those.
+        """
+        with self._request_reader() as session, session.begin():
             yield session
 
     def check_reachable(self) -> None:

@@ -79,3 +79,80 @@ def test_upgrade_creates_sqlite_parent_folder(tmp_path: Path) -> None:
     upgrade(db)
     assert (tmp_path / "deep" / "er" / "td.db").exists()
     db.dispose()
+
+
+# --- PostgreSQL connection handling (docs/benchmarks.md, "Review app") ---------------
+
+
+def _backend_pid(db: Database) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def _count_pings(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    pings: list[int] = []
+    real = db.engine.dialect.do_ping
+
+    def counting(dbapi_conn: object) -> bool:
+        pings.append(1)
+        return real(dbapi_conn)
+
+    monkeypatch.setattr(db.engine.dialect, "do_ping", counting)
+    return pings
+
+
+def test_request_reads_run_outside_a_transaction_on_postgres_only(db: Database) -> None:
+    with db.request_reads() as s:
+        s.execute(select(func.count()).select_from(Media)).scalar()
+        dbapi = s.connection().connection.dbapi_connection
+        if db.is_sqlite:
+            assert dbapi.in_transaction  # the deferred snapshot of read_session
+        else:
+            assert dbapi.autocommit is True
+            status = dbapi.info.transaction_status.name
+            assert status == "IDLE", status  # no BEGIN was sent
+    with db.read_session() as s:  # unchanged: a transaction (server-side cursors need one)
+        s.execute(select(func.count()).select_from(Media)).scalar()
+        dbapi = s.connection().connection.dbapi_connection
+        assert dbapi.in_transaction if db.is_sqlite else dbapi.autocommit is False
+    with db.session() as s:  # a write after autocommit reads is a transaction again
+        s.execute(
+            insert_for(s, Media.__table__).values(
+                sha256="a" * 64, sha1="0" * 40, md5="0" * 32, bytes=1, media_type="image"
+            )
+        )
+        dbapi = s.connection().connection.dbapi_connection
+        assert dbapi.in_transaction if db.is_sqlite else dbapi.autocommit is False
+
+
+@pytest.mark.pg
+def test_busy_postgres_connections_are_not_pinged_idle_ones_are(
+    pg_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(pg_db_url)
+    pings = _count_pings(db, monkeypatch)
+    for _ in range(5):
+        _backend_pid(db)
+    assert pings == []  # back in use within PING_IDLE_S: no round trip spent on a ping
+    monkeypatch.setattr("crawler.db.session.PING_IDLE_S", 0.0)
+    _backend_pid(db)
+    assert pings == [1]
+    db.dispose()
+
+
+@pytest.mark.pg
+def test_a_pooled_connection_killed_while_idle_is_replaced_unnoticed(
+    pg_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(pg_db_url)
+    first = _backend_pid(db)
+    other = Database(pg_db_url)
+    with other.engine.connect() as conn:  # a server restart, for that one connection
+        conn.exec_driver_sql(f"SELECT pg_terminate_backend({first})")
+        conn.commit()
+    other.dispose()
+    monkeypatch.setattr("crawler.db.session.PING_IDLE_S", 0.0)
+    with db.request_reads() as s:  # the ping fails, the pool connects afresh
+        assert s.execute(select(func.count()).select_from(Media)).scalar() == 0
+    assert _backend_pid(db) != first
+    db.dispose()
