@@ -63,8 +63,17 @@ def _lock_head(session: Session) -> AuditHead:
     return head
 
 
+# A write transaction may defer its appends to its commit (`review.audit`, PostgreSQL):
+# `session.info[DEFERRED]` then holds a callable that writes them now. An ORM append calls
+# it first, so the chain keeps the order in which the events were recorded.
+DEFERRED = "td_audit_deferred"
+
+
 def record(session: Session, event: Event) -> AuditEvent:
     """Append `event` inside the caller's transaction."""
+    write_deferred = session.info.get(DEFERRED)
+    if write_deferred is not None:
+        write_deferred(session)
     head = _lock_head(session)
     at = utcnow()
     event_id = head.last_id + 1

@@ -11,6 +11,16 @@ On PostgreSQL the head row's lock is what every write transaction of every worke
 on, held from the append until COMMIT; there the append is one statement (the hash
 computed by the server's `sha256()` over the same JSON text as `event_hash`), so the
 lock is held for two round trips instead of four.
+
+Better still, the review app's write transactions (`review.web.writing`) defer their
+appends on PostgreSQL (`defer_to_commit`) and send them with the COMMIT in one pipeline
+(`commit`): the server then takes the head lock and releases it at COMMIT without waiting
+on this process at all. Under 20 busy clients, waiting for the append's answer and for
+the GIL before sending COMMIT held the lock 3-4 ms a write, which capped every write of
+every worker at ~300 a second (docs/benchmarks.md, "Review app"). A deferred event is
+written in the same transaction as before, only later in it: an ORM append
+(`crawler.audit.record`) in the same transaction writes the deferred ones first, so the
+chain keeps the order in which the events were recorded.
 """
 
 from __future__ import annotations
@@ -18,12 +28,16 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from crawler.audit import GENESIS, Event, event_hash, event_json
+from crawler.audit import DEFERRED, GENESIS, Event, event_hash, event_json
 from crawler.db.models import AuditEvent, AuditHead
 from crawler.db.types import utcnow
 
@@ -62,6 +76,15 @@ RETURNING event.id
 )
 
 
+# The same statements in psycopg's own placeholders, for the pipeline of `commit`.
+_PG_APPEND_SQL = str(_PG_APPEND.compile(dialect=psycopg_dialect()))
+_PG_NEW_HEAD_SQL = (
+    str(_NEW_HEAD.compile(dialect=psycopg_dialect(), compile_kwargs={"literal_binds": True}))
+    + " ON CONFLICT (id) DO NOTHING"
+)
+_PENDING = "td_audit_pending"
+
+
 def _json_around(at: datetime, event: Event) -> tuple[str, str, str]:
     """`event_hash`'s JSON text cut where the id and the previous hash go."""
     marker = secrets.token_hex(8)
@@ -71,11 +94,10 @@ def _json_around(at: datetime, event: Event) -> tuple[str, str, str]:
     return head, middle + '"', '"' + tail
 
 
-def _append_pg(conn: Connection, event: Event) -> int | None:
-    """The one-statement append; None when there is no head row yet."""
+def _pg_params(event: Event) -> dict[str, Any]:
     at = utcnow()
     head, middle, tail = _json_around(at, event)
-    params = {
+    return {
         "at": at.astimezone(UTC).replace(tzinfo=None),  # stored as naive UTC (UTCDateTime)
         "actor": event.actor[:64],
         "action": event.action[:64],
@@ -86,15 +108,71 @@ def _append_pg(conn: Connection, event: Event) -> int | None:
         "middle": middle,
         "tail": tail,
     }
+
+
+def _append_pg(conn: Connection, params: dict[str, Any]) -> int | None:
+    """The one-statement append; None when there is no head row yet."""
     event_id: int | None = conn.execute(_PG_APPEND, params).scalar()
     return event_id
 
 
-def record(session: Session, event: Event) -> int:
-    """Append `event` inside the caller's transaction; returns the event's id."""
+def defer_to_commit(session: Session) -> None:
+    """On PostgreSQL, hold this transaction's appends for `commit` (no-op on SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.info[_PENDING] = []
+        session.info[DEFERRED] = _write_deferred
+
+
+def _write_deferred(session: Session) -> None:
+    """Write the held appends now (before an ORM append); later ones are held again."""
+    pending: list[dict[str, Any]] = session.info.get(_PENDING) or []
+    if pending:
+        conn = session.connection()
+        conn.exec_driver_sql(_PG_NEW_HEAD_SQL)
+        for params in pending:
+            conn.execute(_PG_APPEND, params)
+        pending.clear()
+        _forget_orm_head(session)
+
+
+def commit(session: Session) -> None:
+    """Send the held appends and COMMIT together, as the transaction's last statements.
+
+    After this the session's own commit finds the connection idle and sends nothing.
+    Without held appends (SQLite, or nothing recorded) it does nothing: the caller's
+    commit commits as usual.
+    """
+    session.info.pop(DEFERRED, None)
+    pending: list[dict[str, Any]] = session.info.pop(_PENDING, None) or []
+    if not pending:
+        return
+    session.flush()  # ORM changes go first, inside the transaction
+    dbapi = session.connection().connection.dbapi_connection
+    assert dbapi is not None
+    try:
+        with dbapi.pipeline(), dbapi.cursor() as cur:  # type: ignore[attr-defined]
+            cur.execute(_PG_NEW_HEAD_SQL)
+            for params in pending:
+                cur.execute(_PG_APPEND_SQL, params)
+            dbapi.commit()
+    except psycopg.Error as exc:  # as SQLAlchemy raises it; the caller's exit rolls back
+        raise DBAPIError.instance(_PG_APPEND_SQL, None, exc, psycopg.Error) from exc
+    _forget_orm_head(session)
+
+
+def record(session: Session, event: Event) -> int | None:
+    """Append `event` inside the caller's transaction; returns the event's id.
+
+    None when the append is held for `commit` (`defer_to_commit`, PostgreSQL).
+    """
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        event_id = _append_pg(conn, event)
+        params = _pg_params(event)
+        pending = session.info.get(_PENDING)
+        if pending is not None:
+            pending.append(params)
+            return None
+        event_id = _append_pg(conn, params)
         if event_id is not None:
             _forget_orm_head(session)
             return event_id

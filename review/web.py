@@ -22,6 +22,7 @@ from flask import Response, abort, current_app, g, request
 from sqlalchemy.orm import Session
 
 from crawler.db.session import Database
+from review import audit
 from review.auth import Principal, resolve_api_token, resolve_session, touch_session
 from review.checkpoint import Checkpointer
 from review.config import ReviewConfig
@@ -63,10 +64,14 @@ def writing() -> Iterator[Session]:
 
     On SQLite, writers of every thread and process take turns (`Database.session`)
     instead of sleeping in SQLite's busy handler; WAL checkpoints run in the background
-    (`review.checkpoint`), not inside a commit that holds the turn.
+    (`review.checkpoint`), not inside a commit that holds the turn. On PostgreSQL the
+    transaction's audit appends go with its COMMIT (`review.audit.commit`), so they must
+    be its last statements: nothing else runs in it after the body.
     """
     with database().session() as session:
+        audit.defer_to_commit(session)
         yield session
+        audit.commit(session)  # PostgreSQL: the held audit appends and COMMIT in one go
     checkpointer: Checkpointer = current_app.extensions["review_checkpointer"]
     checkpointer.wrote()
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from crawler.audit import Event, verify_chain
 from crawler.audit import record as orm_record
-from crawler.db.models import AuditEvent
+from crawler.db.models import AuditEvent, Host
 from crawler.db.session import Database
-from review.audit import record
+from review.audit import commit, defer_to_commit, record
 
 
 def test_core_and_orm_appends_interleave_into_one_valid_chain(db: Database) -> None:
@@ -43,3 +49,83 @@ def test_hostile_event_text_hashes_the_same_on_every_path(db: Database) -> None:
     with db.read_session() as s:
         report = verify_chain(s)
     assert report.ok and report.checked == 4, report
+
+
+# --- appends held for the COMMIT (review.audit.defer_to_commit, PostgreSQL) ----------
+
+
+def _write(db: Database) -> Iterator[Session]:
+    """What `review.web.writing` does around a request's write transaction."""
+    with db.session() as s:
+        defer_to_commit(s)
+        yield s
+        commit(s)
+
+
+def _actions(db: Database) -> list[str]:
+    with db.read_session() as s:
+        report = verify_chain(s)
+        assert report.ok, report
+        return list(s.execute(select(AuditEvent.action).order_by(AuditEvent.id)).scalars())
+
+
+def test_held_appends_keep_the_order_they_were_recorded_in(db: Database) -> None:
+    with contextmanager(_write)(db) as s:
+        record(s, Event("ana", "item.view", "review_item", 1))
+        orm_record(s, Event("ana", "item.claim", "review_item", 1))  # writes the held one first
+        record(s, Event("ana", "decision.reject", "review_item", 1, {"status": "rejected"}))
+        record(s, Event("ana", "item.view", "review_item", 2))
+    with contextmanager(_write)(db) as s:
+        record(s, Event("bob", "item.view", "review_item", 3))
+    with contextmanager(_write)(db) as s:
+        pass  # nothing recorded: an ordinary commit
+    assert _actions(db) == [
+        "item.view",
+        "item.claim",
+        "decision.reject",
+        "item.view",
+        "item.view",
+    ]
+
+
+def test_a_failed_request_records_none_of_its_events(db: Database) -> None:
+    with contextmanager(_write)(db) as s:
+        record(s, Event("ana", "item.view", "review_item", 1))
+    with pytest.raises(RuntimeError), contextmanager(_write)(db) as s:
+        record(s, Event("ana", "item.claim", "review_item", 1))
+        raise RuntimeError("the handler failed after recording")
+    assert _actions(db) == ["item.view"]
+
+
+def test_the_head_lock_is_not_held_while_the_transaction_works(pg_db_url: str) -> None:
+    """The point of holding the appends: other writers never queue behind this body."""
+    db, other = Database(pg_db_url), Database(pg_db_url)
+    with contextmanager(_write)(db) as s:
+        record(s, Event("ana", "item.view", "review_item", 1))
+        s.execute(
+            insert(Host).values(host="held.example", ip="192.0.2.1", country="NL")
+        )  # more work after the event, as a decision does
+        with other.session() as o:  # another worker's append goes first, unblocked
+            o.execute(text("SET LOCAL lock_timeout = '2s'"))
+            orm_record(o, Event("bob", "item.claim", "review_item", 2))
+    assert _actions(db) == ["item.claim", "item.view"]
+    with db.read_session() as s:
+        assert s.execute(select(Host.host)).scalars().all() == ["held.example"]
+    db.dispose()
+    other.dispose()
+
+
+def test_an_append_that_fails_at_commit_rolls_the_whole_transaction_back(
+    pg_db_url: str,
+) -> None:
+    db = Database(pg_db_url)
+    with pytest.raises(DBAPIError, match="too long"), contextmanager(_write)(db) as s:
+        s.execute(insert(Host).values(host="lost.example", ip="192.0.2.2", country="NL"))
+        record(s, Event("ana", "item.view", "t" * 40, 1))  # target_type holds 32 characters
+    with db.read_session() as s:
+        assert s.execute(select(Host.host)).scalars().all() == []
+        assert s.execute(select(AuditEvent.id)).scalars().all() == []
+    with contextmanager(_write)(db) as s:  # the pooled connection is usable again
+        record(s, Event("ana", "item.view", "review_item", 1))
+    assert _actions(db) == ["item.view"]
+    db.dispose()
