@@ -6,9 +6,10 @@ a throwaway PostgreSQL database (127.0.0.1:5432, user root, trust auth). The app
 production runs it: `takedown review serve` (gunicorn, `--workers` processes, default one
 per CPU as the command's, each with `--threads` threads); the clients run in
 `--client-procs` other processes, so neither side's GIL skews the other. Each engine is
-measured with 1 client and then with `--clients` in the same run, with the load average
-and the CPU time of the server's processes (master and workers) per request, so figures
-from a shared machine can be compared within a run. `--think-ms` pauses after each
+measured with 1 client and then with `--clients` in the same run, with the load average,
+the CPU time of the server's processes (master and workers) per request, the requests a
+second and how many of the machine's CPUs were busy (server, clients and database
+together), so figures from a shared machine can be compared within a run. `--think-ms` pauses after each
 measured pair and after each decision, as an analyst would.
 
     python bench/review.py [--items 100000] [--clients 20] [--requests 25] [--engines sqlite,pg]
@@ -274,9 +275,23 @@ def server_process(url: str, args: argparse.Namespace) -> Iterator[tuple[int, in
             proc.wait(timeout=60)
 
 
-def report(label: str, clients: int, timings: dict[str, list[float]], cpu: float) -> None:
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (Linux /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
+
+
+def report(
+    label: str, clients: int, timings: dict[str, list[float]], cpu: float, wall: float, busy: float
+) -> None:
     rounds = len(timings["queue"])
-    print(f"  {clients} client(s): server CPU {cpu / (rounds * 4) * 1000:.1f} ms per request")
+    print(
+        f"  {clients} client(s): server CPU {cpu / (rounds * 4) * 1000:.1f} ms per request; "
+        f"{rounds * 4 / wall:.0f} requests/s; machine busy {busy / wall:.2f} of "
+        f"{os.cpu_count()} CPUs"
+    )
     for name, path in (("queue", "GET /queue"), ("next", "POST /queue/next")):
         values = timings[name]
         print(
@@ -301,9 +316,15 @@ def bench(url: str, args: argparse.Namespace) -> None:
     with server_process(url, args) as (pid, port):
         for clients in (1, args.clients):
             load = os.getloadavg()[0]
-            cpu: list[float] = []
-            timings = run_clients(port, args, clients, lambda: cpu.append(cpu_seconds(pid)))
-            report(f"load{load:4.1f}", clients, timings, cpu_seconds(pid) - cpu[0])
+            marks: list[tuple[float, float, float]] = []
+
+            def started() -> None:
+                marks.append((cpu_seconds(pid), time.perf_counter(), machine_busy()[0]))
+
+            timings = run_clients(port, args, clients, started)
+            cpu0, t0, busy0 = marks[0]
+            wall, busy = time.perf_counter() - t0, machine_busy()[0] - busy0
+            report(f"load{load:4.1f}", clients, timings, cpu_seconds(pid) - cpu0, wall, busy)
 
 
 def main() -> None:
