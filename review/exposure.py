@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, cast, extract, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crawler.db.models import ExposureDay, User
+from crawler.db.types import UTCDateTime
 
 
 def day_of(now: datetime) -> str:
@@ -27,86 +31,86 @@ _READ = select(
     ExposureDay.open_item_id,
     ExposureDay.open_since,
 ).where(_KEY)
-_NEW = insert(ExposureDay).values(
-    user_id=bindparam("uid"), day=bindparam("d"), reveals=0, views=0, seconds=0
-)
-_WRITE = (
-    update(ExposureDay)
-    .where(_KEY)
-    .values(
-        reveals=bindparam("n_reveals"),
-        views=bindparam("n_views"),
-        seconds=bindparam("n_seconds"),
-        open_item_id=bindparam("n_open_item"),
-        open_since=bindparam("n_open_since"),
+_NOW = bindparam("now", type_=UTCDateTime())
+
+
+def _elapsed(dialect: str) -> ColumnElement[int]:
+    """Whole seconds from the open item view to `:now`, within 0 and `:cap` (NULL if none).
+
+    In SQL so that one statement reads and moves the counters: a read, then a write of
+    the values computed here, lost a count to every concurrent request of the same
+    analyst on PostgreSQL (two reveals at once), and cost a statement more each time.
+    """
+    cap = bindparam("cap", type_=Integer())
+    if dialect == "postgresql":
+        seconds = extract("epoch", _NOW - ExposureDay.open_since)
+        return cast(func.floor(func.least(func.greatest(seconds, 0), cap)), Integer)
+    # SQLite: julianday() keeps milliseconds; round there so 30 s apart is not 29.99...
+    days = func.julianday(_NOW) - func.julianday(ExposureDay.open_since)
+    return cast(func.min(func.max(func.round(days * 86400.0, 3), 0), cap), Integer)
+
+
+@lru_cache(maxsize=8)
+def _upsert(dialect: str, kind: str) -> Any:
+    """Count a view (`kind` "view") or a reveal ("reveal"), creating today's row."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    row: dict[str, Any] = {"user_id": bindparam("uid"), "day": bindparam("d")}
+    if kind == "view":
+        row |= {"reveals": 0, "views": 1, "seconds": 0}
+        row |= {"open_item_id": bindparam("item"), "open_since": _NOW}
+        change = {
+            "views": ExposureDay.views + 1,
+            "seconds": ExposureDay.seconds + func.coalesce(_elapsed(dialect), 0),
+            "open_item_id": bindparam("item"),
+            "open_since": _NOW,
+        }
+    else:
+        row |= {"reveals": 1, "views": 0, "seconds": 0}
+        change = {"reveals": ExposureDay.reveals + 1}
+    return (
+        insert(ExposureDay)
+        .values(row)
+        .on_conflict_do_update(index_elements=["user_id", "day"], set_=change)
+        .returning(ExposureDay.reveals, ExposureDay.views, ExposureDay.seconds)
     )
-)
 
 
-@dataclass
-class _Day:
-    """Today's counters of one analyst, read and written back in the caller's transaction."""
-
-    reveals: int = 0
-    views: int = 0
-    seconds: int = 0
-    open_item_id: int | None = None
-    open_since: datetime | None = None
-
-
-def _row(session: Session, user_id: int, now: datetime) -> _Day:
-    """Today's row (created at zero), read inside the caller's write transaction."""
-    key = {"uid": user_id, "d": day_of(now)}
-    conn = session.connection()
-    found = conn.execute(_READ, key).first()
-    if found is None:
-        conn.execute(_NEW, key)
-        return _Day()
-    return _Day(*found)
-
-
-def _save(session: Session, user_id: int, now: datetime, row: _Day) -> None:
-    values = {
-        "n_reveals": row.reveals,
-        "n_views": row.views,
-        "n_seconds": row.seconds,
-        "n_open_item": row.open_item_id,
-        "n_open_since": row.open_since,
-    }
-    session.connection().execute(_WRITE, {"uid": user_id, "d": day_of(now), **values})
-
-
-def _close_open_view(row: _Day, now: datetime, cap_s: int) -> None:
-    if row.open_since is not None:
-        row.seconds += int(min(max((now - row.open_since).total_seconds(), 0), cap_s))
-    row.open_item_id, row.open_since = None, None
+@lru_cache(maxsize=4)
+def _leave(dialect: str) -> Any:
+    return (
+        update(ExposureDay)
+        .where(_KEY, ExposureDay.open_since.is_not(None))
+        .values(
+            seconds=ExposureDay.seconds + _elapsed(dialect),
+            open_item_id=None,
+            open_since=None,
+        )
+    )
 
 
 def item_viewed(
     session: Session, user: tuple[int, str], item_id: int, now: datetime, cap_s: int, budget: int
 ) -> Exposure:
     """Count a view of `item_id` (closing the previous one); returns today's counters."""
-    row = _row(session, user[0], now)
-    _close_open_view(row, now, cap_s)
-    row.views += 1
-    row.open_item_id, row.open_since = item_id, now
-    _save(session, user[0], now, row)
-    return Exposure(user[1], day_of(now), row.reveals, row.views, row.seconds, budget)
+    conn = session.connection()
+    values = {"uid": user[0], "d": day_of(now), "item": item_id, "now": now, "cap": cap_s}
+    reveals, views, seconds = conn.execute(_upsert(conn.dialect.name, "view"), values).one()
+    return Exposure(user[1], day_of(now), reveals, views, seconds, budget)
 
 
 def item_left(session: Session, user_id: int, now: datetime, cap_s: int) -> None:
-    row = _row(session, user_id, now)
-    if row.open_since is not None:
-        _close_open_view(row, now, cap_s)
-        _save(session, user_id, now, row)
+    """Add the time since the open item view (a decision or logout ends it)."""
+    conn = session.connection()
+    values = {"uid": user_id, "d": day_of(now), "now": now, "cap": cap_s}
+    conn.execute(_leave(conn.dialect.name), values)
 
 
 def revealed(session: Session, user_id: int, now: datetime) -> int:
     """Count one reveal; returns today's reveals including this one."""
-    row = _row(session, user_id, now)
-    row.reveals += 1
-    _save(session, user_id, now, row)
-    return row.reveals
+    conn = session.connection()
+    values = {"uid": user_id, "d": day_of(now)}
+    reveals: int = conn.execute(_upsert(conn.dialect.name, "reveal"), values).one()[0]
+    return reveals
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,8 @@ class Exposure:
 
 def own_day(session: Session, user: tuple[int, str], now: datetime, budget: int) -> Exposure:
     found = session.connection().execute(_READ, {"uid": user[0], "d": day_of(now)}).first()
-    row = _Day(*found) if found is not None else _Day()
-    return Exposure(user[1], day_of(now), row.reveals, row.views, row.seconds, budget)
+    reveals, views, seconds = found[:3] if found is not None else (0, 0, 0)
+    return Exposure(user[1], day_of(now), reveals, views, seconds, budget)
 
 
 def team_day(session: Session, now: datetime, budget: int) -> list[Exposure]:
