@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Integer,
     ScalarSelect,
     Select,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session, aliased
@@ -305,41 +307,47 @@ def list_queue(
 ) -> list[QueueRow]:
     """Open items (or the filtered status), highest priority first.
 
-    One index-ordered query per status, merged here: an `IN` over two statuses would make
-    the database sort every open item.
+    One index-ordered, limited SELECT per status, in one UNION ALL statement, merged
+    here: an `IN` over two statuses would make the database sort every open item.
     """
     statuses = (filters.status,) if filters.status else OPEN_STATUSES
-    conn, stmt = session.connection(), _list_stmt(filters.shape())
+    stmt = _list_stmt(filters.shape(), len(statuses))
     params: dict[str, Any] = {"limit": limit + offset, **filters.params()}
-    rows: list[QueueRow] = []
-    for status in statuses:
-        rows.extend(QueueRow(*r) for r in conn.execute(stmt, {"q_status": status, **params}))
+    params.update((f"q_status{i}", status) for i, status in enumerate(statuses))
+    rows = [QueueRow(*r) for r in session.connection().execute(stmt, params)]
     rows.sort(key=lambda r: (-r.priority, -r.id))
     return rows[offset : offset + limit]
 
 
 @lru_cache(maxsize=32)
-def _list_stmt(shape: Shape) -> Select[*tuple[Any, ...]]:
-    """The columns of `QueueRow`, in its field order."""
-    return (
-        select(
-            ReviewItem.id,
-            Page.url,
-            Page.title,
-            Host.host,
-            Host.country,
-            ReviewItem.priority,
-            ReviewItem.status,
-            ReviewItem.claimed_by,
-            ReviewItem.lease_until,
-            ReviewItem.no_viewing_needed,
+def _list_stmt(shape: Shape, statuses: int) -> Select[*tuple[Any, ...]] | CompoundSelect[Any]:
+    """The columns of `QueueRow`, in its field order, for `statuses` bound statuses."""
+
+    def one(i: int) -> Select[*tuple[Any, ...]]:
+        return (
+            select(
+                ReviewItem.id,
+                Page.url,
+                Page.title,
+                Host.host,
+                Host.country,
+                ReviewItem.priority,
+                ReviewItem.status,
+                ReviewItem.claimed_by,
+                ReviewItem.lease_until,
+                ReviewItem.no_viewing_needed,
+            )
+            .join(Page, Page.id == ReviewItem.page_id)
+            .outerjoin(Host, Host.id == Page.host_id)
+            .where(ReviewItem.status == bindparam(f"q_status{i}"), *_filter_clauses(shape))
+            .order_by(*_order())
+            .limit(bindparam("limit", type_=Integer))
         )
-        .join(Page, Page.id == ReviewItem.page_id)
-        .outerjoin(Host, Host.id == Page.host_id)
-        .where(ReviewItem.status == bindparam("q_status"), *_filter_clauses(shape))
-        .order_by(*_order())
-        .limit(bindparam("limit", type_=Integer))
-    )
+
+    if statuses == 1:
+        return one(0)
+    # SQLite allows ORDER BY and LIMIT in a compound's members only inside subqueries.
+    return union_all(*(select(one(i).subquery()) for i in range(statuses)))
 
 
 @lru_cache(maxsize=4)

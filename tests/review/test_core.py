@@ -354,3 +354,26 @@ def test_totp_code_is_single_use(app: Flask, db: Database, clock: Clock) -> None
         "/login", data={"username": "bob", "password": "correct horse battery", "code": code}
     )
     assert first.status_code == 302 and again.status_code == 401
+
+
+def test_queue_lists_open_statuses_merged_by_priority_then_newest(db: Database) -> None:
+    """One UNION ALL of an index-ordered SELECT per status, merged in Python."""
+    from review.queue import QueueFilters, list_queue
+
+    made = [
+        (seed_item(db, priority=p, status=st), p, st)
+        for p, st in ((5, "pending"), (9, "escalated"), (5, "escalated"), (7, "pending"))
+    ]
+    made.append((seed_item(db, priority=8, status="rejected"), 8, "rejected"))
+    by_id = {item: (p, st) for item, p, st in made}
+    with db.read_session() as s:
+        rows = list_queue(s, QueueFilters())
+        page2 = list_queue(s, QueueFilters(), limit=2, offset=2)
+        escalated = list_queue(s, QueueFilters(status="escalated"))
+    expected = sorted(
+        (i for i, _, st in made if st != "rejected"), key=lambda i: (-by_id[i][0], -i)
+    )
+    assert [r.id for r in rows] == expected
+    assert [(r.priority, r.status) for r in rows] == [by_id[i] for i in expected]
+    assert [r.id for r in page2] == expected[2:4]
+    assert [r.status for r in escalated] == ["escalated", "escalated"]
