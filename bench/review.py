@@ -3,17 +3,18 @@
 Measures p50/p95 of `GET /queue` and of `POST /queue/next` (the atomic claim; each client
 rejects what it claimed, unmeasured, so the next claim takes a new item) on SQLite and on
 a throwaway PostgreSQL database (127.0.0.1:5432, user root, trust auth). The app runs as
-production runs it: `takedown review serve` (gunicorn, `--workers` processes, default one
-per CPU as the command's, each with `--threads` threads); the clients run in
-`--client-procs` other processes, so neither side's GIL skews the other. Each engine is
-measured with 1 client and then with `--clients` in the same run, with the load average,
-the CPU time of the server's processes (master and workers) per request, the requests a
-second and how many of the machine's CPUs were busy (server, clients and database
-together), so figures from a shared machine can be compared within a run. `--think-ms` pauses after each
-measured pair and after each decision, as an analyst would.
+production runs it: `takedown review serve` (gunicorn, `--workers` processes with
+`--threads` threads each, by default the command's: two processes per CPU, 4 threads);
+the clients run in `--client-procs` other processes, so neither side's GIL skews the
+other. Each engine is measured with 1 client and then with `--clients` in the same run,
+with the load average, the CPU time of the server's processes (master and workers) per
+request, the requests a second and how many of the machine's CPUs were busy (server,
+clients and database together), so figures from a shared machine can be compared within
+a run. `--think-ms` pauses after each measured pair and after each decision, as an analyst
+would.
 
     python bench/review.py [--items 100000] [--clients 20] [--requests 25] [--engines sqlite,pg]
-                           [--workers N] [--threads 8] [--client-procs 2] [--think-ms 0]
+                           [--workers N] [--threads N] [--client-procs 2] [--think-ms 0]
 """
 
 from __future__ import annotations
@@ -260,7 +261,8 @@ def server_process(url: str, args: argparse.Namespace) -> Iterator[tuple[int, in
     """(pid, port) of `takedown review serve` in its own processes."""
     port = free_port()
     cmd = [sys.executable, "-m", "crawler", "review", "serve", "--port", str(port)]
-    cmd += ["--threads", str(args.threads)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
     with tempfile.TemporaryDirectory() as home:
@@ -334,16 +336,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=25, help="rounds per client")
     parser.add_argument("--engines", default="sqlite,pg")
     parser.add_argument("--workers", type=int, help="app processes (default: serve's)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per app process")
+    parser.add_argument("--threads", type=int, help="threads per app process (default: serve's)")
     parser.add_argument("--client-procs", type=int, default=2, help="client processes")
     parser.add_argument("--think-ms", type=float, default=0, help="pause after each pair")
     args = parser.parse_args()
-    from review.server import default_workers
+    from review.server import DEFAULT_THREADS, default_workers
 
-    workers = args.workers or default_workers()
+    workers, threads = args.workers or default_workers(), args.threads or DEFAULT_THREADS
     print(
         f"{os.cpu_count()} CPUs; takedown review serve --workers {workers} "
-        f"--threads {args.threads}; think={args.think_ms} ms"
+        f"--threads {threads}; think={args.think_ms} ms"
     )
     for engine in args.engines.split(","):
         print(f"{engine}: {args.items} items, {args.clients} clients x {args.requests} rounds")

@@ -24,11 +24,17 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 MAX_DEFAULT_WORKERS = 8  # each worker may run 4 argon2id hashes at 64 MiB (crawler/passwords)
+# Threads per worker. Fewer threads in more processes: every statement gives up the GIL,
+# and with 8 threads a process's runnable threads queued for it behind each other (two
+# workers x 8 threads served 340 requests/s on PostgreSQL where four x 4 served 380 and
+# SQLite 500 against 660; docs/benchmarks.md, "Review app"). Two workers per CPU at 4
+# threads keep the 16 threads of two at 8 on 2 CPUs, for previews waiting on slow hosts.
+DEFAULT_THREADS = 4
 
 
 def default_workers() -> int:
-    """One worker per CPU, at most `MAX_DEFAULT_WORKERS`."""
-    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
+    """Two workers per CPU, at most `MAX_DEFAULT_WORKERS`."""
+    return max(1, min(2 * (os.cpu_count() or 1), MAX_DEFAULT_WORKERS))
 
 
 class _RootLogger(Logger):

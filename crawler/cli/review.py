@@ -46,9 +46,11 @@ def serve(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(help="app processes [default: one per CPU, at most 8]", show_default=False),
+        typer.Option(help="app processes [default: two per CPU, at most 8]", show_default=False),
     ] = None,
-    threads: Annotated[int, typer.Option(help="threads per app process")] = 8,
+    threads: Annotated[
+        int | None, typer.Option(help="threads per app process [default: 4]", show_default=False)
+    ] = None,
     require_totp: Annotated[
         bool, typer.Option("--require-totp", help="users must set up one-time codes first")
     ] = False,
@@ -59,9 +61,10 @@ def serve(
         raise UsageError("TAKEDOWN_SECRET_KEY is not set: the review app will not start without it")
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: must be between 1 and 65535")
-    from review.server import default_workers
+    from review.server import DEFAULT_THREADS, default_workers
 
     count = default_workers() if workers is None else workers
+    threads = DEFAULT_THREADS if threads is None else threads
     if not 0 < count <= 64 or not 0 < threads <= 256:
         raise UsageError("--workers must be 1-64 and --threads 1-256")
     with database(cfg=cfg):

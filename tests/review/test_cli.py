@@ -23,9 +23,10 @@ def test_serve_with_zero_workers_exits_2(env: dict[str, str], cli: Any, monkeypa
     assert code == 2 and "--workers" in err and "Traceback" not in err
 
 
-def test_default_workers_is_one_per_cpu_capped() -> None:
-    import os
+def test_default_workers_is_two_per_cpu_capped(monkeypatch: Any) -> None:
+    from review import server
 
-    from review.server import MAX_DEFAULT_WORKERS, default_workers
-
-    assert default_workers() == max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
+    for cpus, workers in ((None, 2), (1, 2), (2, 4), (3, 6), (4, 8), (32, 8)):
+        monkeypatch.setattr(server.os, "cpu_count", lambda n=cpus: n)
+        assert server.default_workers() == workers, cpus
+    assert server.MAX_DEFAULT_WORKERS == 8 and server.DEFAULT_THREADS == 4
