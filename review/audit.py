@@ -28,14 +28,17 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Insert, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.expression import UpdateBase
 
 from crawler.audit import DEFERRED, GENESIS, Event, event_hash, event_json
 from crawler.db.models import AuditEvent, AuditHead
@@ -116,18 +119,64 @@ def _append_pg(conn: Connection, params: dict[str, Any]) -> int | None:
     return event_id
 
 
+_TAIL = "td_commit_tail"  # session.info: writes whose results nobody reads, for `commit`
+
+
 def defer_to_commit(session: Session) -> None:
     """On PostgreSQL, hold this transaction's appends for `commit` (no-op on SQLite)."""
     if session.get_bind().dialect.name == "postgresql":
         session.info[_PENDING] = []
+        session.info[_TAIL] = []
         session.info[DEFERRED] = _write_deferred
 
 
+@lru_cache(maxsize=64)
+def _driver_statement(stmt: UpdateBase, keys: tuple[str, ...], dialect: Dialect) -> tuple[str, Any]:
+    """`stmt` as the driver's SQL text and a function turning values into its parameters."""
+    if isinstance(stmt, Insert):
+        missing = [c.name for c in stmt.table.c if c.default is not None and c.name not in keys]
+        if missing:  # column defaults are applied by execution, which this bypasses
+            raise ValueError(f"at_commit: give {missing} explicitly")
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    processors = {
+        name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+        for name, bind in compiled.binds.items()
+    }
+
+    def parameters(values: dict[str, Any]) -> dict[str, Any]:
+        out = dict(compiled.construct_params(values))
+        for name, process in processors.items():
+            if process is not None and name in out:
+                out[name] = process(out[name])
+        return out
+
+    return str(compiled), parameters
+
+
+def at_commit(session: Session, stmt: UpdateBase, values: dict[str, Any]) -> None:
+    """Execute a write whose result nobody reads: now, or held for `commit`'s pipeline.
+
+    Held only in a transaction that `defer_to_commit` prepared (PostgreSQL); the write
+    then runs just before the audit appends and COMMIT, in the same round trip. Every
+    column an INSERT sets must be in `values` (column defaults are not applied).
+    """
+    tail = session.info.get(_TAIL)
+    if tail is None:
+        session.connection().execute(stmt, values)
+        return
+    sql, parameters = _driver_statement(stmt, tuple(sorted(values)), session.get_bind().dialect)
+    tail.append((sql, parameters(values)))
+
+
 def _write_deferred(session: Session) -> None:
-    """Write the held appends now (before an ORM append); later ones are held again."""
+    """Write the held writes and appends now (before an ORM append); later ones are held."""
     pending: list[dict[str, Any]] = session.info.get(_PENDING) or []
+    tail: list[tuple[str, dict[str, Any]]] = session.info.get(_TAIL) or []
+    conn = session.connection()
+    for sql, params in tail:
+        conn.exec_driver_sql(sql, params)
+    tail.clear()
     if pending:
-        conn = session.connection()
         conn.exec_driver_sql(_PG_NEW_HEAD_SQL)
         for params in pending:
             conn.execute(_PG_APPEND, params)
@@ -136,27 +185,32 @@ def _write_deferred(session: Session) -> None:
 
 
 def commit(session: Session) -> None:
-    """Send the held appends and COMMIT together, as the transaction's last statements.
+    """Send the held writes, the appends and COMMIT together, as the transaction's end.
 
     After this the session's own commit finds the connection idle and sends nothing.
-    Without held appends (SQLite, or nothing recorded) it does nothing: the caller's
-    commit commits as usual.
+    Without held work (SQLite, or nothing held) it does nothing: the caller's commit
+    commits as usual.
     """
     session.info.pop(DEFERRED, None)
     pending: list[dict[str, Any]] = session.info.pop(_PENDING, None) or []
-    if not pending:
+    tail: list[tuple[str, dict[str, Any]]] = session.info.pop(_TAIL, None) or []
+    if not pending and not tail:
         return
     session.flush()  # ORM changes go first, inside the transaction
     dbapi = session.connection().connection.dbapi_connection
     assert dbapi is not None
+    sql = _PG_APPEND_SQL
     try:
         with dbapi.pipeline(), dbapi.cursor() as cur:  # type: ignore[attr-defined]
-            cur.execute(_PG_NEW_HEAD_SQL)
+            for sql, params in tail:  # the head lock is taken after these, not before
+                cur.execute(sql, params)
+            if pending:
+                cur.execute(_PG_NEW_HEAD_SQL)
             for params in pending:
                 cur.execute(_PG_APPEND_SQL, params)
             dbapi.commit()
     except psycopg.Error as exc:  # as SQLAlchemy raises it; the caller's exit rolls back
-        raise DBAPIError.instance(_PG_APPEND_SQL, None, exc, psycopg.Error) from exc
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
     _forget_orm_head(session)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from crawler.audit import Event
 from crawler.db.models import Decision, ReviewItem
 from crawler.media import hashlists
-from review import exposure
+from review import audit, exposure
 from review.audit import record
 from review.auth import Principal
 from review.config import ReviewConfig
@@ -141,7 +141,8 @@ def _write(
     ).scalar()
     if done is None:
         return False
-    conn.execute(
+    audit.at_commit(  # nothing reads it back: on PostgreSQL it goes with the COMMIT
+        session,
         _INSERT_DECISION,
         {
             "item_id": item_id,

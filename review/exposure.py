@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from crawler.db.models import ExposureDay, User
 from crawler.db.types import UTCDateTime
+from review import audit
 
 
 def day_of(now: datetime) -> str:
@@ -100,9 +101,9 @@ def item_viewed(
 
 def item_left(session: Session, user_id: int, now: datetime, cap_s: int) -> None:
     """Add the time since the open item view (a decision or logout ends it)."""
-    conn = session.connection()
     values = {"uid": user_id, "d": day_of(now), "now": now, "cap": cap_s}
-    conn.execute(_leave(conn.dialect.name), values)
+    # Nothing reads it back: on PostgreSQL it goes with the COMMIT (review.audit).
+    audit.at_commit(session, _leave(session.get_bind().dialect.name), values)
 
 
 def revealed(session: Session, user_id: int, now: datetime) -> int:

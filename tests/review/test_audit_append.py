@@ -14,7 +14,7 @@ from crawler.audit import Event, verify_chain
 from crawler.audit import record as orm_record
 from crawler.db.models import AuditEvent, Host
 from crawler.db.session import Database
-from review.audit import commit, defer_to_commit, record
+from review.audit import at_commit, commit, defer_to_commit, record
 
 
 def test_core_and_orm_appends_interleave_into_one_valid_chain(db: Database) -> None:
@@ -128,4 +128,36 @@ def test_an_append_that_fails_at_commit_rolls_the_whole_transaction_back(
     with contextmanager(_write)(db) as s:  # the pooled connection is usable again
         record(s, Event("ana", "item.view", "review_item", 1))
     assert _actions(db) == ["item.view"]
+    db.dispose()
+
+
+def test_writes_held_for_the_commit_land_with_it_in_one_transaction(db: Database) -> None:
+    """`at_commit`: on PostgreSQL held for the COMMIT's pipeline, on SQLite run at once."""
+    values = {"host": "tail.example", "ip": "192.0.2.3", "country": "NL", "asn": 64500}
+    with contextmanager(_write)(db) as s:
+        at_commit(s, insert(Host), values)
+        record(s, Event("ana", "item.view", "review_item", 1))
+        held = s.execute(select(Host.host)).scalars().all()
+        assert held == ([] if not db.is_sqlite else ["tail.example"])
+    with db.read_session() as s:
+        assert s.execute(select(Host.host, Host.asn)).all() == [("tail.example", 64500)]
+    assert _actions(db) == ["item.view"]
+    with pytest.raises(RuntimeError), contextmanager(_write)(db) as s:
+        at_commit(s, insert(Host), {**values, "host": "never.example"})
+        raise RuntimeError("the handler failed")
+    with contextmanager(_write)(db) as s:  # an ORM append writes what is held first
+        at_commit(s, insert(Host), {**values, "host": "early.example"})
+        orm_record(s, Event("ana", "item.claim", "review_item", 1))
+        assert "early.example" in s.execute(select(Host.host)).scalars().all()
+    with db.read_session() as s:
+        assert sorted(s.execute(select(Host.host)).scalars()) == ["early.example", "tail.example"]
+
+
+def test_a_held_insert_must_name_every_defaulted_column(pg_db_url: str) -> None:
+    from crawler.db.models import Decision
+
+    db = Database(pg_db_url)
+    with pytest.raises(ValueError, match="created_at"), contextmanager(_write)(db) as s:
+        values = {"item_id": 1, "user_id": 1, "action": "reject", "item_version": 1}
+        at_commit(s, insert(Decision), values)
     db.dispose()
