@@ -195,12 +195,6 @@ _MEDIA_COLUMNS = (
     Media.width,
     Media.height,
 )
-_MEDIA = (
-    select(*_MEDIA_COLUMNS)
-    .outerjoin(Media, Media.id == Observation.media_id)
-    .where(Observation.page_id == bindparam("page_id"))
-    .order_by(Observation.id)
-)
 _OBSERVATION = (
     select(*_MEDIA_COLUMNS)
     .join(ReviewItem, ReviewItem.page_id == Observation.page_id)
@@ -261,15 +255,28 @@ def related_items(session: Session, item_id: int, media: list[MediaView]) -> lis
     return [RelatedItem(*row) for row in rows]
 
 
+# The item and its page's media in one statement (a row per media, or one with NULLs):
+# one round trip fewer for every item page and decision than item, then media.
+_ITEM_WIDTH = len(_ITEM.selected_columns)
+_ITEM_AND_MEDIA = (
+    _ITEM.add_columns(*_MEDIA_COLUMNS)
+    .outerjoin(Observation, Observation.page_id == ReviewItem.page_id)
+    .outerjoin(Media, Media.id == Observation.media_id)
+    .order_by(Observation.id)
+)
+
+
 def load_item(session: Session, item_id: int) -> ItemView | None:
     """The item with its page, hosting, people, media and related items (Core rows)."""
     conn = session.connection()
-    row = conn.execute(_ITEM, {"item_id": item_id}).first()
-    if row is None:
+    rows = conn.execute(_ITEM_AND_MEDIA, {"item_id": item_id}).all()
+    if not rows:
         return None
-    media = _media_views(conn, conn.execute(_MEDIA, {"page_id": row[-1]}).all())
+    item = rows[0][: _ITEM_WIDTH - 1]  # the last item column is the page id
+    observed = [r[_ITEM_WIDTH:] for r in rows if r[_ITEM_WIDTH] is not None]
+    media = _media_views(conn, observed)
     related = related_items(session, item_id, media)
-    return ItemView(*row[:-1], media=media, related=related)  # type: ignore[arg-type, misc]
+    return ItemView(*item, media=media, related=related)  # type: ignore[misc]
 
 
 def observation_for(session: Session, item_id: int, observation_id: int) -> MediaView | None:
