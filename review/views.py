@@ -208,10 +208,10 @@ def queue_page() -> str:
     page = max(0, min(request.args.get("page", 0, type=int) or 0, 10_000))
     session = reader()
     rows = queue.list_queue(session, filters, offset=page * queue.PAGE_SIZE)
-    counts = queue.count_open(session)
-    mine = exposure.own_day(
-        session, (user().user_id, user().username), now(), cfg().daily_reveal_budget
-    )
+    day = exposure.day_of(now())
+    counts, (reveals, views, seconds) = queue.page_counts(session, user().user_id, day)
+    budget = cfg().daily_reveal_budget
+    mine = exposure.Exposure(user().username, day, reveals, views, seconds, budget)
     return render_template(
         "queue.html",
         rows=rows,

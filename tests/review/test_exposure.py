@@ -87,3 +87,29 @@ def test_concurrent_reveals_of_one_analyst_are_all_counted(
     assert sorted(seen) == list(range(1, threads * each + 1))  # each saw its own count
     with db.session() as s:
         assert exposure.revealed(s, ana, T0) == threads * each + 1
+
+
+def test_the_queue_page_reads_counts_and_exposure_in_one_statement(
+    db: Database, users: dict[str, int]
+) -> None:
+    from review import queue
+    from tests.review.conftest import seed_item
+
+    for status in ("pending", "pending", "escalated", "rejected"):
+        seed_item(db, status=status)
+    ana = users["ana"]
+    with db.read_session() as s:
+        assert queue.page_counts(s, ana, exposure.day_of(T0)) == (
+            {"pending": 2, "escalated": 1},
+            (0, 0, 0),  # no row for the day yet
+        )
+    _view(db, ana, 1, T0)
+    _view(db, ana, 2, T0 + timedelta(seconds=12))
+    with db.session() as s:
+        exposure.revealed(s, ana, T0)
+    with db.read_session() as s:
+        counts, day = queue.page_counts(s, ana, exposure.day_of(T0))
+        assert counts == queue.count_open(s)
+        assert day == (1, 2, 12)
+        assert queue.page_counts(s, users["bob"], exposure.day_of(T0))[1] == (0, 0, 0)
+        assert queue.page_counts(s, ana, "2026-11-24")[1] == (0, 0, 0)
