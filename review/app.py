@@ -60,7 +60,9 @@ def create_app(
     app.jinja_env.autoescape = select_autoescape(default=True, default_for_string=True)
     register_filters(app)
     app.extensions["review_config"] = config
-    db = Database(config.db_url)
+    # A fixed set of statements on long-lived pooled connections: prepared at first use
+    # (docs/benchmarks.md, "Review app").
+    db = Database(config.db_url, prepare_threshold=0)
     app.extensions["review_db"] = db
     app.extensions["review_checkpointer"] = Checkpointer(db.engine)
     # Their state is in the database, shared by every app process (review.server).

@@ -156,3 +156,19 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_unnoticed(
         assert s.execute(select(func.count()).select_from(Media)).scalar() == 0
     assert _backend_pid(db) != first
     db.dispose()
+
+
+def test_the_review_app_prepares_its_statements_at_first_use(pg_db_url: str) -> None:
+    from review.app import create_app
+
+    app = create_app(test_config={"db_url": pg_db_url, "secret_key": "k" * 32})
+    review_db, plain = app.extensions["review_db"], Database(pg_db_url)
+    for db, threshold in ((review_db, 0), (plain, 5)):  # 5: psycopg's own default
+        with db.request_reads() as s:
+            dbapi = s.connection().connection.dbapi_connection
+            assert dbapi.prepare_threshold == threshold
+            for _ in range(2):
+                s.execute(select(func.count()).select_from(Media)).scalar()
+            prepared = s.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar()
+            assert (prepared > 0) is (threshold == 0)
+        db.dispose()
