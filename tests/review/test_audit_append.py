@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from crawler.audit import Event, verify_chain
 from crawler.audit import record as orm_record
-from crawler.db.models import AuditEvent, Host
+from crawler.db.models import AuditEvent, Host, Page
 from crawler.db.session import Database
 from review.audit import at_commit, commit, defer_to_commit, record
 
@@ -161,3 +161,41 @@ def test_a_held_insert_must_name_every_defaulted_column(pg_db_url: str) -> None:
         values = {"item_id": 1, "user_id": 1, "action": "reject", "item_version": 1}
         at_commit(s, insert(Decision), values)
     db.dispose()
+
+
+def test_held_writes_convert_their_values_as_sqlalchemy_would(db: Database) -> None:
+    """Column types still apply to held writes: a UTC+2 time is stored as its UTC time."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from crawler.db.models import Decision, ReviewItem
+    from crawler.users import add_user
+
+    with db.session() as s:
+        host = Host(host="tz.example", ip="192.0.2.4", country="NL")
+        s.add(host)
+        s.flush()
+        page = Page(url="http://tz.example/", canonical_url="http://tz.example/", host_id=host.id)
+        s.add(page)
+        s.flush()
+        item = ReviewItem(page_id=page.id, priority=1, status="pending")
+        s.add(item)
+        user = add_user(s, "tzana", "analyst", "a long enough password 123")
+        s.flush()
+        item_id, user_id = item.id, user.id
+    at = datetime(2026, 11, 23, 11, 0, tzinfo=timezone(timedelta(hours=2)))
+    values = {
+        "item_id": item_id,
+        "user_id": user_id,
+        "action": "reject",
+        "category": None,
+        "notes": None,
+        "item_version": 1,
+        "created_at": at,
+    }
+    with contextmanager(_write)(db) as s:
+        if not db.is_sqlite:  # the server would convert an aware time with this zone
+            s.execute(text("SET LOCAL TIME ZONE 'Asia/Tokyo'"))
+        at_commit(s, insert(Decision), values)
+    with db.read_session() as s:
+        stored = s.execute(select(Decision.created_at)).scalar_one()
+    assert stored == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
