@@ -24,14 +24,9 @@ def day_of(now: datetime) -> str:
     return now.date().isoformat()
 
 
-_KEY = and_(ExposureDay.user_id == bindparam("uid"), ExposureDay.day == bindparam("d"))
-_READ = select(
-    ExposureDay.reveals,
-    ExposureDay.views,
-    ExposureDay.seconds,
-    ExposureDay.open_item_id,
-    ExposureDay.open_since,
-).where(_KEY)
+# One analyst's day: parameters `uid` and `d` (`day_of`); also read by `queue.page_counts`.
+DAY_KEY = and_(ExposureDay.user_id == bindparam("uid"), ExposureDay.day == bindparam("d"))
+_READ = select(ExposureDay.reveals, ExposureDay.views, ExposureDay.seconds).where(DAY_KEY)
 _NOW = bindparam("now", type_=UTCDateTime())
 
 
@@ -80,7 +75,7 @@ def _upsert(dialect: str, kind: str) -> Any:
 def _leave(dialect: str) -> Any:
     return (
         update(ExposureDay)
-        .where(_KEY, ExposureDay.open_since.is_not(None))
+        .where(DAY_KEY, ExposureDay.open_since.is_not(None))
         .values(
             seconds=ExposureDay.seconds + _elapsed(dialect),
             open_item_id=None,
@@ -134,7 +129,7 @@ class Exposure:
 
 def own_day(session: Session, user: tuple[int, str], now: datetime, budget: int) -> Exposure:
     found = session.connection().execute(_READ, {"uid": user[0], "d": day_of(now)}).first()
-    reveals, views, seconds = found[:3] if found is not None else (0, 0, 0)
+    reveals, views, seconds = found if found is not None else (0, 0, 0)
     return Exposure(user[1], day_of(now), reveals, views, seconds, budget)
 
 

@@ -45,6 +45,7 @@ from crawler.db.models import (
     Page,
     ReviewItem,
 )
+from review import exposure
 from review.audit import record
 from review.auth import Principal
 
@@ -367,23 +368,12 @@ def _count_stmt(cap: int) -> Select[Any]:
     return select(*(capped(status).label(status) for status in OPEN_STATUSES))
 
 
-def count_open(session: Session, cap: int = COUNT_CAP) -> dict[str, int]:
-    """Open items per status, counted up to `cap` (the page shows "1000+"), in one query.
-
-    An exact count reads every open row's index entry on every queue page: 20-90 ms at
-    100,000 items (docs/benchmarks.md); a capped count stops after `cap` entries.
-    """
-    row = session.connection().execute(_count_stmt(cap)).one()
-    return {status: int(n) for status, n in zip(OPEN_STATUSES, row, strict=True)}
-
-
 @lru_cache(maxsize=4)
 def _page_counts_stmt(cap: int) -> Select[Any]:
     """`_count_stmt`'s counts and the analyst's exposure counters of the day, in one row."""
 
     def today(column: Any) -> ScalarSelect[Any]:
-        key = (ExposureDay.user_id == bindparam("uid"), ExposureDay.day == bindparam("d"))
-        return select(column).where(*key).scalar_subquery()  # NULL without a row
+        return select(column).where(exposure.DAY_KEY).scalar_subquery()  # NULL without a row
 
     counts = _count_stmt(cap).selected_columns
     return select(
@@ -394,8 +384,12 @@ def _page_counts_stmt(cap: int) -> Select[Any]:
 def page_counts(
     session: Session, user_id: int, day: str, cap: int = COUNT_CAP
 ) -> tuple[dict[str, int], tuple[int, int, int]]:
-    """`count_open` and the user's (reveals, views, seconds) of `day`: the queue page's
-    figures in one round trip instead of two."""
+    """Open items per status counted up to `cap` (the page shows "1000+"), and the user's
+    (reveals, views, seconds) of `day`: the queue page's figures in one round trip.
+
+    An exact count reads every open row's index entry on every queue page: 20-90 ms at
+    100,000 items (docs/benchmarks.md); a capped count stops after `cap` entries.
+    """
     row = session.connection().execute(_page_counts_stmt(cap), {"uid": user_id, "d": day}).one()
     n = len(OPEN_STATUSES)
     counts = {status: int(v) for status, v in zip(OPEN_STATUSES, row[:n], strict=True)}

@@ -108,8 +108,23 @@ def test_the_queue_page_reads_counts_and_exposure_in_one_statement(
     with db.session() as s:
         exposure.revealed(s, ana, T0)
     with db.read_session() as s:
-        counts, day = queue.page_counts(s, ana, exposure.day_of(T0))
-        assert counts == queue.count_open(s)
-        assert day == (1, 2, 12)
+        assert queue.page_counts(s, ana, exposure.day_of(T0)) == (
+            {"pending": 2, "escalated": 1},
+            (1, 2, 12),
+        )
         assert queue.page_counts(s, users["bob"], exposure.day_of(T0))[1] == (0, 0, 0)
         assert queue.page_counts(s, ana, "2026-11-24")[1] == (0, 0, 0)
+
+
+def test_open_counts_stop_at_the_cap(db: Database, users: dict[str, int]) -> None:
+    from review import queue
+    from tests.review.conftest import seed_item
+
+    for _ in range(3):
+        seed_item(db)
+    with db.read_session() as s:
+        assert queue.page_counts(s, users["ana"], "2026-11-23", cap=2)[0] == {
+            "pending": 2,  # shown as "2+"
+            "escalated": 0,
+        }
+        assert queue.page_counts(s, users["ana"], "2026-11-23", cap=5)[0]["pending"] == 3
