@@ -1,8 +1,8 @@
 """Review candidates: one `ReviewItem` per page showing media that matched a known list.
 
-Evidence is read from the recorded `Match` rows as the lists are *now*: matches from a
-disabled list, from a quarantined entry (flood guard) or at a PDQ distance beyond the
-list's current threshold are ignored. A media item matching any benign entry is
+Evidence is read from the recorded `Match` rows as the lists are *now*: only active
+matches count (`crawler.match_state`: list enabled, entry not quarantined, PDQ distance
+within the list's current threshold). A media item matching any benign entry is
 *suppressed*: it produces no candidate, whatever known entries it also matches (the benign
 Match row stays, so the suppression shows in exports).
 
@@ -32,12 +32,13 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from crawler.db.models import HashEntry, HashList, Match, Observation, ReviewItem
 from crawler.db.types import utcnow
 from crawler.db.upsert import insert_for
+from crawler.match_state import active_clause
 
 MACHINE_STATUSES = ("pending", "suppressed", "escalated")
 _CHUNK = 1_000
@@ -121,11 +122,7 @@ def _all_evidence_query():  # type: ignore[no-untyped-def]
         .join(Match.__table__, m.media_id == o.media_id)
         .join(HashEntry.__table__, e.id == m.entry_id)
         .join(HashList.__table__, h.id == m.list_id)
-        .where(
-            h.enabled.is_(True),
-            e.quarantined_at.is_(None),
-            or_(m.match_type != "pdq", m.distance <= h.pdq_threshold),
-        )
+        .where(active_clause(m, e, h))
     )
 
 
@@ -282,48 +279,3 @@ def _refresh(item: ReviewItem, assessment: PageAssessment, changes: CandidateCha
     else:
         return
     item.priority, item.no_viewing_needed, item.updated_at = priority, nvn, utcnow()
-
-
-def match_records(session: Session, media_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
-    """The contract's `matches` records per media, for exports.
-
-    Beyond the contract's fields (`list`, `type`, `distance`, `category`, `reference`):
-    `kind` (known or benign), `active` (the match counts under the lists' current settings:
-    list enabled, entry not quarantined, within threshold) and `suppressed` (a known match
-    on a media that also matches a benign entry), so suppressions show in exports.
-    """
-    records: dict[int, list[dict[str, Any]]] = {}
-    for chunk in _chunks(media_ids):
-        for media_id, record in _match_rows(session, chunk):
-            records.setdefault(media_id, []).append(record)
-    for found in records.values():
-        benign = any(r["kind"] == "benign" and r["active"] for r in found)
-        for r in found:
-            r["suppressed"] = benign and r["kind"] == "known"
-    return records
-
-
-def _match_rows(session: Session, media_ids: list[int]) -> Iterator[tuple[int, dict[str, Any]]]:
-    query = (
-        select(Match, HashEntry, HashList)
-        .join(HashEntry, HashEntry.id == Match.entry_id)
-        .join(HashList, HashList.id == Match.list_id)
-        .where(Match.media_id.in_(media_ids))
-        .order_by(Match.media_id, Match.distance, Match.id)
-    )
-    for match, entry, hash_list in session.execute(query):
-        active = hash_list.enabled and entry.quarantined_at is None
-        if match.match_type == "pdq":
-            active = active and match.distance <= hash_list.pdq_threshold
-        yield (
-            match.media_id,
-            {
-                "list": hash_list.name,
-                "type": match.match_type,
-                "distance": match.distance,
-                "category": entry.category,
-                "reference": entry.reference,
-                "kind": hash_list.kind,
-                "active": active,
-            },
-        )

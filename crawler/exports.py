@@ -12,6 +12,10 @@ Guarantees (HAZARDS E-01, E-02, E-03):
 - CSV is RFC 4180 (CRLF, minimal quoting); a text cell starting with `=`, `+`, `-`, `@`,
   TAB or CR gets a `'` prefix so spreadsheets never run it as a formula, the JSON text
   of `matches` included.
+- `matches` holds only the matches that count now (`crawler.match_state`): known matches
+  a benign list suppresses are in `suppressed_matches` (with `suppressed_by`), the benign
+  matches themselves in `benign_matches`; matches of a disabled list, a quarantined entry
+  or beyond a PDQ threshold are left out.
 - `ExportSummary` carries the row count and the SHA-256 of the bytes written, for the
   audit event the caller records (`audit_export`).
 """
@@ -46,6 +50,7 @@ from crawler.db.models import (
     User,
 )
 from crawler.db.session import Database
+from crawler.match_state import ACTIVE, BENIGN, SUPPRESSED, active_clause, match_states
 
 Format = Literal["jsonl", "csv"]
 Record = dict[str, Any]
@@ -56,6 +61,8 @@ MEDIA_FIELDS = (
     "sha256", "sha1", "md5", "pdq", "pdq_quality", "bytes", "width", "height",
     "host", "registered_domain", "ip", "country", "asn", "as_org",
     "first_seen", "last_seen", "matches",
+    # additions to the contract (second round: only active matches are `matches`):
+    "suppressed_matches", "benign_matches",
 )  # fmt: skip
 CANDIDATE_FIELDS = (
     "id", "page_url", "host", "registered_domain", "ip", "country", "asn", "as_org",
@@ -63,6 +70,7 @@ CANDIDATE_FIELDS = (
     "first_seen", "last_seen", "decided_by", "decided_at", "category", "removed_at",
     # additions to the contract:
     "abuse_contact_source", "created_at", "tls_verified",
+    "page_id", "suppressed_matches", "benign_matches",
 )  # fmt: skip
 BATCH = 1000
 logger = logging.getLogger(__name__)
@@ -158,6 +166,7 @@ def _match_query() -> AnySelect:
             HashEntry.reference,
             HashList.kind,
             Media.sha256,
+            active_clause(Match, HashEntry, HashList).label("active"),
         )
         .join(HashList, HashList.id == Match.list_id)
         .join(HashEntry, HashEntry.id == Match.entry_id)
@@ -176,6 +185,35 @@ def _match_record(row: Any) -> Record:
         "reference": row.reference,
         "kind": row.kind,
     }
+
+
+@dataclass
+class _Matches:
+    """One media's (or page's) match rows by state (`crawler.match_state`)."""
+
+    active: list[Any]
+    suppressed: list[Any]
+    benign: list[Any]
+
+
+def _by_state(rows: list[Any]) -> _Matches:
+    """Split match rows (of one or several media) by each one's state, keeping their order."""
+    per_media: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        per_media[row.media_id].append(row)
+    state_of: dict[int, str] = {}
+    for media_rows in per_media.values():
+        states = match_states((r.kind, r.active) for r in media_rows)
+        state_of.update((id(r), st) for r, st in zip(media_rows, states, strict=True))
+    parts: dict[str, list[Any]] = {ACTIVE: [], SUPPRESSED: [], BENIGN: []}
+    for row in rows:
+        parts.get(state_of[id(row)], []).append(row)
+    return _Matches(parts[ACTIVE], parts[SUPPRESSED], parts[BENIGN])
+
+
+def _suppressed_record(row: Any, found: _Matches) -> Record:
+    by = sorted({b.name for b in found.benign if b.media_id == row.media_id})
+    return {**_match_record(row), "suppressed_by": by}
 
 
 def _matches_by_media(session: Session, media_ids: Iterable[int]) -> dict[int, list[Any]]:
@@ -200,8 +238,10 @@ def _media_query() -> AnySelect:
 
 
 def _media_record(
-    obs: Observation, page_url: str, media: Media | None, host: Host | None, matches: list[Any]
+    obs: Observation, page_url: str, media: Media | None, host: Host | None, rows: list[Any]
 ) -> Record:
+    matches = _by_state(rows)
+
     def m(name: str) -> Any:
         return getattr(media, name) if media is not None else None
 
@@ -217,7 +257,9 @@ def _media_record(
         "host": h("host"), "registered_domain": h("registered_domain"), "ip": h("ip") or None,
         "country": h("country"), "asn": h("asn"), "as_org": h("as_org"),
         "first_seen": iso(obs.first_seen), "last_seen": iso(obs.last_seen),
-        "matches": [_match_record(r) for r in matches],
+        "matches": [_match_record(r) for r in matches.active],
+        "suppressed_matches": [_suppressed_record(r, matches) for r in matches.suppressed],
+        "benign_matches": [_match_record(r) for r in matches.benign],
     }  # fmt: skip
 
 
@@ -282,13 +324,14 @@ def _candidate_record(
     host: Host | None,
     decided_by: str | None,
     media: int,
-    matches: list[Any],
+    rows: list[Any],
 ) -> Record:
     def h(name: str) -> Any:
         return getattr(host, name) if host is not None else None
 
-    matched = {r.media_id for r in matches if r.kind == "known"}
-    listed = [{**_match_record(r), "sha256": r.sha256} for r in matches]
+    matches = _by_state(rows)
+    matched = {r.media_id for r in matches.active}
+    listed = [{**_match_record(r), "sha256": r.sha256} for r in matches.active]
     return {
         "id": item.id, "page_url": page.url, "host": h("host"),
         "registered_domain": h("registered_domain"), "ip": h("ip") or None,
@@ -300,6 +343,11 @@ def _candidate_record(
         "category": item.category, "removed_at": iso(item.removed_at),
         "abuse_contact_source": h("abuse_contact_source"), "created_at": iso(item.created_at),
         "tls_verified": page.tls_verified,  # H-07: null for plain HTTP
+        "page_id": page.id,  # what `evidence export --page` takes; `id` is the review item
+        "suppressed_matches": [
+            {**_suppressed_record(r, matches), "sha256": r.sha256} for r in matches.suppressed
+        ],
+        "benign_matches": [{**_match_record(r), "sha256": r.sha256} for r in matches.benign],
     }  # fmt: skip
 
 

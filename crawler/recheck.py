@@ -57,6 +57,7 @@ from crawler.db.types import utcnow
 from crawler.errors import UsageError
 from crawler.frontier import Entry, counts, fingerprint, record
 from crawler.items import MediaItem, PageItem
+from crawler.match_state import ACTIVE, active_clause, match_states
 from crawler.net.addresses import parse_host_literal
 from crawler.net.resolver import address_policy
 from crawler.net.urls import InvalidURL, Scope, url_host
@@ -217,23 +218,19 @@ def start_run(db: Database, policy: CrawlPolicy, seeds: list[str]) -> int:
 
 
 def known_matched(session: Session, media_ids: set[int]) -> set[int]:
-    """The media among *media_ids* with an active known match and no benign one."""
+    """The media among *media_ids* with an active, unsuppressed known match."""
     if not media_ids:
         return set()
     query = (
-        select(Match.media_id, HashList.kind)
+        select(Match.media_id, HashList.kind, active_clause(Match, HashEntry, HashList))
         .join(HashEntry, HashEntry.id == Match.entry_id)
         .join(HashList, HashList.id == Match.list_id)
-        .where(
-            Match.media_id.in_(media_ids),
-            HashList.enabled.is_(True),
-            HashEntry.quarantined_at.is_(None),
-            or_(Match.match_type != "pdq", Match.distance <= HashList.pdq_threshold),
-        )
+        .where(Match.media_id.in_(media_ids))
     )
-    rows = session.execute(query).all()
-    benign = {m for m, kind in rows if kind == "benign"}
-    return {m for m, kind in rows if kind == "known" and m not in benign}
+    by_media: dict[int, list[tuple[str, Any]]] = {}
+    for media_id, kind, active in session.execute(query):
+        by_media.setdefault(media_id, []).append((kind, active))
+    return {m for m, rows in by_media.items() if ACTIVE in match_states(rows)}
 
 
 def media_ids_of(session: Session, run_id: int, urls: list[str]) -> dict[str, int | None]:

@@ -27,6 +27,7 @@ from crawler.db.models import (
     ReviewItem,
     User,
 )
+from crawler.match_state import ACTIVE, active_clause, match_states
 from review.queue import OPEN_STATUSES
 
 EXACT_TYPES = ("md5", "sha1", "sha256")
@@ -40,10 +41,17 @@ class MatchView:
     distance: int
     category: str | None
     reference: str | None
+    # `crawler.match_state`: active (a hit), suppressed (a benign list wins), benign, inactive
+    state: str = ACTIVE
 
     @property
     def exact_known(self) -> bool:
         return self.list_kind == "known" and self.match_type in EXACT_TYPES
+
+    @property
+    def counts(self) -> bool:
+        """A hit under the lists as they are now (not suppressed, not inactive)."""
+        return self.state == ACTIVE
 
 
 @dataclass(frozen=True)
@@ -210,6 +218,7 @@ _MATCHES = (
         Match.distance,
         HashEntry.category,
         HashEntry.reference,
+        active_clause(Match, HashEntry, HashList),
     )
     .join(HashList, HashList.id == Match.list_id)
     .join(HashEntry, HashEntry.id == Match.entry_id)
@@ -222,8 +231,15 @@ def _matches(conn: Connection, media_ids: list[int]) -> dict[int, list[MatchView
     out: dict[int, list[MatchView]] = {}
     if not media_ids:
         return out
+    rows: dict[int, list[Any]] = {}
     for row in conn.execute(_MATCHES, {"media_ids": media_ids}):
-        out.setdefault(row[0], []).append(MatchView(*row[1:]))
+        rows.setdefault(row[0], []).append(row)
+    for media_id, found in rows.items():
+        states = match_states((r[2], r[7]) for r in found)
+        out[media_id] = [
+            MatchView(*r[1:7], state=st)  # type: ignore[arg-type]
+            for r, st in zip(found, states, strict=True)
+        ]
     return out
 
 

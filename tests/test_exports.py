@@ -122,7 +122,7 @@ def test_media_jsonl_fields_and_values(db: Database) -> None:
     records = [json.loads(line) for line in _run(db, "media", "jsonl").splitlines()]
     assert len(records) == 7
     for rec in records:
-        assert set(rec) == CONTRACT_MEDIA
+        assert set(rec) == CONTRACT_MEDIA | {"suppressed_matches", "benign_matches"}
         assert rec["first_seen"].endswith("Z") and len(rec["first_seen"]) == 20
     hashed = records[0]
     assert hashed["status"] == "hashed" and hashed["media_type"] == "image"
@@ -138,7 +138,15 @@ def test_candidates_jsonl_fields(db: Database) -> None:
     _seed(db)
     (rec,) = [json.loads(line) for line in _run(db, "candidates", "jsonl").splitlines()]
     assert set(rec) >= CONTRACT_CANDIDATES
-    assert set(rec) - CONTRACT_CANDIDATES == {"abuse_contact_source", "created_at", "tls_verified"}
+    assert set(rec) - CONTRACT_CANDIDATES == {
+        "abuse_contact_source",
+        "created_at",
+        "tls_verified",
+        "page_id",
+        "suppressed_matches",
+        "benign_matches",
+    }
+    assert rec["page_id"] == 1 and rec["suppressed_matches"] == []
     assert (rec["media"], rec["matched_media"], rec["status"]) == (3, 1, "pending")
     assert rec["page_url"] == "http://site.test/p0" and rec["host"] == "site.test"
     assert rec["matches"][0]["list"] == "+known-a"

@@ -6,16 +6,19 @@ in memory while hashed.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
+import json
 from collections.abc import Callable
 from itertools import count
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageEnhance
 from sqlalchemy import func, select
 
-from crawler.candidates import MediaEvidence, PageAssessment, match_records
+from crawler.candidates import MediaEvidence, PageAssessment
 from crawler.db.models import (
     AuditEvent,
     HashEntry,
@@ -27,9 +30,11 @@ from crawler.db.models import (
     ReviewItem,
 )
 from crawler.db.session import Database
+from crawler.exports import export
 from crawler.matching import Matcher, MatcherConfig, MediaHashes
 from crawler.media.hashing import hash_media
 from crawler.media.hashlists import HashRow, import_rows
+from review.items import load_item
 
 Cli = Callable[..., tuple[int, str, str]]
 _ids = count(1)
@@ -293,12 +298,55 @@ def test_benign_suppresses_and_the_suppression_is_recorded(db: Database) -> None
             .where(Match.media_id == logo_id)
         ).all()
     assert sorted(kinds) == [("benign", 5), ("known", 0)]
-    with db.read_session() as session:
-        exported = match_records(session, [logo_id])[logo_id]
-    assert [(r["list"], r["kind"], r["distance"], r["suppressed"]) for r in exported] == [
-        ("known-a", "known", 0, True),
-        ("benign-logos", "benign", 5, False),
+    # The export itself (what `takedown export` writes): the suppressed known match is no
+    # match, in JSON Lines and CSV alike, for media and candidates.
+    by_url = {r["media_url"]: r for r in exported(db, "media", "jsonl")}
+    logo_rec = by_url[f"http://127.0.0.1/logo-only/{logo_id}.png"]
+    assert logo_rec["matches"] == []
+    assert [
+        (r["list"], r["distance"], r["suppressed_by"]) for r in logo_rec["suppressed_matches"]
+    ] == [("known-a", 0, ["benign-logos"])]
+    assert [(r["list"], r["kind"]) for r in logo_rec["benign_matches"]] == [
+        ("benign-logos", "benign")
     ]
+    other_rec = by_url[f"http://127.0.0.1/mixed/{other_id}.png"]
+    assert [r["list"] for r in other_rec["matches"]] == ["known-a"]
+    assert other_rec["suppressed_matches"] == []
+    on_mixed = by_url["http://127.0.0.1/logo.png"]
+    assert on_mixed["matches"] == [] and len(on_mixed["suppressed_matches"]) == 1
+    csv_rows = {r["media_url"]: r for r in exported(db, "media", "csv")}
+    csv_logo = csv_rows[f"http://127.0.0.1/logo-only/{logo_id}.png"]
+    assert json.loads(csv_logo["matches"]) == []
+    assert json.loads(csv_logo["suppressed_matches"]) == logo_rec["suppressed_matches"]
+
+    (cand,) = exported(db, "candidates", "jsonl")
+    assert cand["page_url"] == "http://127.0.0.1/mixed"
+    assert cand["page_id"] == page_id(db, "http://127.0.0.1/mixed")
+    assert [m["sha256"] for m in cand["matches"]] == [other.sha256]
+    assert cand["matched_media"] == 1
+    assert [m["sha256"] for m in cand["suppressed_matches"]] == [logo.sha256]
+    (csv_cand,) = exported(db, "candidates", "csv")
+    assert json.loads(csv_cand["suppressed_matches"]) == cand["suppressed_matches"]
+
+    # The review app's item page reads the same rule.
+    with db.read_session() as session:
+        view = load_item(session, cand["id"])
+    assert view is not None
+    states = {(m.media_id, x.list_name): x.state for m in view.media for x in m.matches}
+    assert states == {
+        (other_id, "known-a"): "active",
+        (logo_id, "known-a"): "suppressed",
+        (logo_id, "benign-logos"): "benign",
+    }
+
+
+def exported(db: Database, kind: str, fmt: str) -> list[dict[str, Any]]:
+    """The records `takedown export KIND --format FMT` writes (CSV rows as dicts)."""
+    out = io.StringIO()
+    export(db, kind, fmt, out)  # type: ignore[arg-type]
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(out.getvalue())))
+    return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 def test_priority_orders_exact_then_distance_then_category_then_count() -> None:
