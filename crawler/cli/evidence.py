@@ -12,6 +12,7 @@ from crawler.cli._common import database, info, out_console, settings
 from crawler.errors import UsageError
 from crawler.evidence import (
     DEFAULT_RETENTION_DAYS,
+    PageRef,
     export_bundle,
     key_id,
     load_or_create_key,
@@ -42,18 +43,54 @@ def _write(path: str, data: bytes) -> None:
     tmp.replace(target)
 
 
+def _page_ref(reference: str | None, page: int | None, item: int | None) -> PageRef:
+    """Exactly one of REFERENCE (page id or URL), --page, --item (exit 2 otherwise)."""
+    given = sum(v is not None for v in (reference, page, item))
+    if given != 1:
+        raise UsageError(
+            "evidence export: name one page: PAGE_ID or URL, --page ID, or --item ID"
+            + (" (not several)" if given else "")
+        )
+    if reference is None:
+        return PageRef(page_id=page, item_id=item)
+    if reference.isascii() and reference.isdigit():
+        return PageRef(page_id=int(reference))
+    if "://" in reference:
+        return PageRef(url=reference)
+    raise UsageError(f"evidence export: {reference!r} is neither a page id nor a URL")
+
+
 @evidence_app.command("export")
 def export_command(
-    page_id: Annotated[int, typer.Argument(help="the page's id (as in `export candidates`)")],
     output: Annotated[str, typer.Option("--output", help="bundle file (zip); '-' for stdout")],
+    reference: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[PAGE_ID|URL]",
+            help="the page: its page id (`page_id` in `export candidates`, not `id`) or its URL",
+            show_default=False,
+        ),
+    ] = None,
+    page: Annotated[
+        int | None, typer.Option("--page", help="page id (`page_id` in `export candidates`)")
+    ] = None,
+    item: Annotated[
+        int | None, typer.Option("--item", help="review item id (`id` in `export candidates`)")
+    ] = None,
 ) -> None:
-    """Write a signed bundle: manifest, WARCs, media hashes, decisions, audit excerpt."""
+    """Write a signed bundle: manifest, WARCs, media hashes, decisions, audit excerpt.
+
+    Name the page by exactly one of: --item ID (the review item, `id` in `export
+    candidates`), --page ID or a bare PAGE_ID (`page_id` there), or the page's URL. A
+    reference that names no page exits 2 and writes nothing.
+    """
+    ref = _page_ref(reference, page, item)
     cfg = settings()
     with database(cfg=cfg) as db:
-        result = export_bundle(db, cfg.home, page_id, actor=ACTOR)
+        result = export_bundle(db, cfg.home, ref, actor=ACTOR)
     _write(output, result.data)
     info(
-        f"page {page_id}: {result.records} record(s), {result.media} media, "
+        f"page {result.page_id}: {result.records} record(s), {result.media} media, "
         f"{result.audit_events} audit event(s); bundle sha256 {result.sha256}"
     )
 

@@ -11,7 +11,7 @@ in `TAKEDOWN_HOME/evidence/signing-key.pem`; `verify_bundle` checks one on its o
 
 from __future__ import annotations
 
-from crawler.evidence.bundle import EvidenceError, ExportResult, export_bundle
+from crawler.evidence.bundle import EvidenceError, ExportResult, PageRef, export_bundle
 from crawler.evidence.datauri import ReplacedMedia, Sanitized, sanitize
 from crawler.evidence.keys import key_id, load_or_create_key, parse_public_key, public_pem
 from crawler.evidence.records import (
@@ -30,6 +30,7 @@ __all__ = [
     "EvidenceInvalid",
     "EvidenceRecorder",
     "ExportResult",
+    "PageRef",
     "PurgeResult",
     "ReplacedMedia",
     "Sanitized",

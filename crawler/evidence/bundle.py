@@ -45,6 +45,7 @@ from crawler.db.types import utcnow
 from crawler.errors import TakedownError, UsageError
 from crawler.evidence.keys import key_id, load_or_create_key, public_raw
 from crawler.evidence.records import evidence_root, media_facts
+from crawler.net.urls import InvalidURL, canonical_url
 
 BUNDLE_FORMAT = "takedown-evidence-bundle/1"
 MANIFEST, SIGNATURE, AUDIT = "manifest.json", "manifest.sig", "audit.json"
@@ -206,6 +207,55 @@ def _warc_members(home: Path, records: list[EvidenceRecord]) -> list[tuple[str, 
     return out
 
 
+@dataclass(frozen=True)
+class PageRef:
+    """Which page a bundle is for: exactly one of a page id, a review item id or a URL."""
+
+    page_id: int | None = None
+    item_id: int | None = None
+    url: str | None = None
+
+    def describe(self) -> str:
+        if self.item_id is not None:
+            return f"item {self.item_id}"
+        if self.url is not None:
+            return f"URL {self.url!r}"
+        return f"page {self.page_id}"
+
+
+def resolve_page(session: Session, ref: PageRef) -> int:
+    """The page id `ref` names; `UsageError` (exit 2) when it names none or is ambiguous."""
+    given = [v for v in (ref.page_id, ref.item_id, ref.url) if v is not None]
+    if len(given) != 1:
+        raise UsageError("name one page: a page id (--page), a review item id (--item) or a URL")
+    found: int | None
+    if ref.item_id is not None:
+        query = select(ReviewItem.page_id).where(ReviewItem.id == ref.item_id)
+        found = session.execute(query).scalar()
+    elif ref.url is not None:
+        found = _page_of_url(session, ref.url)
+    else:
+        found = session.execute(select(Page.id).where(Page.id == ref.page_id)).scalar()
+    if found is None:
+        raise UsageError(f"{ref.describe()}: no such page")
+    return int(found)
+
+
+def _page_of_url(session: Session, url: str) -> int | None:
+    """The page crawled at `url` (as given, else its canonical form); None if none or several."""
+    exact = list(session.execute(select(Page.id).where(Page.url == url).limit(2)).scalars())
+    if len(exact) == 1:
+        return int(exact[0])
+    if len(exact) > 1:
+        raise UsageError(f"URL {url!r}: several pages; name one with --page")
+    try:
+        canonical = canonical_url(url)
+    except (InvalidURL, ValueError):
+        return None
+    query = select(Page.id).where(Page.canonical_url == canonical)
+    return session.execute(query).scalar()
+
+
 def collect(session: Session, home: Path, page_id: int) -> BundleContent:
     page = session.get(Page, page_id)
     if page is None:
@@ -269,11 +319,18 @@ class ExportResult:
     sha256: str
 
 
-def export_bundle(db: Database, home: Path, page_id: int, actor: str = "cli") -> ExportResult:
-    """Build the page's bundle and log the export (with the bundle's digest) as an audit event."""
-    key = load_or_create_key(home)
+def export_bundle(
+    db: Database, home: Path, page: int | PageRef, actor: str = "cli"
+) -> ExportResult:
+    """Build the page's bundle and log the export (with the bundle's digest) as an audit event.
+
+    `page` is a page id or a `PageRef` (page id, review item id or URL); a reference that
+    names no page is a `UsageError` and nothing is written.
+    """
     with db.read_session() as session:
+        page_id = resolve_page(session, page if isinstance(page, PageRef) else PageRef(page))
         content = collect(session, home, page_id)
+    key = load_or_create_key(home)  # after the checks: a refused export writes nothing
     data = build(content, key)
     result = ExportResult(
         data,
