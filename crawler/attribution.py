@@ -37,11 +37,11 @@ from typing import Protocol
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from crawler.abuse_address import guess_for
 from crawler.db.models import Host, RdapCache
 from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.db.upsert import insert_for
-from crawler.net.addresses import parse_address
 from crawler.net.geo import GeoError, GeoInfo, GeoLookup
 from crawler.net.rdap import RdapClient, RdapResult, Status
 from crawler.net.urls import InvalidURL, canonical_host, registered_domain
@@ -87,9 +87,7 @@ class Contact:
 
 def guess_contact(domain: str | None) -> str | None:
     """`abuse@<domain>` (RFC 2142), or None when there is no domain to write to."""
-    if not domain or parse_address(domain) is not None or "." not in domain:
-        return None
-    return f"abuse@{domain}"
+    return guess_for(domain)  # the one rule of what an abuse address is
 
 
 def decide_contact(result: RdapResult, domain: str | None) -> Contact:

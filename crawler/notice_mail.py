@@ -26,11 +26,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crawler.abuse_address import valid_abuse_address as valid_address
 from crawler.config import Settings
 from crawler.db.models import Notice, NoticeUrl
 from crawler.errors import UsageError
 from crawler.exports import iso
-from crawler.notices import OPEN_STATUSES, send_reason, valid_address
+from crawler.notices import OPEN_STATUSES, recipient_problem, send_reason
 
 WHICH = ("all", "open", "outbox")
 
@@ -46,7 +47,12 @@ def load_notices(
         query = query.where(Notice.status.in_(OPEN_STATUSES))
     notices = list(session.execute(query).scalars())
     if which == "outbox":
-        notices = [n for n in notices if send_reason(n, now, cfg.renotice_hours)]
+        # As `notices.outbox`: a notice with no valid recipient waits, it is not due.
+        notices = [
+            n
+            for n in notices
+            if send_reason(n, now, cfg.renotice_hours) and not recipient_problem(n)
+        ]
     urls: dict[int, list[NoticeUrl]] = {n.id: [] for n in notices}
     for chunk in _chunks(list(urls), 500):
         rows = select(NoticeUrl).where(NoticeUrl.notice_id.in_(chunk)).order_by(NoticeUrl.id)

@@ -28,7 +28,6 @@ builders never share a serial or a URL.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select, text, update
 from sqlalchemy.orm import Session
 
+from crawler.abuse_address import address_problem, guess_for, valid_abuse_address
 from crawler.audit import Event, record
 from crawler.config import Settings
 from crawler.db.models import Host, Notice, NoticeSerial, NoticeUrl, Page, ReviewItem
@@ -62,13 +62,8 @@ CDN_ASNS: dict[int, str] = {
 }
 CDN_ORG_WORDS = ("cloudflare", "akamai", "fastly", "cdn77", "bunnyway", "edgecast", "limelight")
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ADDRESS = re.compile(rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]{{1,64}}@{_LABEL}(?:\.{_LABEL})+")
-
-
-def valid_address(address: str | None) -> bool:
-    """A plain `local@domain` address: no display name, spaces, CR/LF or IP literals."""
-    return bool(address) and len(address or "") <= 254 and bool(_ADDRESS.fullmatch(address or ""))
+# The one rule of what an abuse address is (`crawler.abuse_address`); the old name stays.
+valid_address = valid_abuse_address
 
 
 @dataclass(frozen=True)
@@ -79,13 +74,30 @@ class Contact:
 
 def contact_for(host: Host | None) -> Contact | None:
     """The RDAP abuse contact of the host's network, else the RFC 2142 guess, else None."""
+    found = contact_or_reason(host)
+    return found if isinstance(found, Contact) else None
+
+
+def contact_or_reason(host: Host | None) -> Contact | str:
+    """The host's usable abuse contact, or why it has none (for *waiting* items)."""
     if host is None:
-        return None
+        return "the page has no recorded host"
     known = (host.abuse_contact or "").strip().lower()
-    if valid_address(known):
+    if valid_abuse_address(known):
         return Contact(known, host.abuse_contact_source == "guess")
-    guess = f"abuse@{(host.registered_domain or '').strip().lower()}"
-    return Contact(guess, True) if valid_address(guess) else None
+    guess = guess_for(host.registered_domain)
+    if guess is not None:
+        return Contact(guess, True)
+    stored = (
+        f"abuse contact {known[:80]!r} refused ({address_problem(known)})"
+        if known
+        else ("no abuse contact from RDAP")
+    )
+    domain = (host.registered_domain or host.host or "").strip().lower()
+    if not domain:
+        return f"no valid recipient: {stored}, and no domain to guess one from"
+    why = address_problem(f"abuse@{domain}") or "not usable"
+    return f"no valid recipient: {stored}, and no guess for {domain[:80]!r} ({why})"
 
 
 def is_cdn(host: Host | None) -> bool:
@@ -142,10 +154,9 @@ def _group(
     groups: dict[str, list[tuple[_Candidate, Contact]]] = {}
     waiting: list[Waiting] = []
     for cand in candidates:
-        contact = contact_for(cand.host)
-        if contact is None:
-            reason = "no abuse contact and no registered domain to guess one from"
-            waiting.append(Waiting(cand.item.id, cand.page.url, reason))
+        contact = contact_or_reason(cand.host)
+        if isinstance(contact, str):
+            waiting.append(Waiting(cand.item.id, cand.page.url, contact))
         else:
             groups.setdefault(contact.address, []).append((cand, contact))
     return groups, waiting
@@ -403,4 +414,32 @@ def outbox(session: Session, cfg: Settings, now: datetime) -> list[tuple[Notice,
         select(Notice).where(Notice.status.in_(OPEN_STATUSES)).order_by(Notice.id)
     ).scalars()
     due = [(n, send_reason(n, now, cfg.renotice_hours)) for n in rows]
-    return [(n, reason) for n, reason in due if reason is not None]
+    # A notice with no valid recipient waits (`waiting`) instead of going nowhere.
+    return [(n, reason) for n, reason in due if reason is not None and not recipient_problem(n)]
+
+
+def recipient_problem(notice: Notice) -> str | None:
+    """Why the notice's recipient is no usable abuse address; None when it is one."""
+    escalated = notice.status == "escalated" and notice.escalation_contact
+    to = notice.escalation_contact if escalated else notice.abuse_contact
+    problem = address_problem(to)
+    return None if problem is None else f"no valid recipient: {str(to)[:80]!r} ({problem})"
+
+
+@dataclass(frozen=True)
+class Waits:
+    """What waits for a valid recipient: confirmed items no notice can be built for, and
+    open notices whose recipient is no usable address, each with the reason."""
+
+    items: list[Waiting]
+    notices: list[tuple[Notice, str]]
+
+
+def waiting(session: Session) -> Waits:
+    """Everything that waits for a valid recipient (`notices due`, the app's /notices)."""
+    items = _group(_unnoticed(session))[1]
+    rows = session.execute(
+        select(Notice).where(Notice.status.in_(OPEN_STATUSES)).order_by(Notice.id)
+    ).scalars()
+    held = [(n, why) for n in rows if (why := recipient_problem(n)) is not None]
+    return Waits(items, held)

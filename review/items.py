@@ -237,7 +237,7 @@ def _matches(conn: Connection, media_ids: list[int]) -> dict[int, list[MatchView
     for media_id, found in rows.items():
         states = match_states((r[2], r[7]) for r in found)
         out[media_id] = [
-            MatchView(*r[1:7], state=st)  # type: ignore[arg-type]
+            MatchView(r[1], r[2], r[3], r[4], r[5], r[6], state=st)
             for r, st in zip(found, states, strict=True)
         ]
     return out

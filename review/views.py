@@ -25,6 +25,7 @@ from sqlalchemy import desc, func, select
 
 from crawler.audit import Event
 from crawler.db.models import AuditEvent, Notice, NoticeUrl, User
+from crawler.notices import waiting as notices_waiting
 from review import auth, exposure, queue
 from review.audit import record
 from review.decisions import DecisionRequest, decide
@@ -428,7 +429,8 @@ def notices_page() -> str:
         .group_by(NoticeUrl.notice_id)
     )
     counts = {notice_id: int(n) for notice_id, n in counted}
-    return render_template("notices.html", notices=rows, counts=counts)
+    waits = notices_waiting(session)  # no valid recipient: shown with the reason
+    return render_template("notices.html", notices=rows, counts=counts, waits=waits)
 
 
 @bp.get("/audit")

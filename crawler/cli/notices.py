@@ -25,7 +25,7 @@ from crawler.notice_mail import (
     notice_record,
     render_all,
 )
-from crawler.notices import build_notices, mark_sent, outbox, set_escalation_contact
+from crawler.notices import build_notices, mark_sent, outbox, set_escalation_contact, waiting
 
 notices_app = typer.Typer(help="Takedown notices to abuse contacts.", no_args_is_help=True)
 _SERIAL = re.compile(r"TD-\d{4}-\d{6,}")
@@ -66,11 +66,17 @@ def notices_build() -> None:
 
 @notices_app.command("due")
 def notices_due() -> None:
-    """Notices to send now: drafts, escalations and re-notices."""
+    """Notices to send now: drafts, escalations and re-notices; then what waits, and why."""
     cfg = settings()
     with database(cfg=cfg) as db, db.read_session() as session:
         for notice, reason in outbox(session, cfg, utcnow()):
             print(f"{notice.serial}\t{reason}\t{notice.status}\t{_show(notice.abuse_contact)}")
+        # What cannot be sent: no valid recipient (one rule: crawler.abuse_address).
+        waits = waiting(session)
+        for notice, why in waits.notices:
+            print(f"{notice.serial}\twaiting\t{notice.status}\t{_show(why)}")
+        for w in waits.items:
+            print(f"item {w.item_id}\twaiting\tconfirmed\t{_show(w.url)}: {_show(w.reason)}")
 
 
 def _write_json(loaded: Loaded, path: str | None) -> bytes:
