@@ -27,6 +27,9 @@ class PreviewConfig:
     user_agent: str = "takedown-crawler review preview"
     max_side: int = 384  # previews are downscaled to fit in this many pixels
     per_minute: int = 120  # previews and reveals per user per minute
+    # The network rules of the run that saw the media apply (review.run_policy), unless
+    # `review serve --policy` gave rules for every preview.
+    use_run_policy: bool = True
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from review.fetch import PreviewUnavailable, fetch_media
 from review.items import load_item, observation_for
 from review.preview import UnsupportedMedia, render
 from review.ratelimit import RateLimiter
+from review.run_policy import preview_config_for
 from review.text import link_target
 from review.throttle import LoginThrottle
 from review.web import (
@@ -353,7 +354,7 @@ def _preview(item_id: int, observation_id: int, reveal: bool) -> Response:
     media = found(observation_for(reader(), item_id, observation_id))
     if not media.previewable:
         return _unavailable("metadata-only", "This media is shown as metadata only.", 403)
-    preview = cfg().preview
+    preview = preview_config_for(reader(), observation_id, cfg().preview)
     try:
         fetched = fetch_media(media.media_url, preview)
         body = render(

@@ -34,6 +34,7 @@ def _preview_config(policy_path: Path | None):  # type: ignore[no-untyped-def]
         max_pixels=policy.media.max_pixels,
         timeout_s=policy.politeness.timeout_s,
         user_agent=policy.politeness.user_agent,
+        use_run_policy=False,  # --policy overrides the rules each crawl run recorded
     )
 
 
@@ -42,7 +43,12 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     policy: Annotated[
-        Path | None, typer.Option("--policy", help="crawl policy file for preview fetches")
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="crawl policy file for every preview fetch [default: the network rules "
+            "of the crawl run that saw the media]",
+        ),
     ] = None,
     workers: Annotated[
         int | None,
