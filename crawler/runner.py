@@ -30,7 +30,7 @@ from crawler.frontier import Entry, counts, done_pages, record
 from crawler.net.addresses import parse_host_literal
 from crawler.net.resolver import address_policy
 from crawler.net.urls import InvalidURL, Scope, url_host
-from crawler.policy import CrawlPolicy, PolicyError, RenderPolicy, parse_policy
+from crawler.policy import CrawlPolicy, PolicyError, parse_policy
 from crawler.seeds import check_seed
 from crawler.storage import link_missing_observations
 
@@ -172,7 +172,7 @@ def start_run(db: Database, req: CrawlRequest) -> tuple[int, CrawlPolicy, list[s
         return run.id, policy, run_seeds(db, run.id)
     policy = req.policy
     if req.render is not None:
-        policy = replace(policy, render=RenderPolicy(javascript=req.render))
+        policy = replace(policy, render=replace(policy.render, javascript=req.render))
     if policy.render.javascript:
         from crawler.render import preflight
 
