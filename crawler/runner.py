@@ -46,6 +46,7 @@ OVERRIDABLE = frozenset(
         "TAKEDOWN_OUTLINK_CAP",
         "TAKEDOWN_DELAY_FLOOR",
         "TAKEDOWN_PROGRESS",
+        "TAKEDOWN_PROGRESS_INTERVAL",  # seconds between progress lines (crawler.extensions)
         "TAKEDOWN_RDAP_ENRICH",
         "TAKEDOWN_EGRESS_PROXY_ENFORCED",
         "TAKEDOWN_CHROMIUM_PATH",  # --render: the browser to launch (crawler.render)
