@@ -18,7 +18,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings as ScrapySettings
 from sqlalchemy import func, select
 
-from crawler import writer_process
+from crawler import logs, writer_process
 from crawler.addon import ProxyRefused, check_proxies
 from crawler.candidates import update_candidates
 from crawler.config import Settings
@@ -234,6 +234,7 @@ def scrapy_settings(
 
 
 def run_scrapy(settings: ScrapySettings) -> tuple[str, dict[str, Any]]:
+    logs.apply_level(settings.get("LOG_LEVEL") or "INFO")  # before Scrapy's start-up lines
     process = CrawlerProcess(settings)
     crawler = process.create_crawler("site")
     process.crawl(crawler)
