@@ -19,7 +19,8 @@ items: store 300, then evidence 400 (it reads the rows the store wrote).
 
 Installs the response header cap (`crawler.net.header_cap`, H-03) for the process, and
 applies `LOG_LEVEL` to the loggers when Scrapy installs no root handler of its own
-(`crawler.logs.apply_level`). Scrapy's default stats collector becomes `StatsCollector`
+(`crawler.logs.apply_level`), Scrapy's start-up dumps demoted to DEBUG
+(`crawler.logs.demote_startup`). Scrapy's default stats collector becomes `StatsCollector`
 (the same without a per-attribute hook).
 
 Raises `ProxyRefused` (C-08) when the environment names a proxy and no enforcing
@@ -139,6 +140,7 @@ class TakedownAddon:
             settings.getint("TAKEDOWN_MAX_HEADER_BYTES", header_cap.DEFAULT_MAX_HEADER_BYTES),
         )
         if not settings.getbool("LOG_INSTALL_ROOT_HANDLER"):
+            logs.demote_startup()  # `scrapy crawl` too: start-up dumps at DEBUG
             logs.apply_level(settings.get("LOG_LEVEL", "DEBUG"))
             if settings.get("LOG_FILE"):
                 logs.redirect(str(settings.get("LOG_FILE")))

@@ -12,6 +12,12 @@ bytes are never logged by the code; this layer only makes sure what is logged is
 
 Scrapy runs with `LOG_INSTALL_ROOT_HANDLER = False` (this module's handler is the root
 handler), so Scrapy never applies `LOG_LEVEL` itself: `apply_level` does, on the loggers.
+
+Scrapy's start-up dumps (its version and the versions of its dependencies, the reactor,
+every overridden setting, every enabled add-on, extension, middleware and pipeline) are
+logged at INFO; `DemoteStartup` (installed by `setup` and by the add-on) turns them into
+DEBUG records, so an operator's INFO log carries what they act on and `LOG_LEVEL=DEBUG`
+still shows them.
 """
 
 from __future__ import annotations
@@ -65,6 +71,49 @@ def formatter_for(name: str | None, stream: TextIO) -> logging.Formatter:
     return JsonFormatter() if name == "json" else TextFormatter()
 
 
+# Scrapy's start-up messages (format strings, as logged) and the loggers that log them.
+STARTUP_LOGGERS = (
+    "scrapy.utils.log",  # "Scrapy 2.x started", "Versions:", "Using reactor", event loop
+    "scrapy.crawler",  # "Overridden settings:"
+    "scrapy.addons",  # "Enabled addons:"
+    "scrapy.middleware",  # "Enabled extensions / downloader middlewares / ... :"
+    "scrapy.extensions.telnet",  # "Telnet console listening" (when it is enabled)
+)
+STARTUP_MESSAGES = (
+    "Scrapy %(version)s started",
+    "Versions:",
+    "Using reactor",
+    "Using asyncio event loop",
+    "Overridden settings:",
+    "Enabled addons:",
+    "Enabled %(componentname)ss:",
+    "Telnet console listening",
+)
+
+
+class DemoteStartup(logging.Filter):
+    """On Scrapy's start-up loggers: an INFO start-up dump becomes a DEBUG record.
+
+    DEBUG records of these loggers pass only when the root logger (our `LOG_LEVEL`)
+    allows DEBUG: Scrapy's `configure_logging` sets its own loggers to DEBUG when the
+    process is created, before the add-on applies `LOG_LEVEL` to them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and str(record.msg).startswith(STARTUP_MESSAGES):
+            record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        if record.levelno <= logging.DEBUG:
+            return logging.getLogger().isEnabledFor(record.levelno)
+        return True
+
+
+def demote_startup() -> None:
+    """Install `DemoteStartup` on Scrapy's start-up loggers (once)."""
+    for name in STARTUP_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, DemoteStartup) for f in target.filters):
+            target.addFilter(DemoteStartup())
+
+
 def apply_level(level: int | str) -> None:
     """Scrapy's `LOG_LEVEL` for the whole process, as its own root handler would apply it.
 
@@ -106,3 +155,4 @@ def setup(name: str | None, level: int = logging.INFO, stream: TextIO | None = N
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl …" is noise
+    demote_startup()

@@ -344,27 +344,32 @@ class Matcher:
 
     def after_batch_stored(
         self, session: Session, media_ids: Collection[int], page_ids: Collection[int]
-    ) -> None:
+    ) -> set[int]:
         """`Storage`'s batch hook: match each media stored in one transaction once, then
         update each touched page's review item once (not once per media: that query was a
-        quarter of the store writer's time)."""
+        quarter of the store writer's time). Returns the media ids that matched."""
         if time.monotonic() - self._checked_at >= self.refresh_interval:
             self.refresh_if_changed(session)
-        self.match_many(session, media_ids)
+        matched = self.match_many(session, media_ids)
         self.update_candidates(session, page_ids)
+        return matched
 
-    def match_many(self, session: Session, media_ids: Collection[int]) -> None:
-        """`match_media` for many media: one read and one insert per chunk."""
+    def match_many(self, session: Session, media_ids: Collection[int]) -> set[int]:
+        """`match_media` for many media: one read and one insert per chunk; returns the
+        ids of the media with at least one match (the crawl's live `matches` figure)."""
         ordered = sorted(set(media_ids))
         conn = session.connection()
+        hit: set[int] = set()
         for start in range(0, len(ordered), _READ_CHUNK):
             chunk = ordered[start : start + _READ_CHUNK]
             rows = conn.execute(_MEDIA_HASHES, {"ids": chunk}).all()
             matched = self.match_batch(rows)
             found = [(m.id, r) for m, results in zip(rows, matched, strict=True) for r in results]
+            hit.update(media_id for media_id, _ in found)
             new_entries = record_matches(session, found)
             with self._lock:
                 self._count_new(session, new_entries)
+        return hit
 
     def match_media(self, session: Session, media_id: int) -> list[MatchResult]:
         """Match one stored media item, record its matches, apply the flood guard."""

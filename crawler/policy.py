@@ -65,6 +65,8 @@ class NetworkPolicy:
 @dataclass(frozen=True)
 class RenderPolicy:
     javascript: bool = False
+    settle_ms: int = 500  # quiet period (no DOM change, no request) before the HTML is taken
+    max_render_s: float = 15.0  # per-page budget: navigation, settling and one scroll
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,8 @@ _VALIDATORS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("network", "allow_private"): _boolean,
     ("network", "allowed_networks"): _networks,
     ("render", "javascript"): _boolean,
+    ("render", "settle_ms"): _integer(0),
+    ("render", "max_render_s"): _number(0.0, strict=True),
 }
 
 

@@ -40,6 +40,7 @@ from scrapy.settings import Settings as ScrapySettings
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from crawler import logs
 from crawler.addon import ProxyRefused, check_proxies
 from crawler.config import Settings
 from crawler.db.models import (
@@ -196,6 +197,7 @@ class Collector:
 
 
 def run_scrapy(settings: ScrapySettings, collector: Collector) -> tuple[str, dict[str, Any]]:
+    logs.apply_level(settings.get("LOG_LEVEL") or "INFO")  # before Scrapy's start-up lines
     process = CrawlerProcess(settings)
     crawler = process.create_crawler("site")
     crawler.signals.connect(collector.item_scraped, signal=signals.item_scraped)

@@ -13,13 +13,19 @@ route handler calls `abort_request` on every request of every page. Contexts are
 scrapy-playwright's default: non-persistent, no user data dir, no screenshots. Only page
 requests are rendered (`RenderPagesMiddleware`); media and robots.txt stay plain Scrapy.
 
-Settings read: `TAKEDOWN_POLICY` (`[network]`), `TAKEDOWN_TEST_HOSTS`, `DNS_TIMEOUT`,
-`TAKEDOWN_CHROMIUM_PATH`. Stats (`RenderProxyStats`): `render/proxy/connected`,
-`render/proxy/refused`, `render/proxy/refused/<reason>`.
+A page's HTML is taken once the page has settled, within the policy's per-page budget
+(`[render] settle_ms`, `max_render_s`; see `crawler.render_settle`); a page cut at the
+budget is flagged `render-cut` and recorded with `parse_incomplete`.
+
+Settings read: `TAKEDOWN_POLICY` (`[network]`, `[render]`), `TAKEDOWN_TEST_HOSTS`,
+`DNS_TIMEOUT`, `TAKEDOWN_CHROMIUM_PATH`. Stats (`RenderProxyStats`):
+`render/proxy/connected`, `render/proxy/refused`, `render/proxy/refused/<reason>`; (the
+middleware) `render/settle/settled`, `render/settle/cut`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from ipaddress import ip_address
 from typing import Any
@@ -30,10 +36,13 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 
+from crawler import render_settle
 from crawler.errors import UsageError
 from crawler.middlewares import request_kind
 from crawler.net.egress_proxy import EgressProxy
 from crawler.net.resolver import FilteringResolver, address_policy, policy_from_settings
+
+logger = logging.getLogger(__name__)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
@@ -102,10 +111,15 @@ def launch_options(executable: str, proxy_port: int) -> dict[str, Any]:
 def render_settings(settings: BaseSettings) -> dict[str, Any]:
     """Scrapy settings for a rendered crawl; starts the egress proxy (see module doc)."""
     executable = check_browser(settings.get("TAKEDOWN_CHROMIUM_PATH"))
+    render = policy_from_settings(settings).render
     proxy = start_proxy(settings)
     port = int(proxy.server.server_address[1]) if proxy.server else 0
     return {
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+        # The page's budget bounds the navigation too (Playwright's default is 30 s).
+        "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": render.max_render_s * 1000,
+        "TAKEDOWN_RENDER_SETTLE_MS": render.settle_ms,
+        "TAKEDOWN_RENDER_MAX_S": render.max_render_s,
         "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(executable, port),
         "PLAYWRIGHT_ABORT_REQUEST": "crawler.render.abort_request",
         "PLAYWRIGHT_MAX_CONTEXTS": 1,
@@ -142,22 +156,41 @@ def abort_request(request: Any) -> bool:
 class RenderPagesMiddleware:
     """Marks page requests for rendering; media and robots.txt stay plain Scrapy.
 
+    Each rendered page waits to settle (`crawler.render_settle`); a page cut at the
+    budget leaves with the response flag `render-cut`, a stat and a warning.
+
     A rendered response carries the address of the socket Playwright saw, which is the
     egress proxy on loopback; it is replaced by the address the proxy connected to for
     that host (already judged there), so the address check and the evidence see the
     server's address. It sits above the address check so its `process_response` runs
     first."""
 
-    def __init__(self, proxy: EgressProxy | None) -> None:
+    def __init__(
+        self,
+        proxy: EgressProxy | None,
+        crawler: Crawler | None = None,
+        settle_ms: int = 500,
+        max_render_s: float = 15.0,
+    ) -> None:
         self.proxy = proxy
+        self.crawler = crawler
+        self.settle_ms, self.max_render_s = settle_ms, max_render_s
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RenderPagesMiddleware:
-        return cls(_PROXIES.get(crawler.settings.getint("TAKEDOWN_RENDER_PROXY_PORT")))
+        settings = crawler.settings
+        return cls(
+            _PROXIES.get(settings.getint("TAKEDOWN_RENDER_PROXY_PORT")),
+            crawler,
+            settings.getint("TAKEDOWN_RENDER_SETTLE_MS", 500),
+            settings.getfloat("TAKEDOWN_RENDER_MAX_S", 15.0),
+        )
 
     def process_request(self, request: Request, spider: Any = None) -> None:
         if request_kind(request) == "page":
             request.meta.setdefault("playwright", True)
+            if request.meta["playwright"]:  # fresh on every attempt (retries copy meta)
+                render_settle.attach(request.meta, self.settle_ms, self.max_render_s)
 
     def process_response(
         self, request: Request, response: Response, spider: Any = None
@@ -166,7 +199,25 @@ class RenderPagesMiddleware:
             return response
         host = (urlsplit(response.url).hostname or "").rstrip(".")
         address = self.proxy.addresses.get(host) if self.proxy else None
-        return response.replace(ip_address=ip_address(address) if address else None)
+        flags = list(response.flags)
+        settle = render_settle.result(request.meta)
+        if settle is not None and (settle.cut or settle.settled):
+            self._count("render/settle/cut" if settle.cut else "render/settle/settled")
+        if settle is not None and settle.cut:
+            flags.append("render-cut")
+            logger.warning(
+                "rendered page %s had not settled at the %g s render budget "
+                "([render] max_render_s): its HTML was taken as it stood, the page is "
+                "recorded with parse_incomplete",
+                response.url,
+                self.max_render_s,
+            )
+        return response.replace(ip_address=ip_address(address) if address else None, flags=flags)
+
+    def _count(self, key: str) -> None:
+        stats = self.crawler.stats if self.crawler is not None else None
+        if stats is not None:
+            stats.inc_value(key)
 
 
 class RenderProxyStats:

@@ -18,7 +18,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings as ScrapySettings
 from sqlalchemy import func, select
 
-from crawler import writer_process
+from crawler import logs, writer_process
 from crawler.addon import ProxyRefused, check_proxies
 from crawler.candidates import update_candidates
 from crawler.config import Settings
@@ -30,7 +30,7 @@ from crawler.frontier import Entry, counts, done_pages, record
 from crawler.net.addresses import parse_host_literal
 from crawler.net.resolver import address_policy
 from crawler.net.urls import InvalidURL, Scope, url_host
-from crawler.policy import CrawlPolicy, PolicyError, RenderPolicy, parse_policy
+from crawler.policy import CrawlPolicy, PolicyError, parse_policy
 from crawler.seeds import check_seed
 from crawler.storage import link_missing_observations
 
@@ -46,6 +46,7 @@ OVERRIDABLE = frozenset(
         "TAKEDOWN_OUTLINK_CAP",
         "TAKEDOWN_DELAY_FLOOR",
         "TAKEDOWN_PROGRESS",
+        "TAKEDOWN_PROGRESS_INTERVAL",  # seconds between progress lines (crawler.extensions)
         "TAKEDOWN_RDAP_ENRICH",
         "TAKEDOWN_EGRESS_PROXY_ENFORCED",
         "TAKEDOWN_CHROMIUM_PATH",  # --render: the browser to launch (crawler.render)
@@ -172,7 +173,7 @@ def start_run(db: Database, req: CrawlRequest) -> tuple[int, CrawlPolicy, list[s
         return run.id, policy, run_seeds(db, run.id)
     policy = req.policy
     if req.render is not None:
-        policy = replace(policy, render=RenderPolicy(javascript=req.render))
+        policy = replace(policy, render=replace(policy.render, javascript=req.render))
     if policy.render.javascript:
         from crawler.render import preflight
 
@@ -233,6 +234,7 @@ def scrapy_settings(
 
 
 def run_scrapy(settings: ScrapySettings) -> tuple[str, dict[str, Any]]:
+    logs.apply_level(settings.get("LOG_LEVEL") or "INFO")  # before Scrapy's start-up lines
     process = CrawlerProcess(settings)
     crawler = process.create_crawler("site")
     process.crawl(crawler)

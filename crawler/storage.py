@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, exists, func, literal, select
@@ -52,7 +52,8 @@ _TEXT_MAX = 2000  # titles and error texts are hostile and unbounded; keep them 
 AfterMediaStored = Callable[[Session, int, int], None]
 # The batch form: (media ids stored, page ids that gained observations), once per
 # transaction, so matching and review items are brought up to date once per batch.
-AfterBatchStored = Callable[[Session, Collection[int], Collection[int]], None]
+# It may return the ids of the media that matched: `StoredMedia.matched` says so.
+AfterBatchStored = Callable[[Session, Collection[int], Collection[int]], Collection[int] | None]
 
 
 class Hashes(HasHashes, Protocol):
@@ -118,6 +119,7 @@ class StoredMedia:
     observation_id: int
     host_id: int
     new_host: bool
+    matched: bool = False  # the media has a match (set by the batch hook's answer)
 
 
 def page_key(url: str) -> str:
@@ -222,18 +224,21 @@ class Storage:
             owners = [self._host(conn, f, hosts) for f in facts]
             out = self._write_all(conn, writes, owners, touched)
             link_batch(session, touched)
-            self._match(session, touched)
+            matched = self._match(session, touched)
         self._hosts.update(hosts)  # only once committed
+        if matched:
+            out = [_mark_matched(stored, matched) for stored in out]
         return out
 
-    def _match(self, session: Session, touched: Touched) -> None:
+    def _match(self, session: Session, touched: Touched) -> Collection[int] | None:
         # Inside the transaction: matches and review items commit with their sightings.
         if self._after_batch_stored is not None:
             if touched.media or touched.pages:
-                self._after_batch_stored(session, touched.media, touched.pages)
-            return
+                return self._after_batch_stored(session, touched.media, touched.pages)
+            return None
         for media_id, page_id in touched.pairs:
             self._after_media_stored(session, media_id, page_id)
+        return None
 
     def _locate(self, item: PageItem | MediaItem) -> HostFacts:
         if isinstance(item, PageItem):
@@ -305,6 +310,12 @@ def _write_media(
         n: StoredMedia(row["page_id"], row["media_id"], obs_id, *owners[n])
         for (n, _, _), row, obs_id in zip(media, rows, obs_ids, strict=True)
     }
+
+
+def _mark_matched(stored: Stored, matched: Collection[int]) -> Stored:
+    if isinstance(stored, StoredMedia) and stored.media_id in matched:
+        return replace(stored, matched=True)
+    return stored
 
 
 def _upsert_observation_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:

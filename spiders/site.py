@@ -203,6 +203,7 @@ class SiteSpider(scrapy.Spider):
         page.parse_incomplete = (
             links.truncated
             or media.truncated
+            or "render-cut" in response.flags  # rendering stopped at its budget
             or extract.looks_truncated(response.body, selector, lower=lower)
         )
         self.count("pages/parse-incomplete", int(page.parse_incomplete))

@@ -94,3 +94,55 @@ def test_scrapy_log_file_takes_the_lines_off_the_terminal(tmp_path: Path) -> Non
     assert terminal.getvalue() == ""
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert [line["msg"] for line in lines] == ["Spider opened <b>x</b>\\x1b[2J"]
+
+
+def test_scrapy_startup_dumps_are_debug_records() -> None:
+    """Issue 15.7: Scrapy's start-up dumps are DEBUG: absent at INFO, kept at DEBUG."""
+    stream = io.StringIO()
+    logs.setup("json", stream=stream)
+    scrapy_logger = logging.getLogger("scrapy")
+    before = scrapy_logger.level
+
+    def dumps() -> None:
+        log = logging.getLogger
+        log("scrapy.utils.log").info(
+            "Scrapy %(version)s started (bot: %(bot)s)", {"version": "2", "bot": "b"}
+        )
+        log("scrapy.utils.log").info("Versions:\n{'lxml': '5'}")
+        log("scrapy.crawler").info("Overridden settings:\n%(settings)s", {"settings": "{}"})
+        log("scrapy.addons").info("Enabled addons:\n%(addons)s", {"addons": "[]"})
+        log("scrapy.middleware").info(
+            "Enabled %(componentname)ss:\n%(enabledlist)s",
+            {"componentname": "extension", "enabledlist": "[]"},
+        )
+        log("scrapy.middleware").warning(
+            "Disabled %(clspath)s: %(eargs)s", {"clspath": "x", "eargs": "y"}
+        )
+        log("scrapy.core.engine").info("Spider opened")
+        log("crawler.runner").info("run 1: started")
+
+    try:
+        logs.apply_level("INFO")
+        dumps()
+        at_info = [json.loads(line) for line in stream.getvalue().splitlines()]
+        stream.truncate(0), stream.seek(0)
+        logs.apply_level("DEBUG")
+        dumps()
+        at_debug = [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        scrapy_logger.setLevel(before)
+        logs.setup("text", stream=io.StringIO())
+    assert [(d["level"], d["msg"]) for d in at_info] == [
+        ("WARNING", "Disabled x: y"),
+        ("INFO", "Spider opened"),
+        ("INFO", "run 1: started"),
+    ]
+    levels = [(d["level"], d["msg"].split(":")[0].split(" (")[0]) for d in at_debug]
+    assert levels[:5] == [
+        ("DEBUG", "Scrapy 2 started"),
+        ("DEBUG", "Versions"),
+        ("DEBUG", "Overridden settings"),
+        ("DEBUG", "Enabled addons"),
+        ("DEBUG", "Enabled extensions"),
+    ]
+    assert len(at_debug) == 8

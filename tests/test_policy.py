@@ -75,7 +75,19 @@ def test_every_contract_key_is_a_field_and_nothing_more():
         for key in values
     }
     ours = {(s, f.name) for s, v in CrawlPolicy().to_dict().items() for f in _fields(s)}
-    assert keys == ours
+    # The contract's keys, and the extensions documented in docs/policy.md (issue 15).
+    assert ours - keys == EXTENSIONS
+    assert keys <= ours
+
+
+EXTENSIONS = {("render", "settle_ms"), ("render", "max_render_s")}
+
+
+def test_render_budget_keys():
+    assert CrawlPolicy().render.settle_ms == 500 and CrawlPolicy().render.max_render_s == 15.0
+    policy = parse_policy("[render]\njavascript = true\nsettle_ms = 0\nmax_render_s = 2\n")
+    assert (policy.render.settle_ms, policy.render.max_render_s) == (0, 2.0)
+    assert parse_policy(policy.to_toml()) == policy
 
 
 def parse_policy_dict(text):
@@ -160,6 +172,12 @@ ERRORS = [
     ("[politeness]\ntimeout_s = inf\n", ["timeout_s", "finite"]),
     ('[politeness]\nuser_agent = "a\\r\\nX-Evil: 1"\n', ["user_agent", "single line"]),
     ("[render]\njavascript = 1\n", ["javascript", "true or false"]),
+    ("[render]\nsettle_ms = -1\n", ["p.toml:2", "[render] settle_ms", "at least 0"]),
+    ("[render]\nsettle_ms = 0.5\n", ["settle_ms", "integer"]),
+    ("[render]\nsettle_ms = true\n", ["settle_ms", "integer", "boolean"]),
+    ("[render]\nmax_render_s = 0\n", ["p.toml:2", "[render] max_render_s", "greater than"]),
+    ("[render]\nmax_render_s = inf\n", ["max_render_s", "finite"]),
+    ("[render]\nmax_render_s = '15'\n", ["max_render_s", "number", "string"]),
     ("[scope\n", ["p.toml", "invalid TOML", "line 1"]),
     ("[scope]\nmax_depth = \n", ["invalid TOML", "line 2"]),
     ("scope = 3\n", ["p.toml", "[scope] must be a table"]),

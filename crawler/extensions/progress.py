@@ -6,7 +6,9 @@ from the stats and the downloader's slots every `TAKEDOWN_PROGRESS_INTERVAL` sec
 Settings read: `TAKEDOWN_PROGRESS` (``live``, ``log`` or ``off``),
 `TAKEDOWN_PROGRESS_INTERVAL` (default 0.5 s live, 10 s for log lines).
 Stats: `takedown/pages`, `takedown/media`, `takedown/errors` (counted here from scraped
-items; `matches` is read from the storage pipeline's `store/matches`).
+items; `matches` is read from the storage pipeline's `store/matches`: distinct media the
+store writer matched, wherever it runs). In log mode a last line is logged when the
+spider closes, so the log always ends with the crawl's final figures.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class ProgressExtension:
         if self.live is not None:
             self.live.update(self.table(), refresh=True)
             self.live.stop()
+        elif self.mode == "log":
+            logger.info("progress: %s", self.line())
 
     def tick(self) -> None:
         if self.live is not None:

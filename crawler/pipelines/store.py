@@ -21,7 +21,8 @@ Settings read once (`StoreConfig.from_settings`); the crawl engine sets them:
   items commit together with the sightings that caused them.
 
 Stats emitted: `store/pages`, `store/media/hashed`, `store/media/skipped`,
-`store/media/error`, `store/failed` (an item whose transaction failed; nothing of it was
+`store/media/error`, `store/matches` (distinct media with a match, the live progress
+figure), `store/failed` (an item whose transaction failed; nothing of it was
 written), `store/hosts/new`, `attribution/rdap/ok|none|error`.
 
 Hashing (CPU) runs in the writer process, or with the writer on a thread, on a private
@@ -190,6 +191,7 @@ class StorePipeline:
         self._writer: GroupCommit[Write, Stored | Exception] | ProcessGroupCommit | None = None
         self._stopping = False
         self._failed_in_a_row = 0
+        self._matched: set[int | None] = set()  # media ids counted in `store/matches`
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -324,6 +326,11 @@ class StorePipeline:
         assert isinstance(stored, StoredMedia) and outcome is not None
         _log_media(item, outcome)
         keys = [f"store/media/{outcome.status}"]
+        if stored.matched and stored.media_id not in self._matched:
+            # Distinct matched media, as the run's summary counts them (the writer,
+            # in its process or thread, matched it: `StoredMedia.matched`).
+            self._matched.add(stored.media_id)
+            keys.append("store/matches")
         return self._after_store(keys, stored.host_id, stored.new_host)
 
     def _after_store(self, keys: list[str], host_id: int, new_host: bool) -> list[str]:

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from crawler.net.addresses import AddressPolicy
 from crawler.net.egress_proxy import EgressProxy
 from crawler.net.resolver import FilteringResolver
-from tests.crawl.sitekit import Web, run_crawl
+from tests.crawl.sitekit import Web, policy_text, run_crawl
 
 
 def synthetic_png() -> bytes:
@@ -142,3 +142,128 @@ def test_egress_proxy_refuses_every_spelling_of_loopback(web: Web) -> None:
         assert sum(proxy.refused.values()) == len(targets) and proxy.connected == 1
     finally:
         proxy.stop()
+
+
+# --- issue 15.1: a rendered page is taken once it has settled --------------------------
+
+LATE_GALLERY = """
+<div id="gallery"></div>
+<div style="height: 4000px">tall, so that the page scrolls</div>
+<div id="bottom"></div>
+<script>
+  const add = (where, src) => {
+    const img = document.createElement('img'); img.src = src;
+    document.getElementById(where).appendChild(img);
+  };
+  document.addEventListener('DOMContentLoaded', () => {
+    setTimeout(() => add('gallery', '/late-timer.png'), 300);
+    const x = new XMLHttpRequest();
+    x.open('GET', '/api/gallery.json');
+    x.onload = () => JSON.parse(x.responseText).images.forEach((s) => add('gallery', s));
+    x.send();
+  });
+  let scrolled = false;
+  window.addEventListener('scroll', () => {
+    if (!scrolled) { scrolled = true; add('bottom', '/late-scroll.png'); }
+  });
+</script>"""
+
+RESTLESS = """
+<img src="/static.png">
+<div id="clock"></div>
+<script>
+  let n = 0;
+  setInterval(() => { document.getElementById('clock').textContent = String(n++); }, 50);
+</script>"""
+
+
+def png(shade: int) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", (32, 32), (shade, 255 - shade, 128)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def late_answer(body: bytes, delay_s: float) -> Any:
+    """A route answering *delay_s* late (the XHR of the gallery)."""
+    import time
+
+    def respond(handler: Any) -> None:
+        time.sleep(delay_s)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return respond
+
+
+def observed(db_url: str) -> dict[str, str]:
+    return {
+        url.rsplit("/", 1)[-1]: status
+        for url, status in rows(db_url, "SELECT media_url, status FROM observations")
+    }
+
+
+def run_stats(db_url: str) -> dict[str, Any]:
+    raw = rows(db_url, "SELECT stats FROM crawl_runs")[0][0]
+    return raw if isinstance(raw, dict) else json.loads(raw or "{}")
+
+
+def test_rendered_gallery_waits_for_timer_xhr_and_scroll(
+    env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    web = Web(["site-a.test"])
+    site = web["site-a.test"]
+    site.add("/robots.txt", "User-agent: *\n", content_type="text/plain")
+    site.page("/", LATE_GALLERY)
+    site.routes["/api/gallery.json"] = late_answer(b'{"images": ["/late-xhr.png"]}', 0.5)  # type: ignore[assignment]
+    for shade, name in enumerate(("late-timer", "late-xhr", "late-scroll")):
+        site.add(f"/{name}.png", png(60 * shade), content_type="image/png")
+    web.start()
+    try:
+        result = run_crawl(env, tmp_path, web, web.url("site-a.test"), "--render", timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+        media = observed(db_url)
+        assert media == {
+            "late-timer.png": "hashed",
+            "late-xhr.png": "hashed",
+            "late-scroll.png": "hashed",
+        }, media
+        assert rows(db_url, "SELECT parse_incomplete FROM pages") == [(False,)]
+        stats = run_stats(db_url)
+        assert stats.get("render/settle/settled") == 1 and "render/settle/cut" not in stats
+        assert web.canary_hits == 0
+    finally:
+        web.stop()
+
+
+def test_rendered_page_that_never_settles_is_cut_at_the_budget(
+    env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    web = Web(["site-a.test"])
+    site = web["site-a.test"]
+    site.add("/robots.txt", "User-agent: *\n", content_type="text/plain")
+    site.page("/", RESTLESS)
+    site.add("/static.png", PNG, content_type="image/png")
+    web.start()
+    try:
+        policy = policy_text(web, render={"settle_ms": 200, "max_render_s": 2})
+        result = run_crawl(
+            env, tmp_path, web, web.url("site-a.test"), "--render", policy=policy, timeout=120
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        # taken as it stood at the budget: recorded, its media hashed, and marked
+        assert observed(db_url) == {"static.png": "hashed"}
+        assert rows(db_url, "SELECT status_code, error, parse_incomplete FROM pages") == [
+            (200, None, True)
+        ]
+        stats = run_stats(db_url)
+        assert stats.get("render/settle/cut") == 1 and "render/settle/settled" not in stats
+        assert "had not settled at the 2 s render budget" in result.stderr
+    finally:
+        web.stop()
