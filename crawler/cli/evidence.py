@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from crawler.cli._common import database, info, out_console, settings
+from crawler.cli._common import (
+    check_output,
+    database,
+    info,
+    out_console,
+    settings,
+    write_bytes,
+)
 from crawler.errors import UsageError
 from crawler.evidence import (
     DEFAULT_RETENTION_DAYS,
@@ -32,14 +38,7 @@ evidence_app = typer.Typer(
 
 def _write(path: str, data: bytes) -> None:
     """'-' is standard output; a file is written whole or not at all."""
-    if path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    write_bytes(path, data)
 
 
 @evidence_app.command("export")
@@ -48,6 +47,7 @@ def export_command(
     output: Annotated[str, typer.Option("--output", help="bundle file (zip); '-' for stdout")],
 ) -> None:
     """Write a signed bundle: manifest, WARCs, media hashes, decisions, audit excerpt."""
+    check_output(output)
     cfg = settings()
     with database(cfg=cfg) as db:
         result = export_bundle(db, cfg.home, page_id, actor=ACTOR)
