@@ -109,3 +109,46 @@ def test_output_failing_mid_write_leaves_no_partial(tmp_path: Path) -> None:
         handle.write("half")
         raise RuntimeError("disk full")
     assert os.listdir(tmp_path) == []
+
+
+# --- item 16: settings that cannot work are exit 2 naming the setting ---------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "args"),
+    [
+        ("TAKEDOWN_REDIS_URL", "notaurl", ["crawl"]),
+        ("TAKEDOWN_REDIS_URL", "redis://", ["crawl"]),
+        ("TAKEDOWN_LOG_FORMAT", "xml", ["hashlist", "list"]),
+        ("TAKEDOWN_LOG_FORMAT", "xml", ["crawl"]),
+    ],
+)
+def test_bad_settings_are_exit_2_naming_the_setting(
+    cli,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+    args: list[str],
+) -> None:
+    monkeypatch.setenv(name, value)
+    code, _, err = cli(*args)
+    assert code == 2, err
+    assert err.strip().count("\n") == 0 and name in err and "ValueError" not in err
+
+
+def test_good_settings_still_load() -> None:
+    from crawler.config import load_settings
+
+    for url in ("redis://127.0.0.1:6379/0", "rediss://u:p@cache.test:6380", "unix:///run/r.sock"):
+        assert load_settings({"TAKEDOWN_REDIS_URL": url}).redis_url == url
+    assert load_settings({"TAKEDOWN_LOG_FORMAT": "json"}).log_format == "json"
+
+
+def test_a_redis_url_with_a_password_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crawler.config import load_settings
+    from crawler.errors import UsageError
+
+    with pytest.raises(UsageError) as raised:
+        load_settings({"TAKEDOWN_REDIS_URL": "http://user:s3cret@cache.test/"})
+    assert "s3cret" not in str(raised.value) and "TAKEDOWN_REDIS_URL" in str(raised.value)
