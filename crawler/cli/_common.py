@@ -72,7 +72,9 @@ def check_output(path: str | None) -> None:
     if path in (None, "-"):
         return
     target = Path(str(path))
-    if not str(path).strip() or target.is_dir():
+    if not str(path).strip():
+        raise UsageError("--output '': give a file name, or - for standard output")
+    if target.is_dir():
         raise UsageError(f"--output {path!r}: is a folder; give a file name")
     if not target.parent.is_dir():
         raise UsageError(f"--output {path}: folder {str(target.parent)!r} does not exist")
