@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawler.errors import UsageError
 
@@ -112,6 +113,28 @@ def _bool(name: str, value: str) -> bool:
     raise UsageError(f"{PREFIX}{name}: {value!r} is not true or false")
 
 
+LOG_FORMATS = ("json", "text")
+
+
+def _check_redis_url(value: str) -> None:
+    """A URL the Redis client can use, or exit 2 naming the setting (never the password)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    ok = parts is not None and (
+        (parts.scheme in ("redis", "rediss") and bool(parts.hostname))
+        or (parts.scheme == "unix" and bool(parts.path))
+    )
+    if not ok:
+        shown = value if parts is None or "@" not in parts.netloc else "(a URL with a password)"
+        raise UsageError(
+            f"{PREFIX}REDIS_URL: {shown[:80]!r} is not a redis://HOST[:PORT][/DB], "
+            "rediss:// or unix:// URL"
+        )
+
+
 def _merged(env: Mapping[str, str]) -> dict[str, str]:
     values: dict[str, str] = {}
     config = env.get(PREFIX + "CONFIG")
@@ -135,6 +158,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for name in ("RDAP_URL", "SECRET_KEY", "REDIS_URL", "LOG_FORMAT"):
         if values.get(name):
             kwargs[name.lower()] = values[name]
+    if "log_format" in kwargs and kwargs["log_format"] not in LOG_FORMATS:
+        raise UsageError(f"{PREFIX}LOG_FORMAT: {kwargs['log_format'][:40]!r} is not json or text")
+    if "redis_url" in kwargs:
+        _check_redis_url(kwargs["redis_url"])
     for name in ("OPERATOR_NAME", "OPERATOR_CONTACT", "NOTICE_LEGAL_BASIS", "NOTICE_APPEAL"):
         if values.get(name):
             kwargs[name.lower()] = values[name]

@@ -42,6 +42,7 @@ from crawler.config import Settings
 from crawler.db.models import Host, Notice, NoticeSerial, NoticeUrl, Page, ReviewItem
 from crawler.db.upsert import insert_for
 from crawler.errors import UsageError
+from crawler.names import row_id
 
 OPEN_STATUSES = ("draft", "sent", "escalated")
 _BUILD_LOCK_KEY = 0x7464_6E6F  # "tdno": one advisory lock for every notice build
@@ -277,7 +278,8 @@ def find_notices(session: Session, refs: Sequence[str]) -> list[Notice]:
     found: list[Notice] = []
     missing: list[str] = []
     for ref in refs:
-        cond = Notice.id == int(ref) if ref.isdigit() else Notice.serial == ref.strip().upper()
+        number = row_id(ref)
+        cond = Notice.id == number if number is not None else Notice.serial == ref.strip().upper()
         notice = session.execute(select(Notice).where(cond).with_for_update()).scalar()
         if notice is None:
             missing.append(ref)

@@ -27,11 +27,12 @@ from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.errors import TakedownError, UsageError
 from crawler.frontier import Entry, counts, done_pages, record
+from crawler.names import row_id
 from crawler.net.addresses import parse_host_literal
 from crawler.net.resolver import address_policy
 from crawler.net.urls import InvalidURL, Scope, url_host
 from crawler.policy import CrawlPolicy, PolicyError, parse_policy
-from crawler.seeds import check_seed
+from crawler.seeds import check_seed, without_credentials
 from crawler.storage import link_missing_observations
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def accepted_seeds(seeds: list[str], policy: CrawlPolicy) -> list[str]:
     """The seeds the policy lets the crawl start from; exit 2 naming each rejected one."""
     if not seeds:
         raise UsageError("no seeds: give URLs, --seeds-file or --set")
+    seeds = without_credentials(seeds, "crawl")  # never stored, never in an error
     rejected: list[str] = []
     for url in seeds:
         reason = check_seed(url)
@@ -141,9 +143,10 @@ def _address_refusal(url: str, addresses: Any) -> str | None:
 def load_run(db: Database, ref: str) -> CrawlRun:
     with db.read_session() as session:
         query = select(CrawlRun)
+        number = row_id(ref)
         query = (
-            query.where(CrawlRun.id == int(ref))
-            if ref.isdigit()
+            query.where(CrawlRun.id == number)
+            if number is not None
             else query.where(CrawlRun.name == ref)
         )
         run = session.execute(query.order_by(CrawlRun.id.desc()).limit(1)).scalar()

@@ -35,10 +35,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -58,10 +58,14 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def check_cron(expr: str) -> str:
-    """The expression, or UsageError naming it (exit 2)."""
+    """The expression, or UsageError naming it (exit 2): also one that never fires."""
     text = " ".join(expr.split())
     if len(text.split(" ")) != 5 or not croniter.is_valid(text):
         raise UsageError(f"--cron {expr[:80]!r}: not a five-field cron expression (UTC)")
+    try:
+        next_after(text, datetime(2000, 1, 1, tzinfo=UTC))
+    except CroniterError:
+        raise UsageError(f"--cron {text!r}: never fires (no such date)") from None
     return text
 
 
@@ -100,12 +104,35 @@ def _checked(spec: ScheduleSpec) -> ScheduleSpec:
     return spec
 
 
+def check_runnable(session: Session, spec: ScheduleSpec) -> None:
+    """What a run would refuse, refused now (exit 2): the policy file, the seed file's
+    lines, the seed set's existence and seeds the policy leaves nothing of."""
+    from crawler.policy import PolicyError, load_policy
+    from crawler.runner import accepted_seeds
+    from crawler.seeds import read_seed_file, seeds_of_set
+
+    try:
+        policy = load_policy(spec.policy)
+    except PolicyError as exc:
+        raise UsageError(str(exc)) from exc
+    seeds: list[str] | None = None
+    if spec.seeds_file is not None:
+        seeds = read_seed_file(spec.seeds_file)
+    elif spec.seed_set is not None:
+        seeds = seeds_of_set(session, spec.seed_set)
+    if seeds is not None:
+        accepted_seeds(seeds, policy)
+
+
 def add_schedule(
     session: Session, spec: ScheduleSpec, now: datetime, actor: str = "system"
 ) -> Schedule:
     spec, cron = _checked(spec), check_cron(spec.cron)
     if session.execute(select(Schedule.id).where(Schedule.name == spec.name)).first():
         raise UsageError(f"schedule {spec.name!r} already exists (remove it first)")
+    _existing("--seeds-file", spec.seeds_file)
+    _existing("--policy", spec.policy)
+    check_runnable(session, spec)
     row = Schedule(
         name=spec.name,
         cron=cron,

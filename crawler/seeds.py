@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,8 +12,11 @@ from sqlalchemy.orm import Session
 from crawler.db.models import Seed, SeedSet
 from crawler.db.upsert import insert_for
 from crawler.errors import UsageError
+from crawler.names import check_name, control_character
+from crawler.net.urls import InvalidURL, canonical_host
 
 MAX_URL = 2083
+logger = logging.getLogger(__name__)
 
 
 def check_seed(url: str) -> str | None:
@@ -26,22 +30,57 @@ def check_seed(url: str) -> str | None:
         return f"not a URL ({exc})"
     if parts.scheme.lower() not in {"http", "https"}:
         return "only http and https URLs can be seeds"
+    if control_character(url):
+        return f"holds a control character ({control_character(url)})"
     if not parts.hostname:
         return "no host name"
+    try:
+        canonical_host(parts.hostname)
+    except InvalidURL as exc:
+        return str(exc)
     return None
+
+
+def strip_credentials(url: str) -> tuple[str, bool]:
+    """`url` without a user name and password (`http://user:pw@host/` is
+    `http://host/`), and whether it had them. Credentials are never stored: not in the
+    seed set, not in `pages.url`, not in an error message."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, False
+    if "@" not in parts.netloc:
+        return url, False
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host)), True
+
+
+def without_credentials(urls: list[str], source: str) -> list[str]:
+    """`urls` with credentials stripped; each stripped one is logged (never the secret)."""
+    out = []
+    for url in urls:
+        clean, had = strip_credentials(url)
+        if had:
+            logger.warning("%s: user name and password removed from seed %s", source, clean)
+        out.append(clean)
+    return list(dict.fromkeys(out))
 
 
 def parse_seed_lines(text: str, source: str) -> list[str]:
     urls: list[str] = []
     problems: list[str] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         line = raw.split("#", 1)[0].strip() if raw.lstrip().startswith("#") else raw.strip()
         if not line:
             continue
+        line, had_credentials = strip_credentials(line)
         reason = check_seed(line)
         if reason:
             problems.append(f"line {number}: {reason}")
-        elif line not in urls:
+            continue
+        if had_credentials:
+            logger.warning("%s:%d: user name and password removed from the seed", source, number)
+        if line not in urls:
             urls.append(line)
     if problems:
         raise UsageError(
@@ -60,6 +99,7 @@ def read_seed_file(path: Path) -> list[str]:
 
 def import_seeds(session: Session, set_name: str, urls: list[str]) -> int:
     """Add `urls` to seed set `set_name` (created if new); returns how many were new."""
+    check_name(set_name, "seed set name")
     seed_set = session.execute(select(SeedSet).where(SeedSet.name == set_name)).scalar()
     if seed_set is None:
         seed_set = SeedSet(name=set_name)

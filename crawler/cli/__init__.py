@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from typing import Any
 
 import click
 import typer
@@ -78,6 +79,53 @@ def _setup_logging() -> None:
         logs.setup("text")
 
 
+_Errors = tuple[type[Exception], ...]
+
+
+def _click_errors() -> tuple[_Errors, _Errors, _Errors, _Errors]:
+    """(usage errors, other click errors, exits, aborts) of click *and* of the copy of
+    click that newer typer releases bundle (`typer._click`): typer raises its own
+    classes, which `except click.UsageError` never catches."""
+    modules: list[Any] = [click.exceptions]
+    try:
+        from typer._click import exceptions as bundled  # type: ignore[import-not-found,unused-ignore]
+
+        modules.append(bundled)
+    except ImportError:  # typer built on the click package itself
+        pass
+    usage: _Errors = tuple(m.UsageError for m in modules)
+    other: _Errors = tuple(m.ClickException for m in modules)
+    exits: _Errors = tuple({click.exceptions.Exit, typer.Exit})
+    aborts: _Errors = tuple({click.exceptions.Abort, typer.Abort})
+    return usage, other, exits, aborts
+
+
+_USAGE, _CLICK, _EXIT, _ABORT = _click_errors()
+
+
+def _one_line(exc: Any) -> str:
+    return " ".join(str(exc.format_message()).split())
+
+
+def _usage_line(exc: Any) -> str:
+    """A usage error as one line: the message and where help is."""
+    message = _one_line(exc)
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "takedown"
+    return f"{message} (see `{where} --help`)"
+
+
+def _usage_exit(exc: Any) -> int:
+    """Usage errors exit 2 with one line. A group run without a command (bare `takedown`,
+    `takedown hashlist`) prints its help on standard output and exits 2 too."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        text = str(exc.format_message())
+        if text.strip():  # plain click returns the help; rich typer has printed it already
+            print(text)
+        return 2
+    return _fail(_usage_line(exc), 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
@@ -85,12 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="takedown", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except _USAGE as exc:
+        return _usage_exit(exc)
+    except _CLICK as exc:
+        return _fail(_one_line(exc), int(getattr(exc, "exit_code", 1)))
+    except _ABORT:
         return _fail("interrupted", 130)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)

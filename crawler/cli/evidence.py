@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from crawler.cli._common import database, info, out_console, settings
+from crawler.cli._common import (
+    check_output,
+    database,
+    info,
+    out_console,
+    settings,
+    write_bytes,
+)
 from crawler.errors import UsageError
 from crawler.evidence import (
     DEFAULT_RETENTION_DAYS,
@@ -33,14 +39,7 @@ evidence_app = typer.Typer(
 
 def _write(path: str, data: bytes) -> None:
     """'-' is standard output; a file is written whole or not at all."""
-    if path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    write_bytes(path, data)
 
 
 def _page_ref(reference: str | None, page: int | None, item: int | None) -> PageRef:
@@ -85,6 +84,7 @@ def export_command(
     reference that names no page exits 2 and writes nothing.
     """
     ref = _page_ref(reference, page, item)
+    check_output(output)
     cfg = settings()
     with database(cfg=cfg) as db:
         result = export_bundle(db, cfg.home, ref, actor=ACTOR)

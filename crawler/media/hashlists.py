@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 from crawler.db.models import HashEntry, HashList
 from crawler.db.types import utcnow
 from crawler.errors import UsageError
+from crawler.names import check_name, control_character
 
 HEADER = ("type", "hash", "category", "reference")
 HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "pdq": 64}
@@ -69,6 +69,8 @@ def _check_row(fields: list[str]) -> HashRow | str:
     for name, text in (("category", category), ("reference", reference)):
         if len(text) > MAX_FIELD[name]:
             return f"{name} longer than {MAX_FIELD[name]} characters"
+        if control_character(text):
+            return f"{name} holds a control character ({control_character(text)})"
     return HashRow(kind, value, category or None, reference or None)
 
 
@@ -81,20 +83,59 @@ def _check_header(row: list[str] | None) -> str | None:
     return None
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _csv_problem(error: csv.Error) -> str:
+    text = str(error)
+    if "unexpected end of data" in text:
+        return "unterminated quote (a quoted field must end on its own line)"
+    if "field larger than field limit" in text:
+        return f"a field longer than {csv.field_size_limit()} characters"
+    return f"not valid CSV ({text})"
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str] | str]]:
+    """(line number, fields or why the line is not CSV), one record a line. A record
+    never spans lines: a quote left open is named at its own line instead of folding the
+    rows after it into one field, and a bad line does not stop the lines after it."""
+    reader = csv.reader(_LINE_BREAK.split(text.removeprefix("\ufeff")), strict=True)
+    done = 0
+    while True:
+        start = done + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            done = reader.line_num
+            yield start, _csv_problem(exc)
+            continue
+        done = reader.line_num
+        if done > start:
+            yield start, "a quoted field runs over a line break (unterminated quote?)"
+        else:
+            yield start, fields
+
+
 def parse_rows(text: str, source: str) -> list[HashRow]:
     """Every row of the file, de-duplicated, or HashListError naming every bad line."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
-    problem = _check_header(next(reader, None))
+    records = _records(text)
+    number, header = next(records, (1, None))
+    problem = header if isinstance(header, str) else _check_header(header or None)
     if problem:
-        raise HashListError(source, [(1, problem)])
+        raise HashListError(source, [(number, problem)])
     rows: dict[tuple[str, str], HashRow] = {}
     problems: list[tuple[int, str]] = []
-    for fields in reader:
+    for number, fields in records:
+        if isinstance(fields, str):
+            problems.append((number, fields))
+            continue
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue
         checked = _check_row(fields)
         if isinstance(checked, str):
-            problems.append((reader.line_num, checked))
+            problems.append((number, checked))
         else:
             rows.setdefault((checked.hash_type, checked.hash), checked)
     if problems:
@@ -216,6 +257,7 @@ def import_rows(
     pdq_threshold: int | None = None,
 ) -> ImportResult:
     """Import parsed rows into list `name` inside the caller's transaction."""
+    check_name(name, "list name")
     if pdq_threshold is not None and not 0 <= pdq_threshold <= 128:
         raise UsageError(f"--pdq-threshold {pdq_threshold}: must be between 0 and 128")
     hash_list, created = _get_or_create(session, name, kind, pdq_threshold)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from crawler.db.models import Schedule, ScheduleRun
 from crawler.db.session import Database
 from crawler.scheduling import Scheduler, ScheduleSpec, add_schedule, commands_for
+from crawler.seeds import import_seeds
 from tests.notices.seed import FakeClock
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -36,6 +37,8 @@ class FakeRunner:
 def _add(db: Database, name: str = "hourly", cron: str = "0 * * * *", **kw: object) -> None:
     spec = ScheduleSpec(name, cron, seed_set=kw.pop("seed_set", "main"), **kw)  # type: ignore[arg-type]
     with db.session() as s:
+        if spec.seed_set:  # `add` refuses a seed set that does not exist
+            import_seeds(s, spec.seed_set, ["http://site.example/"])
         add_schedule(s, spec, T0)
 
 
@@ -203,3 +206,36 @@ def test_heartbeat_extends_only_our_own_lease(db: Database) -> None:
 def test_scheduler_run_once_cli_runs_nothing_when_nothing_is_due(env, cli) -> None:
     code, _, err = cli("scheduler", "run", "--once")
     assert code == 0 and "0 schedules run" in err
+
+
+def _schedules(db: Database) -> int:
+    with db.read_session() as s:
+        return len(list(s.execute(select(Schedule.id)).scalars()))
+
+
+def test_add_refuses_what_can_never_run(env, cli, db: Database, tmp_path: Path) -> None:
+    """Issue 15.13: `schedule add` checks what a run would check (exit 2, nothing stored)."""
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("http://site.example/\n")
+    bad_policy = tmp_path / "bad.toml"
+    bad_policy.write_text("[scope]\nmax_pages = -1\n")
+    denied = tmp_path / "denied.toml"
+    denied.write_text('[scope]\ndeny_domains = ["site.example"]\n')
+    bad_seeds = tmp_path / "bad-seeds.txt"
+    bad_seeds.write_text("http://site.example/\nftp://x.example/\n")
+    cases = [
+        (["--set", "no-such-set"], "no seed set named 'no-such-set'"),
+        (["--seeds-file", str(seeds), "--policy", str(bad_policy)], "max_pages"),
+        (["--recheck", "--policy", str(bad_policy)], "max_pages"),
+        (["--seeds-file", str(bad_seeds)], "line 2"),
+        (["--seeds-file", str(seeds), "--policy", str(denied)], "out of policy"),
+    ]
+    for args, named in cases:
+        code, _, err = cli("schedule", "add", "s1", "--cron", "0 3 * * *", *args)
+        assert code == 2 and named in err, (args, err)
+        assert err.strip().count("\n") == 0
+    code, _, err = cli("schedule", "add", "s1", "--cron", "0 0 31 2 *", "--seeds-file", str(seeds))
+    assert code == 2 and "never fires" in err and "CroniterBadDateError" not in err
+    assert _schedules(db) == 0
+    assert cli("schedule", "add", "s1", "--cron", "0 0 29 2 *", "--seeds-file", str(seeds))[0] == 0
+    assert _schedules(db) == 1
