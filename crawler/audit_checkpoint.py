@@ -24,6 +24,7 @@ machine, checked with `--checkpoints COPY --key PINNED`, bound that). docs/opera
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,13 +35,17 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crawler.audit import GENESIS
 from crawler.db.models import AuditEvent, AuditHead
 from crawler.db.session import safe_url
 from crawler.db.types import utcnow
-from crawler.evidence.keys import key_id
+from crawler.errors import TakedownError
+from crawler.evidence.keys import key_id, load_or_create_key
+
+log = logging.getLogger(__name__)
 
 FORMAT = "takedown-audit-checkpoint/1"
 _FIELDS = ("format", "database", "seq", "hash", "at", "key_id")
@@ -145,6 +150,14 @@ def read(path: Path) -> ReadResult:
     return ReadResult(found, bad)
 
 
+def parse_line(value: Any) -> Checkpoint | None:
+    """A checkpoint from its JSON object (as a bundle carries it); None if it is not one."""
+    try:
+        return _parse(value, 0)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 def _parse(value: Any, number: int) -> Checkpoint:
     if not isinstance(value, dict) or value.get("format") != FORMAT:
         raise ValueError("format")
@@ -164,13 +177,50 @@ def take(
 ) -> tuple[Checkpoint, bool]:
     """Checkpoint the current head; (checkpoint, False) when the newest one already holds it."""
     seq, head_hash = head_of(session)
+    return of_head(key, path, database, seq, head_hash)
+
+
+def of_head(
+    key: Ed25519PrivateKey, path: Path, database: str, seq: int, head_hash: str
+) -> tuple[Checkpoint, bool]:
+    """Checkpoint the head (`seq`, `head_hash`) unless the newest checkpoint already holds it."""
     public = key.public_key()
-    ours = [c for c in read(path).checkpoints if c.database == database]
+    ours = [c for c in _tail(path) if c.database == database]
     if ours and (ours[-1].seq, ours[-1].hash) == (seq, head_hash) and ours[-1].valid_under(public):
         return ours[-1], False
     checkpoint = sign(key, database, seq, head_hash, utcnow())
     append(path, checkpoint)
     return checkpoint, True
+
+
+def _tail(path: Path, size: int = 64 * 1024) -> list[Checkpoint]:
+    """The checkpoints in the last `size` bytes: the file grows for ever, `take` runs often."""
+    try:
+        with path.open("rb") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, end - size))
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    found: list[Checkpoint] = []
+    for line in lines[1:] if end > size else lines:
+        try:
+            found.append(_parse(json.loads(line), 0))
+        except (ValueError, TypeError, KeyError):
+            continue
+    return found
+
+
+def after_run(home: Path, db_url: str, session: Session) -> Checkpoint | None:
+    """A checkpoint at the end of a crawl (cheap: one row read, one line appended); a
+    failure is logged, never fails the run."""
+    try:
+        key = load_or_create_key(home)
+        return take(session, key, checkpoint_path(home), database_name(db_url))[0]
+    except (OSError, ValueError, TakedownError, SQLAlchemyError) as exc:
+        log.warning("audit checkpoint not written: %s", exc)
+        return None
 
 
 def latest(path: Path, database: str, key: Ed25519PublicKey) -> Checkpoint | None:

@@ -125,3 +125,23 @@ def test_an_exported_copy_checked_with_the_pinned_key_survives_the_local_file(
     code, _o, err = cli("audit", "verify", "--checkpoints", str(copy), "--key", pinned)
     assert code == 1 and "audit truncated" in err, err
     assert cli("audit", "checkpoint", "--output", str(tmp_path / "missing" / "x.jsonl"))[0] == 2
+
+
+def test_a_crawl_ends_with_a_checkpoint_and_a_failure_to_write_one_is_only_logged(
+    env, cli, db: Database, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from crawler.audit_checkpoint import after_run
+
+    home = Path(env["TAKEDOWN_HOME"])
+    _events(db, 4)
+    with db.read_session() as s:
+        first = after_run(home, env["TAKEDOWN_DB"], s)
+        again = after_run(home, env["TAKEDOWN_DB"], s)  # nothing new: no second line
+    assert first is not None and first.seq == 4 and again == first
+    assert len(_checkpoint_file(env).read_text().splitlines()) == 1
+    assert cli("audit", "verify")[0] == 0
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    with db.read_session() as s:
+        assert after_run(blocked, env["TAKEDOWN_DB"], s) is None
+    assert "audit checkpoint not written" in capsys.readouterr().err
