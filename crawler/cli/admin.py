@@ -174,6 +174,8 @@ def audit_verify(
         if newest is not None
         else f"; no checkpoints in {path} (run `takedown audit checkpoint`)"
     )
+    if anchored.other_databases:
+        against += f" ({anchored.other_databases} checkpoint(s) of other databases not compared)"
     info(f"audit chain intact: {report.checked} events{against}")
 
 
