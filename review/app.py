@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from crawler.config import Settings
 from crawler.db.session import Database
 from review import web
+from review.body_limit import BodyLimit, refuse_oversized
 from review.checkpoint import Checkpointer
 from review.config import ReviewConfig
 from review.ratelimit import RateLimiter
@@ -69,6 +70,8 @@ def create_app(
     app.extensions["review_throttle"] = LoginThrottle()
     app.extensions["review_preview_limiter"] = RateLimiter(config.preview.per_minute, 60.0)
     _wire(app)
+    # The limit above holds for chunked bodies too (review.body_limit).
+    app.wsgi_app = BodyLimit(app.wsgi_app, config.max_body_bytes)  # type: ignore[method-assign]
     return app
 
 
@@ -76,6 +79,7 @@ def _wire(app: Flask) -> None:
     from review import api, views
 
     app.before_request(web.new_nonce)
+    app.before_request(refuse_oversized)
     app.before_request(web.load_principal)
     app.before_request(web.check_csrf)
     app.after_request(web.security_headers)

@@ -23,7 +23,7 @@ from review.audit import record
 from review.auth import Principal
 from review.config import ReviewConfig
 from review.items import ItemView, load_item
-from review.queue import OPEN_STATUSES, claimable_statuses
+from review.queue import claimable_statuses
 
 _INSERT_DECISION = insert(Decision)
 ACTIONS = ("confirm", "reject", "escalate", "countersign")
@@ -214,20 +214,36 @@ def _apply_to_related(
     now: datetime,
     outcome: DecisionOutcome,
 ) -> None:
-    """Apply the same decision to the listed pages; items someone else holds are skipped."""
+    """Apply the same decision to the listed pages, each only if the caller could decide it
+    directly; the others are skipped, and each refusal is audited on its item."""
     free = (ReviewItem.claimed_by.is_(None)) | (ReviewItem.lease_until < now)
     for other in sorted(set(req.apply_to)):
         item = session.get(ReviewItem, other)
         if item is None:
             continue
-        mine = ReviewItem.claimed_by == principal.user_id
-        guard = ReviewItem.status.in_(OPEN_STATUSES) & (free | mine)
         notes = f"applied with item {item_id}" + (f": {req.notes}" if req.notes else "")
         sub = DecisionRequest(req.action, item.version, req.category, notes)
-        if _write(session, principal, other, sub, status, guard, now):
+        refused = _related_refusal(principal, item, now)
+        mine = ReviewItem.claimed_by == principal.user_id
+        guard = ReviewItem.status.in_(claimable_statuses(principal)) & (free | mine)
+        if refused is None and _write(session, principal, other, sub, status, guard, now):
             outcome.applied_to.append(other)
-        else:
-            outcome.skipped.append(other)
+            continue
+        outcome.skipped.append(other)
+        reason = refused or "the item changed or was claimed meanwhile"
+        extra = {"reason": reason, "apply_to_of": item_id}
+        _audit(session, principal, other, "decision.refused", sub, extra)
+
+
+def _related_refusal(principal: Principal, item: ReviewItem, now: datetime) -> str | None:
+    """Why `principal` may not decide `item` through apply_to: the rules of a direct
+    decision (its status is one the caller's role takes, and nobody else holds it)."""
+    if item.status not in claimable_statuses(principal):
+        return f"a {principal.role} does not decide {item.status} items"
+    held = item.claimed_by is not None and item.claimed_by != principal.user_id
+    if held and (item.lease_until is None or item.lease_until >= now):
+        return "held by someone else"
+    return None
 
 
 def _add_benign(session: Session, principal: Principal, view: ItemView, cfg: ReviewConfig) -> None:

@@ -7,13 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.table import Table
 
 from crawler.audit import Event, record, verify_chain
+from crawler.audit_checkpoint import append, check, checkpoint_path, database_name, take
 from crawler.cli._common import database, info, out_console, settings
 from crawler.db.migrate import upgrade
 from crawler.db.session import Database, safe_url
 from crawler.errors import TakedownError, UsageError
+from crawler.evidence.keys import key_path, load_or_create_key, parse_public_key
 from crawler.media import hashlists
 from crawler.seeds import import_seeds, read_seed_file
 from crawler.users import add_user
@@ -129,13 +132,86 @@ def seeds_import(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit chain; exit 1 naming the first event that does not fit."""
-    with database() as db, db.read_session() as session:
+def audit_verify(
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            help="checkpoint file [default: TAKEDOWN_HOME/audit/checkpoints.jsonl]",
+            show_default=False,
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="public key the checkpoints are signed with: PEM file or hex"),
+    ] = None,
+) -> None:
+    """Check the audit chain and its signed checkpoints; exit 1 on any break."""
+    cfg = settings()
+    path = checkpoints or checkpoint_path(cfg.home)
+    public = _checkpoint_key(cfg.home, key)
+    with database(cfg=cfg) as db, db.read_session() as session:
         report = verify_chain(session)
+        anchored = check(session, path, database_name(cfg.db_url), public)
+    for finding in anchored.findings[:20]:
+        info(f"audit {finding.kind}: {finding.message}")
+    if len(anchored.findings) > 20:
+        info(f"... and {len(anchored.findings) - 20} more findings")
     if not report.ok:
         raise TakedownError(
             f"audit chain broken at event {report.first_bad_id}: {report.reason} "
             f"({report.checked} events verified before it)"
         )
-    info(f"audit chain intact: {report.checked} events")
+    if not anchored.ok:
+        kinds = sorted({f.kind for f in anchored.findings})
+        raise TakedownError(
+            f"audit chain does not match its checkpoints ({', '.join(kinds)}): "
+            f"{len(anchored.findings)} finding(s) against {path}"
+        )
+    newest = anchored.newest
+    against = (
+        f"; matches {anchored.checked} checkpoint(s), newest at event {newest.seq} ({newest.at})"
+        if newest is not None
+        else f"; no checkpoints in {path} (run `takedown audit checkpoint`)"
+    )
+    if anchored.other_databases:
+        against += f" ({anchored.other_databases} checkpoint(s) of other databases not compared)"
+    info(f"audit chain intact: {report.checked} events{against}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="also append the checkpoint line to this file"),
+    ] = None,
+) -> None:
+    """Sign the chain's head and append it to TAKEDOWN_HOME/audit/checkpoints.jsonl."""
+    cfg = settings()
+    if output is not None and output.is_dir():
+        raise UsageError(f"--output {output}: is a folder")
+    if output is not None and not output.parent.is_dir():
+        raise UsageError(f"--output {output}: folder {output.parent} does not exist")
+    key = load_or_create_key(cfg.home)
+    path = checkpoint_path(cfg.home)
+    with database(cfg=cfg) as db, db.read_session() as session:
+        checkpoint, new = take(session, key, path, database_name(cfg.db_url))
+    if output is not None:
+        append(output, checkpoint)
+    state = "written to" if new else "unchanged since the last one in"
+    info(f"checkpoint of event {checkpoint.seq} ({checkpoint.hash[:16]}...) {state} {path}")
+
+
+def _checkpoint_key(home: Path, value: str | None) -> Ed25519PublicKey | None:
+    """The pinned `--key`, else this machine's evidence key if it exists (never created)."""
+    if value is not None:
+        path = Path(value)
+        if len(value) < 4096 and path.is_file():
+            try:
+                value = path.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"--key: cannot read {path} ({exc})") from None
+        return parse_public_key(value)
+    if not key_path(home).exists():
+        return None
+    return load_or_create_key(home).public_key()

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from crawler import audit_checkpoint
 from crawler.cli._common import database, out_console, settings
 from crawler.errors import UsageError
 from crawler.policy import PolicyError, load_policy
@@ -115,6 +116,8 @@ def crawl(
             outcome = run_job(cfg, db, req, workers or 1, join, os.environ)
         else:
             outcome = execute(cfg, db, req, os.environ)
+        with db.read_session() as session:  # anchor the run's audit events (docs/operations.md)
+            audit_checkpoint.after_run(cfg.home, cfg.db_url, session)
     out_console.print(summary(outcome))
     problem = failure_of(outcome)
     if problem:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from crawler import audit_checkpoint
 from crawler.cli._common import database, info, out_console, settings
 from crawler.errors import TakedownError, UsageError
 from crawler.policy import PolicyError, load_policy
@@ -70,6 +71,8 @@ def recheck_command(
     with database(cfg=cfg) as db:
         mode = "all" if all_items else "due"
         result = recheck(cfg, db, mode, crawl_policy, os.environ, overrides, progress)
+        with db.read_session() as session:  # anchor the removals' audit events
+            audit_checkpoint.after_run(cfg.home, cfg.db_url, session)
     for v in result.verdicts:  # the log: one line per item, whatever the outcome
         detail = f" {v.detail}" if v.detail else ""
         info(f"recheck: item {v.item_id} {v.outcome} ({v.reason}{detail}): {v.url}")

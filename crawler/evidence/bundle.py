@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from crawler.audit import Event, record
+from crawler.audit import GENESIS, Event, record
 from crawler.db.models import (
     AuditEvent,
     AuditHead,
@@ -309,6 +309,20 @@ def build(content: BundleContent, key: Ed25519PrivateKey) -> bytes:
     return pack([(MANIFEST, manifest_bytes), (SIGNATURE, signature), *files])
 
 
+def _add_checkpoint(content: BundleContent, key: Ed25519PrivateKey, home: Path, url: str) -> None:
+    """The signed checkpoint of the chain head the bundle was read at (the newest one if it
+    already holds that head, else a new one): `manifest.audit.checkpoint`, one line of
+    TAKEDOWN_HOME/audit/checkpoints.jsonl, to be found in the operator's exported copies."""
+    from crawler.audit_checkpoint import checkpoint_path, database_name, of_head
+
+    audit = content.manifest["audit"]
+    head = audit["chain_head"] or {"id": 0, "hash": GENESIS}
+    checkpoint, _new = of_head(
+        key, checkpoint_path(home), database_name(url), head["id"], head["hash"]
+    )
+    audit["checkpoint"] = checkpoint.as_json()
+
+
 @dataclass(frozen=True)
 class ExportResult:
     data: bytes
@@ -331,6 +345,7 @@ def export_bundle(
         page_id = resolve_page(session, page if isinstance(page, PageRef) else PageRef(page))
         content = collect(session, home, page_id)
     key = load_or_create_key(home)  # after the checks: a refused export writes nothing
+    _add_checkpoint(content, key, home, db.url)
     data = build(content, key)
     result = ExportResult(
         data,

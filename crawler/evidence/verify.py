@@ -6,7 +6,8 @@ Checks, in order, each failing with one line naming what failed:
 2. `manifest.json` parses and names an Ed25519 key (the pinned `--key` when given must be
    that key); `manifest.sig` is a valid signature of its bytes;
 3. the members are exactly the manifest's `files` plus manifest and signature, and each
-   has the SHA-256 the manifest says;
+   has the SHA-256 the manifest says; the audit checkpoint the manifest carries (if any)
+   is signed by the same key and holds the manifest's chain head;
 4. every WARC record's `WARC-Block-Digest` and `WARC-Payload-Digest`;
 5. the audit excerpt: each event's hash recomputed with `crawler.audit.event_hash`, and
    `prev_hash` equal to the previous event's hash wherever ids are adjacent;
@@ -26,7 +27,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from crawler.audit import Event, event_hash
+from crawler.audit import GENESIS, Event, event_hash
 from crawler.errors import TakedownError
 from crawler.evidence.bundle import AUDIT, MANIFEST, SIGNATURE, pack, sha256_hex
 from crawler.evidence.keys import key_id
@@ -154,6 +155,25 @@ def check_audit(raw: bytes) -> tuple[int, int]:
     return len(checked), links
 
 
+def _check_checkpoint(manifest: dict[str, Any], key: Ed25519PublicKey) -> None:
+    """The audit checkpoint the bundle carries (if any) is signed by the bundle's key and
+    holds the chain head the bundle names (`crawler.audit_checkpoint`)."""
+    audit = manifest.get("audit")
+    if not isinstance(audit, dict) or audit.get("checkpoint") is None:
+        return  # bundles made before checkpoints
+    from crawler.audit_checkpoint import parse_line
+
+    checkpoint = parse_line(audit["checkpoint"])
+    head = audit.get("chain_head") or {"id": 0, "hash": GENESIS}
+    if checkpoint is None or not checkpoint.valid_under(key):
+        raise EvidenceInvalid(f"{MANIFEST}: audit checkpoint is not signed by the bundle's key")
+    if not isinstance(head, dict) or (head.get("id"), head.get("hash")) != (
+        checkpoint.seq,
+        checkpoint.hash,
+    ):
+        raise EvidenceInvalid(f"{MANIFEST}: audit checkpoint does not hold the bundle's chain head")
+
+
 def verify_bundle(data: bytes, pinned: Ed25519PublicKey | None = None) -> VerifyReport:
     """Run every check (see the module docstring); raises EvidenceInvalid at the first failure."""
     listed = _members(data)
@@ -164,6 +184,7 @@ def verify_bundle(data: bytes, pinned: Ed25519PublicKey | None = None) -> Verify
     key = _signer(manifest, pinned)
     _check_signature(key, members[MANIFEST], members[SIGNATURE])
     _check_files(manifest["files"], members)
+    _check_checkpoint(manifest, key)
     warc_records = _check_warcs(members)
     events, links = check_audit(members[AUDIT]) if AUDIT in members else (0, 0)
     if pack(listed) != data:

@@ -190,3 +190,9 @@ def test_recheck_decides_per_item_and_never_leaves_the_page(
     with db.read_session() as s:
         kinds = s.execute(select(CrawlRun.kind).order_by(CrawlRun.id)).scalars().all()
     assert kinds == ["crawl", "recheck"]
+    # The crawl and the recheck each ended with a signed checkpoint of the audit head.
+    checkpoints = Path(env["TAKEDOWN_HOME"]) / "audit" / "checkpoints.jsonl"
+    seqs = [json.loads(line)["seq"] for line in checkpoints.read_text().splitlines()]
+    assert len(seqs) == 2 and 0 < seqs[0] < seqs[1]
+    code, _, err = cli("audit", "verify")
+    assert code == 0 and "matches 2 checkpoint(s)" in err, err

@@ -212,3 +212,42 @@ def test_forced_failure_shows_a_generic_page_and_records_no_decision(
         assert s.execute(select(func.count()).select_from(Decision)).scalar() == 0
     item = _item(db, item_id)
     assert (item.status, item.version) == ("pending", before)
+
+
+def test_apply_to_cannot_decide_an_item_the_caller_could_not_decide_directly(
+    app: Flask, db: Database, users: dict[str, int]
+) -> None:
+    """Issue 15.8: bob escalates B (lead-only now); ana's Reject of A with apply_to=B
+    leaves B escalated, reports it skipped and audits the refusal on B."""
+    from crawler.db.models import AuditEvent
+
+    a, b, c = _shared(db, "5e" * 32, 3)
+    ana, bob = app.test_client(), app.test_client()
+    csrf, bob_csrf = login(ana, "ana"), login(bob, "bob")
+    _claim(bob, bob_csrf, b)
+    assert _decide(bob, bob_csrf, db, b, "escalate") == 302
+    assert _item(db, b).status == "escalated"
+    _claim(ana, csrf, a)
+    form = {
+        "csrf_token": csrf,
+        "version": _version(db, a),
+        "action": "reject",
+        "apply_to": [str(b), str(c)],
+    }
+    assert ana.post(f"/items/{a}/decision", data=form).status_code == 302
+    after = _item(db, b)
+    assert (after.status, after.decided_by) == ("escalated", users["bob"])
+    assert [_item(db, i).status for i in (a, c)] == ["rejected", "rejected"]
+    with db.read_session() as s:
+        on_b = s.execute(
+            select(Decision.action).where(Decision.item_id == b).order_by(Decision.id)
+        ).scalars()
+        assert list(on_b) == ["escalate"]
+        events = s.execute(
+            select(AuditEvent).where(AuditEvent.action.in_(["decision.reject", "decision.refused"]))
+        ).scalars()
+        by_action = {(e.action, e.target_id): e.details for e in events}
+    assert by_action[("decision.reject", str(a))]["skipped"] == [b]
+    assert by_action[("decision.reject", str(a))]["applied_to"] == [c]
+    refused = by_action[("decision.refused", str(b))]
+    assert refused["apply_to_of"] == a and "escalated" in refused["reason"]
