@@ -123,6 +123,7 @@ def policy_settings(policy: CrawlPolicy, settings: BaseSettings) -> dict[str, An
         "DOWNLOAD_TIMEOUT": polite.timeout_s,
         "TAKEDOWN_MEDIA_MAX_BYTES": policy.media.max_bytes,
         "TAKEDOWN_MAX_PIXELS": policy.media.max_pixels,
+        "TAKEDOWN_VIDEO_MAX_FRAMES": policy.media.video_max_frames,
         "TAKEDOWN_MEDIA_TYPES": list(policy.media.types),
     }
 

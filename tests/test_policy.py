@@ -75,7 +75,11 @@ def test_every_contract_key_is_a_field_and_nothing_more():
         for key in values
     }
     ours = {(s, f.name) for s, v in CrawlPolicy().to_dict().items() for f in _fields(s)}
-    assert keys == ours
+    assert keys == ours - EXTENSIONS
+
+
+# Keys added after the first round's example block (CONTRACT.md "Second round" and ours).
+EXTENSIONS = {("media", "video_max_frames")}
 
 
 def parse_policy_dict(text):
