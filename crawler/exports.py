@@ -56,6 +56,8 @@ MEDIA_FIELDS = (
     "sha256", "sha1", "md5", "pdq", "pdq_quality", "bytes", "width", "height",
     "host", "registered_domain", "ip", "country", "asn", "as_org",
     "first_seen", "last_seen", "matches",
+    # additions (CONTRACT.md "Second round", video records):
+    "vpdq_frames", "duration_s",
 )  # fmt: skip
 CANDIDATE_FIELDS = (
     "id", "page_url", "host", "registered_domain", "ip", "country", "asn", "as_org",
@@ -158,6 +160,8 @@ def _match_query() -> AnySelect:
             HashEntry.reference,
             HashList.kind,
             Media.sha256,
+            Match.timestamp,
+            Match.match_percent,
         )
         .join(HashList, HashList.id == Match.list_id)
         .join(HashEntry, HashEntry.id == Match.entry_id)
@@ -175,6 +179,8 @@ def _match_record(row: Any) -> Record:
         "category": row.category,
         "reference": row.reference,
         "kind": row.kind,
+        "timestamp": row.timestamp,
+        "match_percent": row.match_percent,
     }
 
 
@@ -218,7 +224,14 @@ def _media_record(
         "country": h("country"), "asn": h("asn"), "as_org": h("as_org"),
         "first_seen": iso(obs.first_seen), "last_seen": iso(obs.last_seen),
         "matches": [_match_record(r) for r in matches],
+        "vpdq_frames": _frame_count(m("vpdq")) if m("media_type") == "video" else None,
+        "duration_s": m("duration_s"),
     }  # fmt: skip
+
+
+def _frame_count(vpdq: str | None) -> int:
+    """Frames in a stored vPDQ serialisation (a JSON array of strings)."""
+    return len(json.loads(vpdq)) if vpdq else 0
 
 
 def iter_media(session: Session) -> Iterator[Record]:

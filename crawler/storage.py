@@ -482,6 +482,9 @@ def _media_values(hashes: Hashes, now: Any) -> dict[str, Any]:
         "format": _cut(hashes.format, 16),
         "first_seen": now,
         "last_seen": now,
+        # Videos (crawler.media.video): frame hashes only, never frames.
+        "vpdq": getattr(hashes, "vpdq", None),
+        "duration_s": getattr(hashes, "duration_s", None),
     }
 
 
@@ -492,7 +495,7 @@ def _media_upsert(insert: Insert) -> Any:
     # Fill in what an earlier sighting could not compute (a skipped body has no PDQ).
     fill = {
         k: func.coalesce(table.c[k], ex[k])
-        for k in ("pdq", "pdq_quality", "width", "height", "format")
+        for k in ("pdq", "pdq_quality", "width", "height", "format", "vpdq", "duration_s")
     }
     stmt = stmt.on_conflict_do_update(
         index_elements=["sha256"], set_={"last_seen": ex.last_seen, **fill}
