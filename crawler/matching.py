@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from crawler.audit import Event, record
@@ -422,6 +422,7 @@ class Matcher:
         if time.monotonic() - self._checked_at >= self.refresh_interval:
             self.refresh_if_changed(session)
         self.match_many(session, media_ids)
+        archive_matches(session, media_ids)
         self.update_candidates(session, page_ids)
 
     def match_many(self, session: Session, media_ids: Collection[int]) -> None:
@@ -533,6 +534,34 @@ def record_matches(session: Session, rows: Sequence[tuple[int, MatchResult]]) ->
         found = conn.execute(prepared(conn, _match_insert), values)
         new += [int(e) for e in found.scalars()]
     return new
+
+
+_ARCHIVE_MATCHES = (
+    "INSERT INTO matches (media_id, list_id, entry_id, match_type, distance, created_at, "
+    "timestamp, match_percent) "
+    "SELECT a.archive_id, m.list_id, m.entry_id, m.match_type, m.distance, m.created_at, "
+    "m.timestamp, m.match_percent FROM matches m JOIN archive_members a ON a.media_id = m.media_id "
+    "WHERE {where} ON CONFLICT (media_id, entry_id) DO NOTHING"
+)
+
+
+def archive_matches(session: Session, media_ids: Collection[int] | None = None) -> int:
+    """An archive matches what its members match: the archive's URL is what a notice
+    names and what makes its page a candidate. Copies each member match to the archive's
+    media (idempotent); ``media_ids`` limits it to archives among, or holding, those."""
+    conn = session.connection()
+    if media_ids is None:
+        return conn.execute(text(_ARCHIVE_MATCHES.format(where="1 = 1"))).rowcount or 0
+    ids = sorted(set(media_ids))
+    added = 0
+    for start in range(0, len(ids), _READ_CHUNK):
+        chunk = ids[start : start + _READ_CHUNK]
+        where = "(a.archive_id IN :ids OR a.media_id IN :ids)"
+        stmt = text(_ARCHIVE_MATCHES.format(where=where)).bindparams(
+            bindparam("ids", expanding=True)
+        )
+        added += conn.execute(stmt, {"ids": chunk}).rowcount or 0
+    return added
 
 
 def media_count(session: Session, entry_id: int) -> int:

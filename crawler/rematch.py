@@ -33,6 +33,7 @@ from crawler.matching import (
     MatcherConfig,
     MatchResult,
     Quarantine,
+    archive_matches,
     quarantine_entry,
     record_matches,
 )
@@ -87,6 +88,8 @@ def rematch(
     _exact_phase(db, matcher, summary, report)
     _pdq_phase(db, matcher, summary, report)
     _video_phase(db, matcher, summary, report)
+    with db.session() as session:
+        summary.new_matches += archive_matches(session)
     with db.session() as session:
         summary.quarantines = flood_guard(session, matcher.config.flood_limit)
         report("candidates", 0, 0)

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, bindparam, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from crawler.attribution import PENDING, Attributor, HostFacts
-from crawler.db.models import Host, Media, Observation, Page, PageMediaRef
+from crawler.db.models import ArchiveMember, Host, Media, Observation, Page, PageMediaRef
 from crawler.db.prepared import Insert, prepared
 from crawler.db.session import Database
 from crawler.db.types import utcnow
@@ -292,6 +292,7 @@ def _write_media(
     pages = _page_stubs(conn, [(item.page_url, item.run_id) for _, item, _ in media])
     hashes = [o.hashes for _, _, o in media if _storable(o) and o.hashes is not None]
     media_ids = _upsert_media(conn, hashes)
+    touched.media.update(_write_members(conn, hashes, media_ids))
     rows: list[dict[str, Any]] = []
     for n, item, outcome in media:
         media_id = media_ids[outcome.hashes.sha256] if _storable(outcome) else None  # type: ignore[union-attr]
@@ -305,6 +306,36 @@ def _write_media(
         n: StoredMedia(row["page_id"], row["media_id"], obs_id, *owners[n])
         for (n, _, _), row, obs_id in zip(media, rows, obs_ids, strict=True)
     }
+
+
+def _members_insert(insert: Insert) -> Any:
+    stmt = insert(ArchiveMember.__table__)
+    return stmt.on_conflict_do_nothing(index_elements=["archive_id", "path"])
+
+
+def _write_members(conn: Connection, hashes: list[Hashes], media_ids: dict[str, int]) -> set[int]:
+    """An archive's members (`crawler.media.archive`): their media rows (hashes only)
+    and one `archive_members` row each; returns the member media ids, to be matched."""
+    found = [(h.sha256, m) for h in hashes for m in getattr(h, "members", ())]
+    if not found:
+        return set()
+    inner = [m.hashes for _, m in found if m.hashes is not None and m.hashes.bytes > 0]
+    member_ids = _upsert_media(conn, inner)
+    rows = []
+    for archive_sha, m in found:
+        inner_hashes = m.hashes
+        rows.append(
+            {
+                "archive_id": media_ids[archive_sha],
+                "path": m.path,
+                "media_id": member_ids.get(inner_hashes.sha256) if inner_hashes else None,
+                "status": inner_hashes.status if inner_hashes else m.status,
+                "error": _clip(m.error or (inner_hashes.error if inner_hashes else None)),
+                "depth": m.depth,
+            }
+        )
+    conn.execute(prepared(conn, _members_insert), rows)
+    return set(member_ids.values())
 
 
 def _upsert_observation_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:

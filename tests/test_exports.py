@@ -122,7 +122,8 @@ def test_media_jsonl_fields_and_values(db: Database) -> None:
     records = [json.loads(line) for line in _run(db, "media", "jsonl").splitlines()]
     assert len(records) == 7
     for rec in records:
-        assert set(rec) == CONTRACT_MEDIA | {"vpdq_frames", "duration_s"}  # second round
+        second_round = {"vpdq_frames", "duration_s", "archive_member", "archive_sha256"}
+        assert set(rec) == CONTRACT_MEDIA | second_round
         assert rec["first_seen"].endswith("Z") and len(rec["first_seen"]) == 20
     hashed = records[0]
     assert hashed["status"] == "hashed" and hashed["media_type"] == "image"

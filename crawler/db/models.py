@@ -303,6 +303,28 @@ class Observation(Base):
     gone_at: Mapped[datetime | None]
 
 
+class ArchiveMember(Base):
+    """A file inside an archive media (ZIP, TAR, tar.gz; nested ones by path): its
+    outcome and, for images and videos, the media row of its hashes. Never bytes.
+
+    Keyed by the archive's media row, so one archive seen on many pages is opened once.
+    `path` is the member's name as text (cleaned, capped): never used as a path.
+    """
+
+    __tablename__ = "archive_members"
+    __table_args__ = (
+        UniqueConstraint("archive_id", "path", name="uq_archive_members_archive_path"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    archive_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)
+    media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id"), index=True)
+    status: Mapped[str] = mapped_column(String(8))
+    error: Mapped[str | None] = mapped_column(Text)
+    depth: Mapped[int] = mapped_column(Integer, default=1)
+
+
 class PageMediaRef(Base):
     """A media URL listed on a page in one run, fetched or not.
 
