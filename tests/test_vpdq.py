@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from sqlalchemy import delete, select
 
-from crawler.db.models import HashEntry, HashList, Match, Media, ReviewItem
+from crawler.db.models import HashEntry, HashList, Match, Media, Observation, ReviewItem
 from crawler.db.session import Database
+from crawler.evidence.records import media_facts
 from crawler.exports import export
 from crawler.items import MediaItem, PageItem
 from crawler.media.hashlists import HashListError, HashRow, import_rows, parse_rows
@@ -177,6 +178,12 @@ def test_videos_match_vpdq_and_pdq_entries_export_and_rematch(db: Database) -> N
     assert item.status == "pending" and not item.no_viewing_needed
     assert item.priority < 2_000_000
 
+    with db.read_session() as session:
+        facts = media_facts(session, item.page_id)
+    # evidence records carry the frame hashes (hashes only) and the decoded length
+    copy_facts = next(f for f in facts if f["media_url"].endswith("copy.mkv"))
+    assert parse_vpdq(copy_facts["vpdq"]) and copy_facts["duration_s"] == pytest.approx(3.75)
+
     with db.session() as session:
         session.execute(delete(Match))
     summary = rematch(db)
@@ -205,3 +212,30 @@ def _half() -> bytes:
 def test_serialise_round_trip_of_a_stored_video() -> None:
     frames = hash_video(make_video(2)).frames
     assert parse_vpdq(serialise(frames)) == list(frames)
+
+
+def test_hostile_videos_are_recorded_and_the_crawl_goes_on(db: Database) -> None:
+    from tests.media.videokit import audio_only, corrupt_middle
+
+    good = make_video(3, seed=21)
+    _store(
+        db,
+        {
+            "corrupt.mkv": corrupt_middle(make_video(6, fmt="matroska", seed=22)),
+            "truncated.mp4": good[: len(good) // 2],
+            "sound.mkv": audio_only(),
+            "good.mp4": good,
+        },
+    )
+    with db.read_session() as session:
+        rows = session.execute(
+            select(Observation.media_url, Observation.status, Observation.error, Media.vpdq)
+            .outerjoin(Media, Media.id == Observation.media_id)
+            .order_by(Observation.id)
+        ).all()
+    got = {url.rsplit("/", 1)[1]: (status, error, vpdq) for url, status, error, vpdq in rows}
+    assert got["corrupt.mkv"][0] == "error" and "partial vPDQ" in got["corrupt.mkv"][1]
+    assert got["corrupt.mkv"][2]  # the frames before the damage are kept
+    assert got["truncated.mp4"][0] == "error" and got["truncated.mp4"][2] is None
+    assert got["sound.mkv"][:1] == ("skipped",) and "no video track" in got["sound.mkv"][1]
+    assert got["good.mp4"][0] == "hashed" and len(parse_vpdq(got["good.mp4"][2])) == 3
