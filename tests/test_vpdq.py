@@ -239,3 +239,19 @@ def test_hostile_videos_are_recorded_and_the_crawl_goes_on(db: Database) -> None
     assert got["truncated.mp4"][0] == "error" and got["truncated.mp4"][2] is None
     assert got["sound.mkv"][:1] == ("skipped",) and "no video track" in got["sound.mkv"][1]
     assert got["good.mp4"][0] == "hashed" and len(parse_vpdq(got["good.mp4"][2])) == 3
+
+
+def test_a_confirmed_video_is_shared_as_a_vpdq_row_that_imports_again(db: Database) -> None:
+    from crawler.hashlist_export import export_hashlist
+
+    _store(db, {"shared.mp4": make_video(3, seed=31)})
+    with db.session() as session:
+        page = session.execute(select(Observation.page_id)).scalars().first()
+        session.add(ReviewItem(page_id=page, status="confirmed", category="A"))
+    out = io.StringIO()
+    export_hashlist(db, out, ("A", "B", "C"))
+    rows = parse_rows(out.getvalue(), "shared.csv")
+    (vrow,) = [r for r in rows if r.hash_type == "vpdq"]
+    with db.read_session() as session:
+        stored = session.execute(select(Media.vpdq)).scalar_one()
+    assert vrow.vpdq == stored and vrow.category == "A"
