@@ -12,8 +12,9 @@ Policies (HAZARDS V-01..V-04, tests in ``tests/media/test_video.py``):
   time; a container that lies about its duration or frame count changes nothing, and
   ``duration_s`` is the last decoded frame's time, not the header's claim.
 * **Budgets.** At most ``max_frames`` frames are hashed (policy ``[media] video_max_frames``)
-  and at most ``max_frames * 120`` frames decoded; reaching either ends sampling, and the
-  result says so in ``error`` (status still "hashed": the frames so far are real).
+  and at most ``max_frames * 120`` frames decoded, within ``max_seconds`` (300) of decoding;
+  reaching any ends sampling, and the result says so in ``error`` (status still "hashed":
+  the frames so far are real).
 * **Caps before decoding.** More than :data:`MAX_STREAMS` streams, or a video stream wider,
   taller or larger than the limits, is refused from the headers: status "skipped".
 * **No video track** (audio only): status "skipped", exact hashes only.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from dataclasses import dataclass, field
 
 import av
@@ -38,6 +40,8 @@ DEFAULT_MAX_FRAMES = 3600
 DEFAULT_MAX_SIDE = 8192
 DEFAULT_MAX_PIXELS = 89_478_485
 MAX_STREAMS = 64
+# Wall-clock seconds of decoding per video before sampling stops (a slow-decoding file).
+DEFAULT_MAX_SECONDS = 300.0
 # Decoded frames per hashed frame before sampling gives up (120 fps video, one hash a second).
 _DECODE_FACTOR = 120
 _MAX_REASON = 300
@@ -136,6 +140,7 @@ def _clip(reason: str) -> str:
 @dataclass
 class _Sampler:
     max_frames: int
+    deadline: float  # time.monotonic() value after which sampling stops
     frames: list[Frame] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     sampled: int = 0
@@ -145,23 +150,31 @@ class _Sampler:
 
     def offer(self, frame: av.VideoFrame, fallback_rate: float) -> None:
         self.decoded += 1
-        time = frame.time
-        if time is None:  # no timestamps at all: count frames at the declared rate
-            time = (self.decoded - 1) / fallback_rate
-        self.last_time = time if self.last_time is None else max(self.last_time, time)
-        if time < self.next_time:
+        at = frame.time
+        if at is None:  # no timestamps at all: count frames at the declared rate
+            at = (self.decoded - 1) / fallback_rate
+        self.last_time = at if self.last_time is None else max(self.last_time, at)
+        if at < self.next_time:
             return
-        self.next_time = float(int(time)) + 1.0
+        self.next_time = float(int(at)) + 1.0
         luma = frame.to_ndarray(format="gray")
         pdq = pdq_from_luma(luma)
         self.sampled += 1
         if pdq.quality >= MIN_USEFUL_QUALITY and pdq.hex not in self.seen:
             self.seen.add(pdq.hex)
-            self.frames.append(Frame(pdq.hex, pdq.quality, round(max(time, 0.0), 3)))
+            self.frames.append(Frame(pdq.hex, pdq.quality, round(max(at, 0.0), 3)))
 
-    @property
-    def budget_reached(self) -> bool:
-        return self.sampled >= self.max_frames or self.decoded >= self.max_frames * _DECODE_FACTOR
+    def budget_reason(self) -> str | None:
+        """Why sampling must stop now (a budget of the policy or of time), or None."""
+        where = f"at {self.last_time or 0:.1f} s; later frames not sampled"
+        if self.sampled >= self.max_frames or self.decoded >= self.max_frames * _DECODE_FACTOR:
+            return (
+                f"frame budget reached ({self.sampled} frames hashed, {self.decoded} decoded) "
+                + where
+            )
+        if time.monotonic() > self.deadline:
+            return f"decoding time budget reached ({self.decoded} frames decoded) " + where
+        return None
 
 
 def _refusal(container: av.container.InputContainer, max_side: int, max_pixels: int) -> str | None:
@@ -193,8 +206,10 @@ def _result(sampler: _Sampler, width: int | None, height: int | None, **kw: obje
     )
 
 
-def _decode(data: bytes, max_frames: int, max_side: int, max_pixels: int) -> VideoHashes:
-    sampler = _Sampler(max_frames)
+def _decode(
+    data: bytes, max_frames: int, max_side: int, max_pixels: int, max_seconds: float
+) -> VideoHashes:
+    sampler = _Sampler(max_frames, time.monotonic() + max_seconds)
     with av.open(io.BytesIO(data), mode="r") as container:
         refusal = _refusal(container, max_side, max_pixels)
         if refusal is not None:
@@ -206,12 +221,7 @@ def _decode(data: bytes, max_frames: int, max_side: int, max_pixels: int) -> Vid
         try:
             for frame in container.decode(stream):
                 sampler.offer(frame, rate)
-                if sampler.budget_reached:
-                    reason = (
-                        f"frame budget reached ({sampler.sampled} frames hashed, "
-                        f"{sampler.decoded} decoded) at {sampler.last_time or 0:.1f} s; "
-                        "later frames not sampled"
-                    )
+                if (reason := sampler.budget_reason()) is not None:
                     return _result(sampler, width, height, error=reason)
         except (av.error.FFmpegError, ValueError, MemoryError) as exc:
             reason = _clip(
@@ -245,10 +255,11 @@ def hash_video(
     max_frames: int = DEFAULT_MAX_FRAMES,
     max_side: int = DEFAULT_MAX_SIDE,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
 ) -> VideoHashes:
     """Per-second vPDQ of ``data``. Never raises for any bytes."""
     try:
-        return _decode(data, max_frames, max_side, max_pixels)
+        return _decode(data, max_frames, max_side, max_pixels, max_seconds)
     except Exception as exc:  # any container or decoder failure is an outcome
         return VideoHashes(
             status="error", error=_clip(f"could not decode the video ({type(exc).__name__}: {exc})")

@@ -189,3 +189,9 @@ def test_v04_dimension_caps_are_checked_before_decoding() -> None:
     assert found.frames == ()
     result = hash_media(make_video(2), max_pixels=160 * 120 - 1)
     assert result.status == "skipped" and result.vpdq is None
+
+
+def test_v04_a_decoding_time_budget_stops_a_slow_video_and_says_so() -> None:
+    found = hash_video(make_video(5), max_seconds=0.0)
+    assert found.status == "hashed" and len(found.frames) == 1
+    assert "decoding time budget reached" in (found.error or "")
