@@ -162,3 +162,12 @@ def test_z03_a_truncated_archive_is_an_error_not_a_crash(build, cut: float) -> N
 def test_not_an_archive_is_skipped() -> None:
     scan = _scan(A)
     assert scan.status == "skipped" and scan.members == []
+
+
+def test_archives_are_sniffed_from_their_bytes() -> None:
+    from crawler.media.sniff import Sniffed, sniff
+
+    assert sniff(_tar({"a.jpg": A})) == Sniffed("tar", "archive")
+    assert sniff(_tar({"a.jpg": A}, "w:gz")) == Sniffed("gzip", "archive")
+    assert sniff(_zip({"a.jpg": A})) == Sniffed("zip", "archive")
+    assert hash_media(_zip({"a.jpg": A})).media_type == "archive"
