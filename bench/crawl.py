@@ -20,6 +20,12 @@ bare spider downloads each one and computes its SHA-256; `takedown crawl` comput
 every hash (SHA-256, SHA-1, MD5, PDQ), matches against a 1,000-entry known list and
 stores everything. Then the ratio printed is of images/s (target >= 0.8).
 `--no-evidence` runs takedown with `TAKEDOWN_EVIDENCE=false` (evidence pipeline off).
+
+With `--media-every K` (issue 18) every K-th page also embeds a video (`<video src>`, one of
+4 synthetic 10-second 640x360 H.264 clips made in memory by PyAV) and links a ZIP
+(`<a href>`, six of the served JPEGs): the bare spider downloads both and computes their
+SHA-256; `takedown crawl` computes every video's vPDQ and opens every ZIP in memory,
+hashing the images inside. The videos and ZIPs count as media in the ratio.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from pathlib import Path
 
 HOST = "127.0.0.2"
 IMAGES_PER_PAGE = [0]  # set by main() before serving
+MEDIA_EVERY = [0]  # every K-th page embeds a video and links a ZIP (0: none)
+EXTRA: dict[str, list[bytes]] = {"videos": [], "zips": []}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -90,11 +98,33 @@ class Connections:
 CONNECTIONS = Connections()
 
 
+def make_videos_and_zips(jpegs: list[bytes]) -> None:
+    """4 synthetic clips (PyAV, in memory) and 4 ZIPs of six JPEGs each."""
+    import io
+    import zipfile
+
+    sys.path.insert(0, str(ROOT))
+    from tests.media.videokit import make_video
+
+    for n in range(4):
+        EXTRA["videos"].append(
+            make_video(10, fps=30, size=(640, 360), seed=50 + n, codec="libx264")
+        )
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for k, jpeg in enumerate(jpegs[:6]):
+                archive.writestr(f"set{n}/{k}.jpg", jpeg)
+        EXTRA["zips"].append(buffer.getvalue())
+
+
 def page_html(i: int, pages: int, images: int) -> bytes:
     children = [c for c in (3 * i + 1, 3 * i + 2, 3 * i + 3) if c < pages]
     others = [(i * 7 + 11) % pages, (i * 13 + 5) % pages]
     links = "".join(f'<a href="/p/{n}">page {n}</a> ' for n in children + others)
     imgs = "".join(f'<img src="/img/{i}-{k}.jpg">' for k in range(images))
+    if MEDIA_EVERY[0] and i % MEDIA_EVERY[0] == 0:
+        imgs += f'<video src="/vid/{i}.mp4"></video><a href="/zip/{i}.zip">download</a>'
+
     filler = "<p>" + "lorem ipsum dolor sit amet " * 40 + "</p>"
     return f"<html><head><title>page {i}</title></head><body>{links}{imgs}{filler}</body></html>".encode()
 
@@ -130,6 +160,11 @@ def serve(pages: int, jpegs: list[bytes]) -> tuple[ThreadingHTTPServer, int]:
             if self.path.startswith("/p/"):
                 n = int(self.path[3:]) if self.path[3:].isdigit() else -1
                 return (page_html(n, pages, images) if 0 <= n < pages else None), "text/html"
+            if self.path.startswith(("/vid/", "/zip/")):
+                pool = EXTRA["videos" if self.path.startswith("/vid/") else "zips"]
+                n = int(self.path[5:].split(".")[0])
+                kind = "video/mp4" if self.path.startswith("/vid/") else "application/zip"
+                return pool[n % len(pool)], kind
             if self.path.startswith("/img/") and jpegs:
                 n = int(self.path[5:].split(".")[0].replace("-", ""))
                 return jpegs[n % len(jpegs)], "image/jpeg"
@@ -155,8 +190,8 @@ BARE_SPIDER = textwrap.dedent(
 
         def parse(self, response):
             for href in response.css("a::attr(href)").getall():
-                yield response.follow(href, self.parse)
-            for src in response.css("img::attr(src)").getall():
+                yield response.follow(href, self.image if href.endswith(".zip") else self.parse)
+            for src in response.css("img::attr(src), video::attr(src)").getall():
                 yield response.follow(src, self.image)
 
         def image(self, response):
@@ -297,6 +332,12 @@ def read_run(path: str) -> Figures:
 
 def report(args: argparse.Namespace, bare: Figures, td: Figures, sizes: str) -> None:
     print(f"site: {args.pages} pages, {args.images} images/page {sizes}, served from {HOST}")
+    if args.media_every:
+        v, z = (
+            f"{min(map(len, EXTRA[k])) // 1024}-{max(map(len, EXTRA[k])) // 1024} KB"
+            for k in ("videos", "zips")
+        )
+        print(f"      plus a video ({v}) and a ZIP ({z}) on every {args.media_every}th page")
     for name, f in (("bare scrapy:   ", bare), ("takedown crawl:", td)):
         print(
             f"{name} {f.pages} pages, {f.images} images in {f.seconds:.1f} s = "
@@ -334,8 +375,17 @@ def main() -> None:
         default=None,
         help="the bare spider's CONCURRENT_REQUESTS (default: Scrapy's, 16)",
     )
+    parser.add_argument(
+        "--media-every",
+        type=int,
+        default=0,
+        help="every K-th page embeds a video and links a ZIP of six JPEGs (default 0: none)",
+    )
     args = parser.parse_args()
     IMAGES_PER_PAGE[0] = args.images
+    MEDIA_EVERY[0] = args.media_every
+    if args.media_every:
+        make_videos_and_zips(make_jpegs(6))
     jpegs = make_jpegs(args.images)
     sizes = f"({min(map(len, jpegs)) // 1024}-{max(map(len, jpegs)) // 1024} KB)" if jpegs else ""
     server, port = serve(args.pages, jpegs)

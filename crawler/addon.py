@@ -124,6 +124,10 @@ def policy_settings(policy: CrawlPolicy, settings: BaseSettings) -> dict[str, An
         "DOWNLOAD_TIMEOUT": polite.timeout_s,
         "TAKEDOWN_MEDIA_MAX_BYTES": policy.media.max_bytes,
         "TAKEDOWN_MAX_PIXELS": policy.media.max_pixels,
+        "TAKEDOWN_VIDEO_MAX_FRAMES": policy.media.video_max_frames,
+        "TAKEDOWN_ARCHIVE_MAX_MEMBERS": policy.media.archive_max_members,
+        "TAKEDOWN_ARCHIVE_MAX_UNPACKED_BYTES": policy.media.archive_max_unpacked_bytes,
+        "TAKEDOWN_ARCHIVE_MAX_RATIO": policy.media.archive_max_ratio,
         "TAKEDOWN_MEDIA_TYPES": list(policy.media.types),
     }
 

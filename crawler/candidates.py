@@ -151,7 +151,7 @@ def assess_pages(
         )
         if kind == "benign":
             media.benign = True
-        elif match_type == "pdq":
+        elif match_type in ("pdq", "vpdq"):  # near matches: a person looks
             media.distance = distance if media.distance is None else min(media.distance, distance)
         else:
             media.exact = True

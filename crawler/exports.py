@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, aliased
 
 from crawler.audit import Event, record
 from crawler.db.models import (
+    ArchiveMember,
     HashEntry,
     HashList,
     Host,
@@ -63,6 +64,10 @@ MEDIA_FIELDS = (
     "first_seen", "last_seen", "matches",
     # additions to the contract (second round: only active matches are `matches`):
     "suppressed_matches", "benign_matches",
+    # additions (CONTRACT.md "Second round", video records):
+    "vpdq_frames", "duration_s",
+    # archive members (records of their own, after their archive's):
+    "archive_member", "archive_sha256",
 )  # fmt: skip
 CANDIDATE_FIELDS = (
     "id", "page_url", "host", "registered_domain", "ip", "country", "asn", "as_org",
@@ -167,6 +172,8 @@ def _match_query() -> AnySelect:
             HashList.kind,
             Media.sha256,
             active_clause(Match, HashEntry, HashList).label("active"),
+            Match.timestamp,
+            Match.match_percent,
         )
         .join(HashList, HashList.id == Match.list_id)
         .join(HashEntry, HashEntry.id == Match.entry_id)
@@ -184,6 +191,8 @@ def _match_record(row: Any) -> Record:
         "category": row.category,
         "reference": row.reference,
         "kind": row.kind,
+        "timestamp": row.timestamp,
+        "match_percent": row.match_percent,
     }
 
 
@@ -260,16 +269,61 @@ def _media_record(
         "matches": [_match_record(r) for r in matches.active],
         "suppressed_matches": [_suppressed_record(r, matches) for r in matches.suppressed],
         "benign_matches": [_match_record(r) for r in matches.benign],
+        "vpdq_frames": _frame_count(m("vpdq")) if m("media_type") == "video" else None,
+        "duration_s": m("duration_s"),
+        "archive_member": None, "archive_sha256": None,
     }  # fmt: skip
 
 
+def _frame_count(vpdq: str | None) -> int:
+    """Frames in a stored vPDQ serialisation (a JSON array of strings)."""
+    return len(json.loads(vpdq)) if vpdq else 0
+
+
+def _members_by_archive(session: Session, archive_ids: list[int]) -> dict[int, list[Any]]:
+    found: dict[int, list[Any]] = defaultdict(list)
+    if archive_ids:
+        query = (
+            select(ArchiveMember, Media)
+            .outerjoin(Media, Media.id == ArchiveMember.media_id)
+            .where(ArchiveMember.archive_id.in_(archive_ids))
+            .order_by(ArchiveMember.archive_id, ArchiveMember.id)
+        )
+        for member, media in session.execute(query):
+            found[member.archive_id].append((member, media))
+    return found
+
+
+def _member_records(
+    session: Session,
+    obs: Observation,
+    page_url: str,
+    archive: Media,
+    host: Host | None,
+    members: list[Any],
+) -> Iterator[Record]:
+    """Each member of an archive as its own record: the archive's URL, the member's path."""
+    matches = _matches_by_media(session, (m.id for _, m in members if m is not None))
+    for member, media in members:
+        found = matches.get(media.id, []) if media is not None else []
+        record = _media_record(obs, page_url, media, host, found)
+        record["status"], record["error"] = member.status, member.error
+        record["archive_member"], record["archive_sha256"] = member.path, archive.sha256
+        yield record
+
+
 def iter_media(session: Session) -> Iterator[Record]:
-    """One record per observation (a media URL seen on a page), in observation order."""
+    """One record per observation (a media URL seen on a page), in observation order;
+    an archive's members follow its record, one record each."""
     for rows in _batches(session, _media_query(), Observation.id):
         matches = _matches_by_media(session, (r[3].id for r in rows if r[3] is not None))
+        archives = [r[3].id for r in rows if r[3] is not None and r[3].media_type == "archive"]
+        members = _members_by_archive(session, archives)
         for _id, obs, page_url, media, host in rows:
             found = matches.get(media.id, []) if media is not None else []
             yield _media_record(obs, page_url, media, host, found)
+            if media is not None and media.id in members:
+                yield from _member_records(session, obs, page_url, media, host, members[media.id])
 
 
 # --- export candidates ----------------------------------------------------------------

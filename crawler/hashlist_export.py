@@ -2,7 +2,7 @@
 
 "Confirmed media" are the media observed on review items an analyst confirmed (status
 `confirmed` or `removed`). Each gives a row per hash it has: sha256, sha1, md5 and, when
-computed, pdq. The category is the most severe among the items showing it (the order of
+computed, pdq (images) or vpdq (videos: the frame hashes, ThreatExchange's serialisation). The category is the most severe among the items showing it (the order of
 `TAKEDOWN_CATEGORIES`, first = most severe); the reference is `item-<lowest item id>` so
 the sharing hotline can trace a row back. Hashes only: no URLs, no media bytes. The file
 imports with `takedown hashlist import` unchanged.
@@ -52,7 +52,7 @@ def confirmed_media(
 
 def hashlist_records(session: Session, categories: Sequence[str]) -> Iterator[dict[str, Any]]:
     for media, category, item_id in confirmed_media(session, categories):
-        for kind in ("sha256", "sha1", "md5", "pdq"):
+        for kind in ("sha256", "sha1", "md5", "pdq", "vpdq"):  # vpdq: a video's frames
             value = getattr(media, kind)
             if value:
                 yield {

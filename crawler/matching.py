@@ -13,6 +13,14 @@ new ones, never half of each (HAZARDS M-12).
 
 Media whose PDQ quality is below 50 are never PDQ-matched; their exact hashes still are.
 
+Videos (CONTRACT.md "Second round"): the frames of every listed `vpdq` entry (quality >= 50,
+duplicates removed) sit in the same PDQ index as the `pdq` entries, under negative ids
+(frame slots), so one lookup serves images and frames. A crawled video's frames are looked
+up once: a frame within a `pdq` entry's threshold is a `pdq` match with that frame's
+`timestamp`; a `vpdq` entry matches when at least its list's `vpdq_percent` of the video's
+frames are within the threshold of one of its frames (`match_percent`). Images never
+match vpdq frames.
+
 Flood guard: an entry of a *known* list that has matched more than `flood_limit` distinct
 media, counted over every crawl and rematch so far (not per run: a hash that matches 500
 different files is a bad entry whichever run found them, and a per-run count would let it
@@ -34,7 +42,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from crawler.audit import Event, record
@@ -44,6 +52,7 @@ from crawler.db.models import HashEntry, HashList, Match, Media, Observation
 from crawler.db.prepared import Insert, prepared
 from crawler.db.types import utcnow
 from crawler.media.pdq_index import MAX_RADIUS, PDQIndex, hexes_to_array
+from crawler.media.video import Frame, parse_vpdq, usable_frames
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +96,7 @@ class ListInfo:
     kind: str
     pdq_threshold: int
     version: int
+    vpdq_percent: int = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +116,8 @@ class MatchResult:
     distance: int
     category: str | None
     reference: str | None
+    timestamp: float | None = None  # a video frame's match: seconds into the video
+    match_percent: float | None = None  # a vpdq match: share of the video's frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +169,8 @@ class Snapshot:
     pdq_ids: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     pdq_thresholds: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     radius: int = 0
+    # Frame slot k (index id -k-1) belongs to vpdq entry frame_entries[k].
+    frame_entries: list[int] = field(default_factory=list)
 
     @classmethod
     def load(cls, session: Session) -> Snapshot:
@@ -165,11 +179,17 @@ class Snapshot:
         snap = cls(signature, lists, {}, {t: {} for t in EXACT_TYPES})
         pdq_hashes: list[str] = []
         pdq_ids: list[int] = []
-        for entry_id, list_id, hash_type, value, category, reference in _entry_rows(session, lists):
+        for row in _entry_rows(session, lists):
+            entry_id, list_id, hash_type, value, category, reference, vpdq = row
             snap.entries[entry_id] = EntryInfo(list_id, category, reference)
             if hash_type == "pdq":
                 pdq_hashes.append(value)
                 pdq_ids.append(entry_id)
+            elif hash_type == "vpdq":
+                for frame in _listed_frames(vpdq):
+                    snap.frame_entries.append(entry_id)
+                    pdq_hashes.append(frame.pdq)
+                    pdq_ids.append(-len(snap.frame_entries))
             else:
                 bucket = snap.exact[hash_type]
                 bucket[value] = (*bucket.get(value, ()), entry_id)
@@ -184,7 +204,7 @@ class Snapshot:
         id_array = np.asarray(ids, dtype=np.int64)
         order = np.argsort(id_array)
         self.pdq_ids = id_array[order]
-        limits = [self.lists[self.entries[i].list_id].pdq_threshold for i in ids]
+        limits = [self.lists[self.entries[self.entry_of(i)].list_id].pdq_threshold for i in ids]
         self.pdq_thresholds = np.asarray(limits, dtype=np.int64)[order]
         self.pdq_index = PDQIndex(hexes_to_array(hashes), id_array, max_radius=self.radius)
 
@@ -198,29 +218,44 @@ class Snapshot:
         keep = dists <= limits
         return qidx[keep], ids[keep], dists[keep]
 
+    def entry_of(self, index_id: int) -> int:
+        """The entry an index id stands for: itself, or the vpdq entry of a frame slot."""
+        return index_id if index_id >= 0 else self.frame_entries[-index_id - 1]
+
     @property
     def size(self) -> int:
         return len(self.entries)
 
 
+def _listed_frames(vpdq: str | None) -> list[Frame]:
+    try:
+        return usable_frames(parse_vpdq(vpdq or ""))
+    except ValueError:  # validated on import; a hand-edited row must not stop the crawl
+        log.warning("a vpdq entry could not be read and is left out")
+        return []
+
+
 def _enabled_lists(session: Session) -> dict[int, ListInfo]:
     rows = session.execute(select(HashList).where(HashList.enabled.is_(True))).scalars()
-    return {x.id: ListInfo(x.id, x.name, x.kind, x.pdq_threshold, x.version) for x in rows}
+    return {
+        x.id: ListInfo(x.id, x.name, x.kind, x.pdq_threshold, x.version, x.vpdq_percent)
+        for x in rows
+    }
 
 
 def _entry_rows(
     session: Session, lists: dict[int, ListInfo]
-) -> Iterable[tuple[int, int, str, str, str | None, str | None]]:
+) -> Iterable[tuple[int, int, str, str, str | None, str | None, str | None]]:
     if not lists:
         return []
     # Core columns, not ORM attributes: skips ORM row loading, half the load time.
     c = HashEntry.__table__.c
     query = (
-        select(c.id, c.list_id, c.hash_type, c.hash, c.category, c.reference)
+        select(c.id, c.list_id, c.hash_type, c.hash, c.category, c.reference, c.vpdq)
         .where(c.list_id.in_(list(lists)), c.quarantined_at.is_(None))
         .execution_options(yield_per=50_000)
     )
-    return ((int(a), int(b), t, h, g, r) for a, b, t, h, g, r in session.execute(query))
+    return ((int(a), int(b), t, h, g, r, v) for a, b, t, h, g, r, v in session.execute(query))
 
 
 def pdq_usable(media: HasHashes) -> bool:
@@ -229,7 +264,7 @@ def pdq_usable(media: HasHashes) -> bool:
 
 
 def _sort_key(result: MatchResult) -> tuple[int, int, int]:
-    return (result.match_type == "pdq", result.distance, result.entry_id)
+    return (result.match_type in ("pdq", "vpdq"), result.distance, result.entry_id)
 
 
 class Matcher:
@@ -291,8 +326,9 @@ class Matcher:
             found += [
                 self._result(snap, int(i), "pdq", int(d))
                 for i, d in zip(ids, dists, strict=True)
-                if int(i) not in self._quarantined
+                if int(i) >= 0 and int(i) not in self._quarantined
             ]
+        found += self.video_results(getattr(media, "vpdq", None))
         return sorted(found, key=_sort_key)
 
     def match_batch(self, media: Sequence[HasHashes]) -> list[list[MatchResult]]:
@@ -311,9 +347,44 @@ class Matcher:
         usable = [n for n, m in enumerate(media) if pdq_usable(m)]
         rows, ids, dists = snap.pdq_search([str(media[n].pdq).lower() for n in usable])
         for row, i, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
-            if i not in quarantined:
+            if i >= 0 and i not in quarantined:
                 found[usable[row]].append(self._result(snap, i, "pdq", d))
+        for n, m in enumerate(media):
+            found[n] += self.video_results(getattr(m, "vpdq", None))
         return [sorted(results, key=_sort_key) for results in found]
+
+    def video_results(self, vpdq: str | None) -> list[MatchResult]:
+        """A video's frame matches (`pdq`, with `timestamp`) and `vpdq` matches (with
+        `match_percent`), from one index lookup of its usable frames."""
+        if not vpdq:
+            return []
+        snap = self._snap
+        try:
+            frames = usable_frames(parse_vpdq(vpdq))
+        except ValueError:
+            return []
+        rows, ids, dists = snap.pdq_search([f.pdq for f in frames])
+        best: dict[int, tuple[int, float]] = {}  # pdq entry -> (distance, timestamp)
+        hits: dict[int, dict[int, int]] = {}  # vpdq entry -> {frame row: distance}
+        for row, i, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
+            entry = snap.entry_of(i)
+            if entry in self._quarantined:
+                continue
+            if i >= 0:
+                found = (d, frames[row].timestamp)
+                best[entry] = min(best.get(entry, found), found)
+            else:
+                seen = hits.setdefault(entry, {})
+                seen[row] = min(seen.get(row, d), d)
+        results = [
+            replace(self._result(snap, e, "pdq", d), timestamp=t) for e, (d, t) in best.items()
+        ]
+        for entry, matched in hits.items():
+            percent = round(100.0 * len(matched) / len(frames), 1)
+            if percent >= snap.lists[snap.entries[entry].list_id].vpdq_percent:
+                result = self._result(snap, entry, "vpdq", min(matched.values()))
+                results.append(replace(result, match_percent=percent))
+        return results
 
     def result_for(self, entry_id: int, kind: str, distance: int) -> MatchResult:
         """The result for a hit on `entry_id` of the current snapshot."""
@@ -351,6 +422,7 @@ class Matcher:
         if time.monotonic() - self._checked_at >= self.refresh_interval:
             self.refresh_if_changed(session)
         matched = self.match_many(session, media_ids)
+        archive_matches(session, media_ids)
         self.update_candidates(session, page_ids)
         return matched
 
@@ -435,6 +507,7 @@ _MEDIA_HASHES = select(
     _MEDIA.c.md5,
     _MEDIA.c.pdq,
     _MEDIA.c.pdq_quality,
+    _MEDIA.c.vpdq,
 ).where(_MEDIA.c.id.in_(bindparam("ids", expanding=True)))
 _MATCHES: Table = Match.__table__  # type: ignore[assignment]
 
@@ -458,12 +531,42 @@ def record_matches(session: Session, rows: Sequence[tuple[int, MatchResult]]) ->
                 "match_type": r.match_type,
                 "distance": r.distance,
                 "created_at": now,
+                "timestamp": r.timestamp,
+                "match_percent": r.match_percent,
             }
             for media_id, r in rows[start : start + _INSERT_BATCH]
         ]
         found = conn.execute(prepared(conn, _match_insert), values)
         new += [int(e) for e in found.scalars()]
     return new
+
+
+_ARCHIVE_MATCHES = (
+    "INSERT INTO matches (media_id, list_id, entry_id, match_type, distance, created_at, "
+    "timestamp, match_percent) "
+    "SELECT a.archive_id, m.list_id, m.entry_id, m.match_type, m.distance, m.created_at, "
+    "m.timestamp, m.match_percent FROM matches m JOIN archive_members a ON a.media_id = m.media_id "
+    "WHERE {where} ON CONFLICT (media_id, entry_id) DO NOTHING"
+)
+
+
+def archive_matches(session: Session, media_ids: Collection[int] | None = None) -> int:
+    """An archive matches what its members match: the archive's URL is what a notice
+    names and what makes its page a candidate. Copies each member match to the archive's
+    media (idempotent); ``media_ids`` limits it to archives among, or holding, those."""
+    conn = session.connection()
+    if media_ids is None:
+        return conn.execute(text(_ARCHIVE_MATCHES.format(where="1 = 1"))).rowcount or 0
+    ids = sorted(set(media_ids))
+    added = 0
+    for start in range(0, len(ids), _READ_CHUNK):
+        chunk = ids[start : start + _READ_CHUNK]
+        where = "(a.archive_id IN :ids OR a.media_id IN :ids)"
+        stmt = text(_ARCHIVE_MATCHES.format(where=where)).bindparams(
+            bindparam("ids", expanding=True)
+        )
+        added += conn.execute(stmt, {"ids": chunk}).rowcount or 0
+    return added
 
 
 def media_count(session: Session, entry_id: int) -> int:

@@ -44,6 +44,10 @@ class MediaPolicy:
     max_bytes: int = 25000000
     max_pixels: int = 89478485
     types: tuple[str, ...] = MEDIA_TYPES
+    video_max_frames: int = 3600
+    archive_max_members: int = 2000
+    archive_max_unpacked_bytes: int = 500000000
+    archive_max_ratio: int = 100
 
 
 @dataclass(frozen=True)
@@ -310,6 +314,10 @@ _VALIDATORS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("media", "max_bytes"): _integer(1),
     ("media", "max_pixels"): _integer(1),
     ("media", "types"): _media_types,
+    ("media", "video_max_frames"): _integer(1),
+    ("media", "archive_max_members"): _integer(1),
+    ("media", "archive_max_unpacked_bytes"): _integer(1),
+    ("media", "archive_max_ratio"): _integer(1),
     ("politeness", "obey_robots"): _boolean,
     ("politeness", "user_agent"): _user_agent,
     ("politeness", "per_host_concurrency"): _integer(1),

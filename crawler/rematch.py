@@ -3,7 +3,8 @@
 No network: only the `media` table is read. Exact matches come from SQL joins of `media`
 with `hash_entries` on type and hash (both indexed); near matches from the matcher's PDQ
 index, queried in batches over every media with PDQ quality >= 50. Matches are inserted
-with ON CONFLICT DO NOTHING, so a second run inserts nothing; then the flood guard counts
+with ON CONFLICT DO NOTHING, so a second run inserts nothing (videos: their stored frame
+hashes, `media.vpdq`, against pdq and vpdq entries, `crawler.matching`); then the flood guard counts
 distinct media per entry, and every page with evidence or an open item is re-assessed
 (`crawler.candidates`), which opens new candidates and closes (suppresses) pending ones
 whose matches are now benign, disabled, quarantined or out of threshold.
@@ -32,6 +33,7 @@ from crawler.matching import (
     MatcherConfig,
     MatchResult,
     Quarantine,
+    archive_matches,
     quarantine_entry,
     record_matches,
 )
@@ -85,6 +87,9 @@ def rematch(
     summary.lists, summary.entries = len(matcher.snapshot.lists), matcher.snapshot.size
     _exact_phase(db, matcher, summary, report)
     _pdq_phase(db, matcher, summary, report)
+    _video_phase(db, matcher, summary, report)
+    with db.session() as session:
+        summary.new_matches += archive_matches(session)
     with db.session() as session:
         summary.quarantines = flood_guard(session, matcher.config.flood_limit)
         report("candidates", 0, 0)
@@ -144,6 +149,32 @@ def _pdq_phase(db: Database, matcher: Matcher, summary: RematchSummary, report: 
         report("pdq", done, total)
 
 
+VIDEO_BATCH = 500
+
+
+def _video_phase(db: Database, matcher: Matcher, summary: RematchSummary, report: Progress) -> None:
+    """Videos' stored frame hashes (`media.vpdq`) against pdq entries and vpdq entries."""
+    if matcher.snapshot.pdq_index is None:
+        return
+    done, after = 0, 0
+    while True:
+        with db.session() as session:
+            query = (
+                select(Media.id, Media.vpdq)
+                .where(Media.vpdq.is_not(None), Media.id > after)
+                .order_by(Media.id)
+                .limit(VIDEO_BATCH)
+            )
+            batch = [(int(i), str(v)) for i, v in session.execute(query)]
+            if not batch:
+                break
+            rows = [(i, r) for i, v in batch for r in matcher.video_results(v)]
+            summary.pdq_matches += len(rows)
+            summary.new_matches += len(record_matches(session, rows))
+        done, after = done + len(batch), batch[-1][0]
+        report("video", done, 0)
+
+
 def _pdq_media():  # type: ignore[no-untyped-def]
     return select(Media.id, Media.pdq).where(
         Media.pdq.is_not(None), Media.pdq_quality >= MIN_PDQ_QUALITY
@@ -161,6 +192,7 @@ def _pdq_rows(matcher: Matcher, batch: list[tuple[int, str]]) -> list[tuple[int,
     return [
         (batch[int(q)][0], matcher.result_for(int(e), "pdq", int(d)))
         for q, e, d in zip(qidx, ids, dists, strict=True)
+        if e >= 0  # negative ids are vpdq frame slots: images never match those
     ]
 
 

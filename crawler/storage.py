@@ -36,7 +36,7 @@ from sqlalchemy import Connection, bindparam, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from crawler.attribution import PENDING, Attributor, HostFacts
-from crawler.db.models import Host, Media, Observation, Page, PageMediaRef
+from crawler.db.models import ArchiveMember, Host, Media, Observation, Page, PageMediaRef
 from crawler.db.prepared import Insert, prepared
 from crawler.db.session import Database
 from crawler.db.types import utcnow
@@ -297,6 +297,7 @@ def _write_media(
     pages = _page_stubs(conn, [(item.page_url, item.run_id) for _, item, _ in media])
     hashes = [o.hashes for _, _, o in media if _storable(o) and o.hashes is not None]
     media_ids = _upsert_media(conn, hashes)
+    touched.media.update(_write_members(conn, hashes, media_ids))
     rows: list[dict[str, Any]] = []
     for n, item, outcome in media:
         media_id = media_ids[outcome.hashes.sha256] if _storable(outcome) else None  # type: ignore[union-attr]
@@ -316,6 +317,36 @@ def _mark_matched(stored: Stored, matched: Collection[int]) -> Stored:
     if isinstance(stored, StoredMedia) and stored.media_id in matched:
         return replace(stored, matched=True)
     return stored
+
+
+def _members_insert(insert: Insert) -> Any:
+    stmt = insert(ArchiveMember.__table__)
+    return stmt.on_conflict_do_nothing(index_elements=["archive_id", "path"])
+
+
+def _write_members(conn: Connection, hashes: list[Hashes], media_ids: dict[str, int]) -> set[int]:
+    """An archive's members (`crawler.media.archive`): their media rows (hashes only)
+    and one `archive_members` row each; returns the member media ids, to be matched."""
+    found = [(h.sha256, m) for h in hashes for m in getattr(h, "members", ())]
+    if not found:
+        return set()
+    inner = [m.hashes for _, m in found if m.hashes is not None and m.hashes.bytes > 0]
+    member_ids = _upsert_media(conn, inner)
+    rows = []
+    for archive_sha, m in found:
+        inner_hashes = m.hashes
+        rows.append(
+            {
+                "archive_id": media_ids[archive_sha],
+                "path": m.path,
+                "media_id": member_ids.get(inner_hashes.sha256) if inner_hashes else None,
+                "status": inner_hashes.status if inner_hashes else m.status,
+                "error": _clip(m.error or (inner_hashes.error if inner_hashes else None)),
+                "depth": m.depth,
+            }
+        )
+    conn.execute(prepared(conn, _members_insert), rows)
+    return set(member_ids.values())
 
 
 def _upsert_observation_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
@@ -493,6 +524,9 @@ def _media_values(hashes: Hashes, now: Any) -> dict[str, Any]:
         "format": _cut(hashes.format, 16),
         "first_seen": now,
         "last_seen": now,
+        # Videos (crawler.media.video): frame hashes only, never frames.
+        "vpdq": getattr(hashes, "vpdq", None),
+        "duration_s": getattr(hashes, "duration_s", None),
     }
 
 
@@ -503,7 +537,7 @@ def _media_upsert(insert: Insert) -> Any:
     # Fill in what an earlier sighting could not compute (a skipped body has no PDQ).
     fill = {
         k: func.coalesce(table.c[k], ex[k])
-        for k in ("pdq", "pdq_quality", "width", "height", "format")
+        for k in ("pdq", "pdq_quality", "width", "height", "format", "vpdq", "duration_s")
     }
     stmt = stmt.on_conflict_do_update(
         index_elements=["sha256"], set_={"last_seen": ex.last_seen, **fill}

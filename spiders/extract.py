@@ -48,6 +48,11 @@ MEDIA_EXTENSIONS = frozenset(
         ".flv",
         ".wmv",
         ".m3u8",
+        # archives: opened in memory, their images and videos hashed (crawler.media.archive)
+        ".zip",
+        ".tar",
+        ".tgz",
+        ".tar.gz",
     ]
 )
 MEDIA_SUFFIXES = tuple(MEDIA_EXTENSIONS)

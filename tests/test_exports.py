@@ -122,14 +122,17 @@ def test_media_jsonl_fields_and_values(db: Database) -> None:
     records = [json.loads(line) for line in _run(db, "media", "jsonl").splitlines()]
     assert len(records) == 7
     for rec in records:
-        assert set(rec) == CONTRACT_MEDIA | {"suppressed_matches", "benign_matches"}
+        second_round = {"vpdq_frames", "duration_s", "archive_member", "archive_sha256"}
+        assert set(rec) == CONTRACT_MEDIA | {"suppressed_matches", "benign_matches"} | second_round
         assert rec["first_seen"].endswith("Z") and len(rec["first_seen"]) == 20
     hashed = records[0]
     assert hashed["status"] == "hashed" and hashed["media_type"] == "image"
     assert hashed["host"] == "img.test" and hashed["ip"] == "127.0.0.3"
     assert hashed["registered_domain"] == "img.test"
     assert hashed["matches"] == [{"list": "+known-a", "type": "sha256", "distance": 0,
-                                  "category": "-A", "reference": "@r-1", "kind": "known"}]  # fmt: skip
+                                  "category": "-A", "reference": "@r-1", "kind": "known",
+                                  "timestamp": None, "match_percent": None}]  # fmt: skip
+    assert (hashed["vpdq_frames"], hashed["duration_s"]) == (None, None)  # images
     errored = records[-1]
     assert errored["status"] == "error" and errored["sha256"] is None and errored["matches"] == []
 

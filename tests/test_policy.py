@@ -80,7 +80,14 @@ def test_every_contract_key_is_a_field_and_nothing_more():
     assert keys <= ours
 
 
-EXTENSIONS = {("render", "settle_ms"), ("render", "max_render_s")}
+EXTENSIONS = {
+    ("render", "settle_ms"),
+    ("render", "max_render_s"),
+    ("media", "video_max_frames"),
+    ("media", "archive_max_members"),
+    ("media", "archive_max_unpacked_bytes"),
+    ("media", "archive_max_ratio"),
+}
 
 
 def test_render_budget_keys():

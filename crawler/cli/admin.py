@@ -71,6 +71,9 @@ def hashlist_import(
     pdq_threshold: Annotated[
         int | None, typer.Option(help="PDQ match distance (default 31)")
     ] = None,
+    vpdq_percent: Annotated[
+        int | None, typer.Option(help="share of a video's frames that must match (default 80)")
+    ] = None,
 ) -> None:
     """Import a hash list file; a malformed row rejects the whole file."""
     if kind is not None and kind not in ("known", "benign"):
@@ -82,7 +85,14 @@ def hashlist_import(
             info(line)
         raise
     with database() as db, db.session() as session:
-        result = hashlists.import_rows(session, name, rows, kind=kind, pdq_threshold=pdq_threshold)
+        result = hashlists.import_rows(
+            session,
+            name,
+            rows,
+            kind=kind,
+            pdq_threshold=pdq_threshold,
+            vpdq_percent=vpdq_percent,
+        )
         details = {
             "file": file.name,
             "sha256": digest,

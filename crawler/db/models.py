@@ -39,7 +39,7 @@ NAMING = {
 
 ROLES = ("analyst", "lead", "admin")
 LIST_KINDS = ("known", "benign")
-HASH_TYPES = ("md5", "sha1", "sha256", "pdq")
+HASH_TYPES = ("md5", "sha1", "sha256", "pdq", "vpdq")
 ITEM_STATUSES = ("pending", "escalated", "confirmed", "rejected", "removed", "suppressed")
 OBSERVATION_STATUSES = ("hashed", "skipped", "error")
 NOTICE_STATUSES = ("draft", "sent", "removed", "escalated", "closed")
@@ -110,6 +110,8 @@ class HashList(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # vPDQ: a video matches an entry when this share of its frames match (CONTRACT.md).
+    vpdq_percent: Mapped[int] = mapped_column(Integer, default=80, server_default="80")
 
 
 class HashEntry(Base):
@@ -128,6 +130,9 @@ class HashEntry(Base):
     reference: Mapped[str | None] = mapped_column(String(256))
     # Set by the flood guard: an entry matching too many distinct media stops matching.
     quarantined_at: Mapped[datetime | None]
+    # vpdq entries: the serialisation (JSON array of "pdq_hex,quality,timestamp"); `hash`
+    # then holds its SHA-256, which keeps the unique key short.
+    vpdq: Mapped[str | None] = mapped_column(Text)
 
 
 class SeedSet(Base):
@@ -266,6 +271,10 @@ class Media(Base):
     format: Mapped[str | None] = mapped_column(String(16))
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    # Videos: the per-second frame hashes (hashes only) in vPDQ's serialisation, so that
+    # `rematch` can match them again, and the decoded length.
+    vpdq: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float | None] = mapped_column(Float)
 
 
 class Observation(Base):
@@ -292,6 +301,28 @@ class Observation(Base):
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     gone_at: Mapped[datetime | None]
+
+
+class ArchiveMember(Base):
+    """A file inside an archive media (ZIP, TAR, tar.gz; nested ones by path): its
+    outcome and, for images and videos, the media row of its hashes. Never bytes.
+
+    Keyed by the archive's media row, so one archive seen on many pages is opened once.
+    `path` is the member's name as text (cleaned, capped): never used as a path.
+    """
+
+    __tablename__ = "archive_members"
+    __table_args__ = (
+        UniqueConstraint("archive_id", "path", name="uq_archive_members_archive_path"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    archive_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)
+    media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id"), index=True)
+    status: Mapped[str] = mapped_column(String(8))
+    error: Mapped[str | None] = mapped_column(Text)
+    depth: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class PageMediaRef(Base):
@@ -325,6 +356,9 @@ class Match(Base):
     match_type: Mapped[str] = mapped_column(String(8))
     distance: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Video frame matches: seconds into the video; vpdq matches: share of frames matched.
+    timestamp: Mapped[float | None] = mapped_column(Float)
+    match_percent: Mapped[float | None] = mapped_column(Float)
 
 
 class ReviewItem(Base):

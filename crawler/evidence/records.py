@@ -61,7 +61,10 @@ def run_facts(session: Session, run_id: int | None) -> RunFacts:
 # Core columns, not ORM entities: loading three objects per media row was most of the
 # evidence thread's media time. A missing media or host row reads as NULLs.
 _O, _M, _H = Observation.__table__.c, Media.__table__.c, Host.__table__.c
-_HASHES = ("sha256", "sha1", "md5", "pdq", "pdq_quality", "bytes", "width", "height")
+# vpdq: a video's frame hashes (hashes only, never frames), duration_s its decoded length.
+_HASHES = (
+    "sha256", "sha1", "md5", "pdq", "pdq_quality", "bytes", "width", "height", "vpdq", "duration_s",
+)  # fmt: skip
 _FACTS = (
     select(
         _O.page_id,

@@ -13,7 +13,13 @@ Policies (each one is tested in ``tests/media``):
   so (``Image.open(..., formats=[...])``) so that a polyglot cannot reach another decoder.
   TIFF, EPS (Ghostscript), PSD, SVG (never rasterised: scripts, external references),
   ICO, AVIF, HEIC and the rest get exact hashes only, with status "skipped".
-  Videos get exact hashes, status "hashed" and no PDQ (frames are another module's job).
+  Videos get exact hashes and a per-second vPDQ (:mod:`crawler.media.video`): ``vpdq``
+  holds the frame hashes in ThreatExchange's serialisation, ``duration_s`` the decoded
+  length; the video's own status and reason become the record's.
+* **Archives** (ZIP, TAR, gzip'd TAR) are opened in memory (:mod:`crawler.media.archive`):
+  each image or video inside is hashed by this same function and listed in ``members``
+  (hashes only); the archive's status and reason are the scan's (caps, encryption,
+  damage).
 * **Pixel limit**: the size declared in the header is checked against ``max_pixels``
   before any pixel is decoded, so the limit holds exactly and a header-only bomb costs
   nothing; Pillow's own bomb warning/error is mapped to the same "skipped" outcome. This
@@ -46,8 +52,10 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from crawler.media.archive import ArchiveLimits, ArchiveMember, scan_archive
 from crawler.media.pdq import Geometry, PdqHash, luma_from_image, pdq_from_luma
 from crawler.media.sniff import Sniffed, sniff
+from crawler.media.video import DEFAULT_MAX_FRAMES, hash_video
 
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default limit
 PDQ_FORMATS = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP", "bmp": "BMP"}
@@ -97,6 +105,9 @@ class MediaHashes:
     bytes: int
     status: str
     error: str | None
+    vpdq: str | None = None  # videos: JSON array of "pdq_hex,quality,timestamp"
+    duration_s: float | None = None
+    members: tuple[ArchiveMember, ...] = ()  # archives: what is inside, hashed
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +119,9 @@ class _Outcome:
     pdq: PdqHash | None = None
     width: int | None = None
     height: int | None = None
+    vpdq: str | None = None
+    duration_s: float | None = None
+    members: tuple[ArchiveMember, ...] = ()
 
 
 def _exact(data: bytes) -> tuple[str, str, str]:
@@ -249,8 +263,6 @@ def _not_decoded(data: bytes, sniffed: Sniffed, declared_type: str | None) -> _O
                 f"the bytes match no known image or video format{served}; exact hashes only",
             )
         return _Outcome("skipped", "format not recognised from the bytes; exact hashes only")
-    if sniffed.kind == "video":
-        return _Outcome("hashed")
     if fmt == "svg":
         return _Outcome("skipped", "SVG is never rasterised (scripts, external references)")
     if sniffed.kind == "image":
@@ -264,20 +276,53 @@ def _not_decoded(data: bytes, sniffed: Sniffed, declared_type: str | None) -> _O
     )
 
 
-def _analyse(data: bytes, sniffed: Sniffed, max_pixels: int, declared: str | None) -> _Outcome:
+def _video(data: bytes, max_pixels: int, max_frames: int) -> _Outcome:
+    found = hash_video(data, max_frames=max_frames, max_pixels=max_pixels)
+    return _Outcome(
+        found.status, found.error, None, found.width, found.height, found.vpdq, found.duration_s
+    )
+
+
+def _archive(data: bytes, max_pixels: int, max_frames: int, limits: ArchiveLimits) -> _Outcome:
+    def member(body: bytes) -> MediaHashes:
+        return hash_media(body, max_pixels=max_pixels, max_frames=max_frames)
+
+    scan = scan_archive(data, member, limits)
+    return _Outcome(scan.status, scan.error, members=tuple(scan.members))
+
+
+def _analyse(
+    data: bytes,
+    sniffed: Sniffed,
+    max_pixels: int,
+    declared: str | None,
+    max_frames: int,
+    limits: ArchiveLimits,
+) -> _Outcome:
     if sniffed.format in PDQ_FORMATS:
         return _perceptual(data, sniffed.format, max_pixels)
+    if data and sniffed.kind == "video":
+        return _video(data, max_pixels, max_frames)
+    if data and sniffed.kind == "archive":
+        return _archive(data, max_pixels, max_frames, limits)
     return _not_decoded(data, sniffed, declared)
 
 
 def hash_media(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, declared_type: str | None = None
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    declared_type: str | None = None,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+    archive_limits: ArchiveLimits | None = None,
 ) -> MediaHashes:
     """Hash one media body in memory. Never raises for any ``data`` bytes."""
     sha256, sha1, md5 = _exact(data)
     try:
         sniffed = sniff(data)
-        outcome = _analyse(data, sniffed, max_pixels, declared_type)
+        outcome = _analyse(
+            data, sniffed, max_pixels, declared_type, max_frames, archive_limits or ArchiveLimits()
+        )
     except Exception as exc:  # last resort: exact hashes must survive
         sniffed = Sniffed(None, "other")
         outcome = _Outcome("error", _clip(f"internal error while hashing: {exc!r}"))
@@ -295,4 +340,7 @@ def hash_media(
         bytes=len(data),
         status=outcome.status,
         error=outcome.error,
+        vpdq=outcome.vpdq,
+        duration_s=outcome.duration_s,
+        members=outcome.members,
     )

@@ -1,7 +1,9 @@
 """Hash list files: parse the whole file first, then import in one transaction.
 
 The format (CONTRACT.md): CSV with a header `type,hash,category,reference`; the last two
-may be empty. A single malformed row rejects the whole file with every bad line named,
+may be empty. Type `vpdq` (CONTRACT.md "Second round") carries ThreatExchange's vPDQ
+serialisation in `hash` (a quoted JSON array of "pdq_hex,quality,timestamp"); it is stored
+re-serialised in `hash_entries.vpdq` with its SHA-256 as the entry's `hash`. A single malformed row rejects the whole file with every bad line named,
 and nothing is written. Re-importing the same file changes nothing (ON CONFLICT).
 """
 
@@ -21,10 +23,13 @@ from sqlalchemy.orm import Session
 from crawler.db.models import HashEntry, HashList
 from crawler.db.types import utcnow
 from crawler.errors import UsageError
+from crawler.media.video import parse_vpdq, serialise
 from crawler.names import check_name, control_character
 
 HEADER = ("type", "hash", "category", "reference")
 HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "pdq": 64}
+HASH_TYPES = (*HEX_LENGTHS, "vpdq")
+MAX_VPDQ_CHARS = 131_072  # the csv module's field limit: ~1,700 frames (28 minutes)
 MAX_FIELD = {"category": 64, "reference": 256}
 MAX_REPORTED = 200
 BATCH = 20_000
@@ -37,6 +42,7 @@ class HashRow:
     hash: str
     category: str | None
     reference: str | None
+    vpdq: str | None = None  # type vpdq: the serialisation; `hash` is then its SHA-256
 
 
 class HashListError(UsageError):
@@ -62,16 +68,33 @@ def _check_row(fields: list[str]) -> HashRow | str:
         return f"expected 2 to 4 columns, found {len(fields)}"
     fields = [f.strip() for f in fields] + [""] * (4 - len(fields))
     kind, value, category, reference = fields[0].lower(), fields[1].lower(), fields[2], fields[3]
-    if kind not in HEX_LENGTHS:
-        return f"unknown type {fields[0][:20]!r} (md5, sha1, sha256 or pdq)"
-    if len(value) != HEX_LENGTHS[kind] or not _HEX.fullmatch(value):
+    if kind not in HASH_TYPES:
+        return f"unknown type {fields[0][:20]!r} (md5, sha1, sha256, pdq or vpdq)"
+    vpdq = None
+    if kind == "vpdq":
+        vpdq = _check_vpdq(fields[1])
+        if vpdq.startswith("vpdq"):
+            return vpdq
+        value = hashlib.sha256(vpdq.encode()).hexdigest()
+    elif len(value) != HEX_LENGTHS[kind] or not _HEX.fullmatch(value):
         return f"{kind} hash must be {HEX_LENGTHS[kind]} hex characters"
     for name, text in (("category", category), ("reference", reference)):
         if len(text) > MAX_FIELD[name]:
             return f"{name} longer than {MAX_FIELD[name]} characters"
         if control_character(text):
             return f"{name} holds a control character ({control_character(text)})"
-    return HashRow(kind, value, category or None, reference or None)
+    return HashRow(kind, value, category or None, reference or None, vpdq)
+
+
+def _check_vpdq(text: str) -> str:
+    """The canonical serialisation, or a reason starting with "vpdq"."""
+    if len(text) > MAX_VPDQ_CHARS:
+        return f"vpdq hash longer than {MAX_VPDQ_CHARS:,} characters"
+    try:
+        frames = parse_vpdq(text)
+    except ValueError as exc:
+        return f"vpdq hash: {exc}"
+    return serialise(frames)
 
 
 def _check_header(row: list[str] | None) -> str | None:
@@ -166,16 +189,21 @@ class ImportResult:
 
 
 def _get_or_create(
-    session: Session, name: str, kind: str | None, threshold: int | None
+    session: Session, name: str, kind: str | None, threshold: int | None, percent: int | None = None
 ) -> tuple[HashList, bool]:
     found = session.execute(select(HashList).where(HashList.name == name)).scalar()
     if found is None:
         found = HashList(
-            name=name, kind=kind or "known", pdq_threshold=31 if threshold is None else threshold
+            name=name,
+            kind=kind or "known",
+            pdq_threshold=31 if threshold is None else threshold,
+            vpdq_percent=80 if percent is None else percent,
         )
         session.add(found)
         session.flush()
         return found, True
+    if percent is not None and percent != found.vpdq_percent:
+        found.vpdq_percent, found.version = percent, found.version + 1
     if kind is not None and kind != found.kind:
         raise UsageError(f"list {name!r} is a {found.kind} list; it cannot be imported as {kind}")
     if threshold is not None and threshold != found.pdq_threshold:
@@ -184,19 +212,19 @@ def _get_or_create(
 
 
 _SQLITE_UPSERT = (
-    "INSERT INTO hash_entries (list_id, hash_type, hash, category, reference) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (list_id, hash_type, hash) DO UPDATE SET "
+    "INSERT INTO hash_entries (list_id, hash_type, hash, category, reference, vpdq) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (list_id, hash_type, hash) DO UPDATE SET "
     "category = excluded.category, reference = excluded.reference "
     "WHERE hash_entries.category IS NOT excluded.category "
     "OR hash_entries.reference IS NOT excluded.reference"
 )
 _PG_STAGE = (
-    "CREATE TEMP TABLE hash_import (hash_type text, hash text, category text, reference text) "
-    "ON COMMIT DROP"
+    "CREATE TEMP TABLE hash_import (hash_type text, hash text, category text, reference text, "
+    "vpdq text) ON COMMIT DROP"
 )
 _PG_MERGE = (
-    "INSERT INTO hash_entries (list_id, hash_type, hash, category, reference) "
-    "SELECT %s, hash_type, hash, category, reference FROM hash_import "
+    "INSERT INTO hash_entries (list_id, hash_type, hash, category, reference, vpdq) "
+    "SELECT %s, hash_type, hash, category, reference, vpdq FROM hash_import "
     "ON CONFLICT (list_id, hash_type, hash) DO UPDATE SET "
     "category = excluded.category, reference = excluded.reference "
     "WHERE hash_entries.category IS DISTINCT FROM excluded.category "
@@ -208,7 +236,7 @@ def _upsert_sqlite(cursor: Any, list_id: int, rows: list[HashRow]) -> int:
     touched = 0
     for start in range(0, len(rows), BATCH):
         batch = [
-            (list_id, r.hash_type, r.hash, r.category, r.reference)
+            (list_id, r.hash_type, r.hash, r.category, r.reference, r.vpdq)
             for r in rows[start : start + BATCH]
         ]
         cursor.executemany(_SQLITE_UPSERT, batch)
@@ -223,9 +251,10 @@ def _upsert_postgres(cursor: Any, list_id: int, rows: list[HashRow]) -> int:
     # staging table, which lives until commit.
     cursor.execute("DROP TABLE IF EXISTS hash_import")
     cursor.execute(_PG_STAGE)
-    with cursor.copy("COPY hash_import (hash_type, hash, category, reference) FROM STDIN") as copy:
+    copy_sql = "COPY hash_import (hash_type, hash, category, reference, vpdq) FROM STDIN"
+    with cursor.copy(copy_sql) as copy:
         for r in rows:
-            copy.write_row((r.hash_type, r.hash, r.category, r.reference))
+            copy.write_row((r.hash_type, r.hash, r.category, r.reference, r.vpdq))
     cursor.execute(_PG_MERGE, (list_id,))
     return max(cursor.rowcount, 0)
 
@@ -255,12 +284,15 @@ def import_rows(
     *,
     kind: str | None = None,
     pdq_threshold: int | None = None,
+    vpdq_percent: int | None = None,
 ) -> ImportResult:
     """Import parsed rows into list `name` inside the caller's transaction."""
     check_name(name, "list name")
     if pdq_threshold is not None and not 0 <= pdq_threshold <= 128:
         raise UsageError(f"--pdq-threshold {pdq_threshold}: must be between 0 and 128")
-    hash_list, created = _get_or_create(session, name, kind, pdq_threshold)
+    if vpdq_percent is not None and not 1 <= vpdq_percent <= 100:
+        raise UsageError(f"--vpdq-percent {vpdq_percent}: must be between 1 and 100")
+    hash_list, created = _get_or_create(session, name, kind, pdq_threshold, vpdq_percent)
     before = 0 if created else count_entries(session, hash_list.id)
     touched = _upsert_entries(session, hash_list.id, rows)
     added = count_entries(session, hash_list.id) - before

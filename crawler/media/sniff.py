@@ -2,7 +2,7 @@
 
 A server can label anything ``image/jpeg``; decoding decisions rest on the magic bytes
 only. :func:`sniff` returns a :class:`Sniffed` naming the format and its broad kind
-("image", "video" or "other"); unknown bytes give ``format=None, kind="other"``.
+("image", "video", "archive" or "other"); unknown bytes give ``format=None, kind="other"``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ _QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pno
 @dataclass(frozen=True, slots=True)
 class Sniffed:
     format: str | None
-    kind: str  # "image" | "video" | "other"
+    kind: str  # "image" | "video" | "archive" | "other"
 
 
 _UNKNOWN = Sniffed(None, "other")
@@ -79,8 +79,9 @@ _PREFIXES: tuple[tuple[bytes, str, str], ...] = (
     (b"OggS", "ogg", "other"),
     (b"ID3", "mp3", "other"),
     (b"fLaC", "flac", "other"),
-    (b"PK\x03\x04", "zip", "other"),
-    (b"\x1f\x8b", "gzip", "other"),
+    (b"PK\x03\x04", "zip", "archive"),
+    (b"PK\x05\x06", "zip", "archive"),  # an empty ZIP: only the end record
+    (b"\x1f\x8b", "gzip", "archive"),  # opened as a gzip'd TAR (crawler.media.archive)
 )
 
 
@@ -122,6 +123,11 @@ def _bmp(data: bytes) -> Sniffed | None:
     return Sniffed("bmp", "image") if dib in _BMP_DIB_SIZES else None
 
 
+def _tar(data: bytes) -> Sniffed | None:
+    # POSIX/GNU TAR: "ustar" at offset 257 of the first header block.
+    return Sniffed("tar", "archive") if data[257:262] == b"ustar" else None
+
+
 def _mpeg_ts(data: bytes) -> Sniffed | None:
     packet = 188
     if len(data) >= 3 * packet and all(data[i * packet] == 0x47 for i in range(3)):
@@ -148,7 +154,7 @@ def _markup(data: bytes) -> Sniffed | None:
     return None
 
 
-_CHECKS = (_riff, _iso_bmff, _ebml, _bmp, _mpeg_ts, _markup)
+_CHECKS = (_riff, _iso_bmff, _ebml, _bmp, _tar, _mpeg_ts, _markup)
 
 
 def sniff(data: bytes) -> Sniffed:

@@ -5,6 +5,10 @@ Settings read once (`StoreConfig.from_settings`); the crawl engine sets them:
 - `TAKEDOWN_DB` (required): SQLAlchemy URL of the project database.
 - `TAKEDOWN_RUN_ID`: the crawl run the items belong to when an item carries none.
 - `TAKEDOWN_MAX_PIXELS`: the policy's `media.max_pixels` (default 89478485).
+- `TAKEDOWN_VIDEO_MAX_FRAMES`: the policy's `media.video_max_frames` (default 3600): frames
+  a video's vPDQ hashes at most (one a second).
+- `TAKEDOWN_ARCHIVE_MAX_MEMBERS`, `TAKEDOWN_ARCHIVE_MAX_UNPACKED_BYTES`,
+  `TAKEDOWN_ARCHIVE_MAX_RATIO`: the policy's archive caps (`crawler.media.archive`).
 - `TAKEDOWN_GEOIP_COUNTRY`, `TAKEDOWN_GEOIP_ASN`: `.mmdb` paths (unset: no GeoIP).
 - `TAKEDOWN_RDAP_URL`: RDAP base URL (unset: IANA bootstrap).
 - `TAKEDOWN_RDAP_ENRICH` (default true): look up abuse contacts of new hosts during the
@@ -68,7 +72,9 @@ from crawler.errors import SchemaChangedError
 from crawler.group_commit import GroupCommit, submit_on_reactor
 from crawler.items import MediaItem, PageItem
 from crawler.matching import Matcher, MatcherConfig
+from crawler.media.archive import ArchiveLimits
 from crawler.media.hashing import DEFAULT_MAX_PIXELS, hash_media
+from crawler.media.video import DEFAULT_MAX_FRAMES
 from crawler.storage import (
     AfterMediaStored,
     MediaOutcome,
@@ -95,6 +101,8 @@ class StoreConfig:
     db_url: str
     run_id: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    video_max_frames: int = DEFAULT_MAX_FRAMES
+    archive_limits: ArchiveLimits = ArchiveLimits()
     geoip_country: Path | None = None
     geoip_asn: Path | None = None
     rdap_url: str | None = None
@@ -114,6 +122,8 @@ class StoreConfig:
             db_url=str(db_url),
             run_id=int(run_id) if run_id not in (None, "") else None,
             max_pixels=settings.getint("TAKEDOWN_MAX_PIXELS", DEFAULT_MAX_PIXELS),
+            video_max_frames=settings.getint("TAKEDOWN_VIDEO_MAX_FRAMES", DEFAULT_MAX_FRAMES),
+            archive_limits=_archive_limits(settings),
             geoip_country=_path(settings.get("TAKEDOWN_GEOIP_COUNTRY")),
             geoip_asn=_path(settings.get("TAKEDOWN_GEOIP_ASN")),
             rdap_url=settings.get("TAKEDOWN_RDAP_URL") or None,
@@ -123,6 +133,18 @@ class StoreConfig:
             flood_limit=settings.getint("TAKEDOWN_FLOOD_LIMIT", MatcherConfig.flood_limit),
             categories=_categories(settings.get("TAKEDOWN_CATEGORIES")),
         )
+
+
+def _archive_limits(settings: BaseSettings) -> ArchiveLimits:
+    d = ArchiveLimits()
+    return ArchiveLimits(
+        max_members=settings.getint("TAKEDOWN_ARCHIVE_MAX_MEMBERS", d.max_members),
+        max_unpacked_bytes=settings.getint(
+            "TAKEDOWN_ARCHIVE_MAX_UNPACKED_BYTES", d.max_unpacked_bytes
+        ),
+        max_ratio=settings.getint("TAKEDOWN_ARCHIVE_MAX_RATIO", d.max_ratio),
+        max_member_bytes=settings.getint("TAKEDOWN_MEDIA_MAX_BYTES", d.max_member_bytes),
+    )
 
 
 def _path(value: Any) -> Path | None:
@@ -149,7 +171,12 @@ def _unhashable(item: MediaItem, body: bytes | None) -> str | None:
     return None
 
 
-def hash_item(item: MediaItem, max_pixels: int) -> MediaOutcome:
+def hash_item(
+    item: MediaItem,
+    max_pixels: int,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+    archive_limits: ArchiveLimits | None = None,
+) -> MediaOutcome:
     """Hash the item's (decoded) body in memory and drop it from the item.
 
     The body is whatever the downloader decoded (gzip/deflate/br content-encoding already
@@ -164,7 +191,13 @@ def hash_item(item: MediaItem, max_pixels: int) -> MediaOutcome:
         # can match what the policy chose not to decode.
         return MediaOutcome("skipped", item.skipped, exact_hashes(body) if body else None)
     assert body is not None
-    hashes = hash_media(body, max_pixels=max_pixels, declared_type=item.declared_type)
+    hashes = hash_media(
+        body,
+        max_pixels=max_pixels,
+        declared_type=item.declared_type,
+        max_frames=max_frames,
+        archive_limits=archive_limits,
+    )
     return MediaOutcome(hashes.status, hashes.error, hashes)
 
 
@@ -308,7 +341,10 @@ class StorePipeline:
             return item, None
         if item.run_id is None:
             item.run_id = self.config.run_id
-        return item, hash_item(item, self.config.max_pixels)
+        config = self.config
+        return item, hash_item(
+            item, config.max_pixels, config.video_max_frames, config.archive_limits
+        )
 
     def store(self, item: PageItem | MediaItem) -> list[str]:
         """Hash (media) and write one item in its own transaction, synchronously; returns

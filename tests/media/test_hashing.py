@@ -129,10 +129,11 @@ def test_risky_image_formats_get_exact_hashes_only(data: bytes, fmt: str, reason
 
 
 @pytest.mark.parametrize(("fmt", "data"), sorted(_VIDEO_HEADS.items()))
-def test_videos_get_exact_hashes_and_no_pdq(fmt: str, data: bytes) -> None:
+def test_video_headers_alone_get_exact_hashes_and_a_decode_error(fmt: str, data: bytes) -> None:
+    # Sniffed as video, decoded for vPDQ (crawler.media.video): a bare header has no frame.
     result = hash_media(data, declared_type="application/octet-stream")
-    assert (result.format, result.media_type, result.status) == (fmt, "video", "hashed")
-    assert result.pdq is None and result.error is None
+    assert (result.format, result.media_type, result.status) == (fmt, "video", "error")
+    assert result.pdq is None and result.vpdq is None and result.error
     _assert_exact(result, data)
 
 
