@@ -45,7 +45,8 @@ def _csv_cell(text: str) -> str:
 
 def test_a_vpdq_row_is_read_from_a_quoted_csv_cell_and_stored_canonically() -> None:
     vpdq = _vpdq_of(make_video(3, seed=5))
-    spaced = json.dumps(json.loads(vpdq), indent=1).upper()  # any spacing or case
+    # any spacing or case (one record per line: the strict reader refuses a cell over lines)
+    spaced = json.dumps(json.loads(vpdq), separators=(" , ", ":")).upper()
     text = f"type,hash,category,reference\nvpdq,{_csv_cell(spaced)},A,clip-1\npdq,{'a' * 64},B,\n"
     vrow, prow = parse_rows(text, "list.csv")
     assert vrow.hash_type == "vpdq" and vrow.vpdq == vpdq and len(vrow.hash) == 64
