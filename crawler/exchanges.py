@@ -661,6 +661,12 @@ def _note(db: Database, exchange_id: int, status: str, error: str) -> None:
 # --- feedback -----------------------------------------------------------------------------
 
 
+def after_decision(session: Session, action: str, item_ids: list[int], now: datetime) -> None:
+    """The review app's hook (review/decisions.py), called after every decision."""
+    if action == "reject":
+        on_reject(session, item_ids, now)
+
+
 def on_reject(session: Session, item_ids: Iterable[int], now: datetime) -> int:
     """After a reject in review: for each rejected page whose every match came from
     lists fed by exchanges, record a negative opinion per matched signal (once)."""
