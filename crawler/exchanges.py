@@ -391,8 +391,9 @@ class _Converter:
                     found.add((ours, value_))
                 else:
                     skipped["malformed"] = skipped.get("malformed", 0) + 1
-        if not converted:
+        if not converted:  # a type the library does not know, or a malformed value
             label = _skip_label(key)
+            label = "malformed" if label in self.ours else label
             skipped[label] = skipped.get(label, 0) + 1
         return found
 
