@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import Table, delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from crawler.audit import Event, record
@@ -66,6 +66,7 @@ SNAPSHOT_APIS = frozenset({"local_file"})
 CHUNK = 2_000
 MAX_KEY = 256
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_RECORDS = cast(Table, ExchangeRecord.__table__)  # Core inserts: no ORM bookkeeping
 
 
 def _api_classes() -> dict[str, Any]:
@@ -367,6 +368,11 @@ class _Converter:
     def __init__(self, cls: Any, collab: Any) -> None:
         self.cls, self.collab = cls, collab
         self.known, self.ours = _signal_types()
+        from threatexchange.exchanges.signal_exchange_api import (
+            SignalExchangeAPIWithSimpleUpdates,
+        )
+
+        self.simple = issubclass(cls, SignalExchangeAPIWithSimpleUpdates)
 
     def is_deletion(self, value: Any) -> bool:
         if value is None:
@@ -376,26 +382,55 @@ class _Converter:
         except AssertionError:
             return False
 
-    def signals(self, key: Any, value: Any, skipped: dict[str, int]) -> set[tuple[str, str]]:
+    def convert(
+        self, live: list[tuple[Any, Any]], skipped: dict[str, int]
+    ) -> list[set[tuple[str, str]]]:
+        """The signals of each (key, value) of `live`, in order (none when skipped)."""
+        if self.simple:
+            # Keys are (signal type name, signal): one conversion for the whole chunk.
+            converted = self.cls.naive_convert_to_signal_type(self.known, self.collab, dict(live))
+            accepted: set[tuple[str, str]] = set()
+            for s_type, by_signal in converted.items():
+                name = s_type.get_name()
+                accepted.update((name, signal) for signal in by_signal)
+            out = []
+            for key, _ in live:
+                if key in accepted:
+                    out.append(self._ours(key[0], [key[1]], skipped))
+                else:
+                    self._skip(key, skipped)
+                    out.append(set())
+            return out
+        return [self._one(key, value, skipped) for key, value in live]
+
+    def _one(self, key: Any, value: Any, skipped: dict[str, int]) -> set[tuple[str, str]]:
         converted = self.cls.naive_convert_to_signal_type(self.known, self.collab, {key: value})
         found: set[tuple[str, str]] = set()
         for s_type, by_signal in converted.items():
-            ours = self.ours.get(s_type.get_name())
-            if ours is None:
-                label = s_type.get_name()
-                skipped[label] = skipped.get(label, 0) + len(by_signal)
-                continue
-            for signal in by_signal:
-                value_ = str(signal).strip().lower()
-                if len(value_) == hashlists.HEX_LENGTHS[ours] and hashlists._HEX.fullmatch(value_):
-                    found.add((ours, value_))
-                else:
-                    skipped["malformed"] = skipped.get("malformed", 0) + 1
-        if not converted:  # a type the library does not know, or a malformed value
-            label = _skip_label(key)
-            label = "malformed" if label in self.ours else label
-            skipped[label] = skipped.get(label, 0) + 1
+            found |= self._ours(s_type.get_name(), list(by_signal), skipped)
+        if not converted:
+            self._skip(key, skipped)
         return found
+
+    def _ours(self, name: str, signals: list[str], skipped: dict[str, int]) -> set[tuple[str, str]]:
+        ours = self.ours.get(name)
+        if ours is None:
+            skipped[name] = skipped.get(name, 0) + len(signals)
+            return set()
+        found = set()
+        for signal in signals:
+            value = str(signal).strip().lower()
+            if len(value) == hashlists.HEX_LENGTHS[ours] and hashlists._HEX.fullmatch(value):
+                found.add((ours, value))
+            else:
+                skipped["malformed"] = skipped.get("malformed", 0) + 1
+        return found
+
+    def _skip(self, key: Any, skipped: dict[str, int]) -> None:
+        """A type the library does not know, or a value it found malformed."""
+        label = _skip_label(key)
+        label = "malformed" if label in self.ours else label
+        skipped[label] = skipped.get(label, 0) + 1
 
 
 def _chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
@@ -440,27 +475,31 @@ def _apply(
     items = list(updates.items())
     for chunk in _chunks(items):
         keys: list[str] = []
-        new_rows: list[dict[str, Any]] = []
-        new_signals: set[tuple[str, str]] = set()
+        live: list[tuple[Any, Any]] = []
+        texts: list[str] = []
         for key, value in chunk:
             text = _key_text(key)
             if len(text) > MAX_KEY:
                 stats.skipped["malformed"] = stats.skipped.get("malformed", 0) + 1
                 continue
             keys.append(text)
-            if converter.is_deletion(value):
-                continue
-            for hash_type, value_ in converter.signals(key, value, stats.skipped):
-                new_signals.add((hash_type, value_))
-                new_rows.append(
-                    {
-                        "exchange_id": exchange.id,
-                        "record_key": text,
-                        "hash_type": hash_type,
-                        "hash": value_,
-                        "generation": exchange.generation,
-                    }
-                )
+            if not converter.is_deletion(value):
+                live.append((key, value))
+                texts.append(text)
+        new_rows: list[dict[str, Any]] = []
+        new_signals: set[tuple[str, str]] = set()
+        for text, found in zip(texts, converter.convert(live, stats.skipped), strict=True):
+            new_signals |= found
+            new_rows.extend(
+                {
+                    "exchange_id": exchange.id,
+                    "record_key": text,
+                    "hash_type": hash_type,
+                    "hash": value,
+                    "generation": exchange.generation,
+                }
+                for hash_type, value in found
+            )
         _replace_records(session, exchange, keys, new_rows, new_signals, stats)
     stats.records += len(items)
 
@@ -483,7 +522,7 @@ def _replace_records(
     if keys:
         session.execute(delete(ExchangeRecord).where(*where))
     if new_rows:
-        session.execute(insert(ExchangeRecord), new_rows)
+        session.connection().execute(insert(_RECORDS), new_rows)
         rows = [
             hashlists.HashRow(t, h, None, f"exchange:{exchange.name}"[:256])
             for t, h in sorted(new_signals)
