@@ -7,6 +7,8 @@ them into a list. Each size runs in its own subprocess; prints records/s and the
 peak resident memory of each, so 100k and 1M can be compared.
 
     python bench/exchange_fetch.py [--sizes 100000,1000000] [--db sqlite|URL]
+
+With a PostgreSQL URL, give one size and an empty database.
 """
 
 from __future__ import annotations

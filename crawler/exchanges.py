@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select, tuple_, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from crawler.audit import Event, record
@@ -668,6 +669,8 @@ def fetch(db: Database, name: str, progress: Progress | None = None) -> FetchSta
                 s.execute(update(Exchange).where(Exchange.id == exchange.id).values(**values))
                 _bump_list(s, exchange.list_id)
             stats.batches += 1
+            if stats.batches & (stats.batches - 1) == 0:
+                _analyze(db)  # at 1, 2, 4, 8... batches: see _analyze
             if progress:
                 progress(stats)
     finally:
@@ -687,6 +690,17 @@ def fetch(db: Database, name: str, progress: Progress | None = None) -> FetchSta
         details |= {"removed": stats.removed, "skipped": stats.skipped, "full": stats.full}
         record(s, Event("cli", "exchange.fetched", "exchange", exchange.id, details))
     return stats
+
+
+def _analyze(db: Database) -> None:
+    """PostgreSQL: refresh the planner's statistics of the tables a fetch grows. Without
+    them, a list filled from empty within one fetch keeps the plans of an empty table
+    (a scan of every record of the exchange for each batch's keys)."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    with db.engine.connect() as conn:
+        conn.execute(sql_text("ANALYZE exchange_records, hash_entries"))
+        conn.commit()
 
 
 def _note(db: Database, exchange_id: int, status: str, error: str) -> None:
