@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from crawler import exchanges
 from crawler.cli._common import database, err_console, info, out_console
@@ -63,14 +64,8 @@ def exchange_list() -> None:
             status = row.last_status or ""
             if row.full_fetch:
                 status = f"{status} (full fetch to resume)".strip()
-            table.add_row(
-                row.name,
-                row.api,
-                list_name,
-                str(entries),
-                iso(row.last_fetch_at) or "never",
-                status,
-            )
+            cells = (row.name, row.api, list_name, str(entries), iso(row.last_fetch_at), status)
+            table.add_row(*(Text(c or "never" if i == 4 else c or "") for i, c in enumerate(cells)))
     out_console.print(table)
 
 

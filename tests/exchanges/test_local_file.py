@@ -284,3 +284,17 @@ def test_schedule_runs_exchange_fetch_first(env, cli, db: Database, tmp_path: Pa
         steps = commands_for(schedule, "py")
     assert steps[0] == ["py", "-m", "crawler", "exchange", "fetch", "sx"]
     assert steps[1][3:5] == ["recheck", "--due"]
+
+
+def test_list_shows_hostile_list_names_as_text(env, cli, db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "s.txt"
+    _write(path, _signals(3))
+    hostile = "[bold red]x[/bold red]"
+    assert (
+        cli("exchange", "add", "hx", "--api", "local_file", "--list", hostile, "--file", str(path))[
+            0
+        ]
+        == 0
+    )
+    code, out, _ = cli("exchange", "list")
+    assert code == 0 and hostile in out
