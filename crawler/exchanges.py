@@ -44,6 +44,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from crawler.audit import Event, record
+from crawler.candidates import update_candidates
 from crawler.db.models import (
     Exchange,
     ExchangeOpinion,
@@ -335,6 +336,9 @@ class FetchStats:
     removed: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     full: bool = False
+    reassessed: int = 0
+    # Pages that matched entries removed in the current transaction (not printed).
+    pages: set[int] = field(default_factory=set)
 
     def lines(self) -> list[str]:
         kind = "full" if self.full else "incremental"
@@ -342,6 +346,8 @@ class FetchStats:
             f"{self.name}: {kind} fetch: {self.batches} batches, {self.records} records, "
             f"{self.added} entries added, {self.removed} removed"
         ]
+        if self.reassessed:
+            out.append(f"{self.name}: {self.reassessed} pages re-assessed after upstream deletions")
         if self.skipped:
             parts = ", ".join(f"{n} {t}" for t, n in sorted(self.skipped.items()))
             out.append(f"{self.name}: skipped (signal types not matched here): {parts}")
@@ -452,9 +458,23 @@ def _referenced(
     return found
 
 
-def _drop_entries(session: Session, list_id: int, signals: set[tuple[str, str]]) -> int:
+def _drop_entries(
+    session: Session, list_id: int, signals: set[tuple[str, str]], pages: set[int]
+) -> int:
+    """Delete the entries (their matches go with them); adds the pages they matched."""
     removed = 0
     for chunk in _chunks(sorted(signals), 500):
+        entries = select(HashEntry.id).where(
+            HashEntry.list_id == list_id,
+            tuple_(HashEntry.hash_type, HashEntry.hash).in_(chunk),
+        )
+        matched = (
+            select(Observation.page_id)
+            .join(Match, Match.media_id == Observation.media_id)
+            .where(Match.entry_id.in_(entries))
+            .distinct()
+        )
+        pages.update(int(p) for p in session.execute(matched).scalars())
         result = session.execute(
             delete(HashEntry).where(
                 HashEntry.list_id == list_id,
@@ -533,7 +553,7 @@ def _replace_records(
     gone = old - new_signals
     if gone:
         gone -= _referenced(session, exchange.id, gone)
-        stats.removed += _drop_entries(session, exchange.list_id, gone)
+        stats.removed += _drop_entries(session, exchange.list_id, gone, stats.pages)
 
 
 def _sweep(session: Session, exchange: Exchange, stats: FetchStats) -> None:
@@ -552,7 +572,7 @@ def _sweep(session: Session, exchange: Exchange, stats: FetchStats) -> None:
         session.execute(delete(ExchangeRecord).where(ExchangeRecord.id.in_([r[0] for r in stale])))
         gone = {(t, h) for _, t, h in stale}
         gone -= _referenced(session, exchange.id, gone)
-        stats.removed += _drop_entries(session, exchange.list_id, gone)
+        stats.removed += _drop_entries(session, exchange.list_id, gone, stats.pages)
 
 
 def _load_checkpoint(cls: Any, data: dict[str, Any] | None) -> Any:
@@ -627,7 +647,20 @@ def _secrets(exchange: Exchange) -> tuple[str, ...]:
     return tuple(p for p in re.split(r"[\s:,]+", text) if len(p) >= 4) + (text,)
 
 
-def fetch(db: Database, name: str, progress: Progress | None = None) -> FetchStats:
+def _reassess(session: Session, stats: FetchStats, categories: tuple[str, ...]) -> None:
+    """Review items of pages that lost matches: closed when nothing else matches them."""
+    if stats.pages:
+        update_candidates(session, stats.pages, categories)
+        stats.reassessed += len(stats.pages)
+        stats.pages.clear()
+
+
+def fetch(
+    db: Database,
+    name: str,
+    progress: Progress | None = None,
+    categories: tuple[str, ...] = (),
+) -> FetchStats:
     """Fetch one exchange from its checkpoint; each batch is committed with it."""
     with db.read_session() as s:
         exchange = get_exchange(s, name)
@@ -665,6 +698,7 @@ def fetch(db: Database, name: str, progress: Progress | None = None) -> FetchSta
                 raise error from None
             with db.session() as s:
                 _apply(s, exchange, delta.updates, converter, stats)
+                _reassess(s, stats, categories)
                 values: dict[str, Any] = {"checkpoint": _dump_checkpoint(delta.checkpoint)}
                 s.execute(update(Exchange).where(Exchange.id == exchange.id).values(**values))
                 _bump_list(s, exchange.list_id)
@@ -680,6 +714,7 @@ def fetch(db: Database, name: str, progress: Progress | None = None) -> FetchSta
     with db.session() as s:
         if exchange.full_fetch:
             _sweep(s, exchange, stats)
+            _reassess(s, stats, categories)
             _bump_list(s, exchange.list_id)
         s.execute(
             update(Exchange)

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from crawler import exchanges
-from crawler.cli._common import database, err_console, info, out_console
+from crawler.cli._common import database, err_console, info, out_console, settings
 from crawler.errors import TakedownError
 from crawler.exports import iso
 
@@ -104,7 +104,8 @@ def exchange_fetch(
     name: Annotated[str | None, typer.Argument(help="one exchange (default: all)")] = None,
 ) -> None:
     """Fetch from each exchange's checkpoint into its list; safe to interrupt and rerun."""
-    with database() as db:
+    cfg = settings()
+    with database(cfg=cfg) as db:
         if name is None:
             with db.read_session() as s:
                 names = [row.name for row, _, _ in exchanges.list_exchanges(s)]
@@ -114,7 +115,7 @@ def exchange_fetch(
         for one in names:
             try:
                 with _progress(one) as progress:
-                    stats = exchanges.fetch(db, one, progress)
+                    stats = exchanges.fetch(db, one, progress, cfg.categories)
             except TakedownError as exc:
                 if len(names) == 1:
                     raise

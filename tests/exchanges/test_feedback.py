@@ -114,3 +114,35 @@ def test_reject_of_a_page_matched_only_by_an_exchange_records_an_opinion(
     assert calls == [("video_sha256", S1, SignalOpinionCategory.NEGATIVE_CLASS)]
     assert _opinions(db) == [(S1, only_exchange, "sent")]
     assert cli("exchange", "feedback", "--dry-run")[1] == ""
+
+
+def test_upstream_deletion_closes_the_pending_item_it_alone_matched(
+    db: Database, cli, exchange_list: str, tmp_path: Path
+) -> None:
+    gone = seed_item(
+        db,
+        media=[
+            {
+                "url": "http://example.net/a.png",
+                "sha256": S1,
+                "match": (exchange_list, "known", "sha256", 0),
+            }
+        ],
+    )
+    kept = seed_item(
+        db,
+        media=[
+            {
+                "url": "http://example.net/b.png",
+                "sha256": S2,
+                "match": (exchange_list, "known", "sha256", 0),
+            }
+        ],
+    )
+    (tmp_path / "signals.txt").write_text(f"video_sha256 {S2}\n")
+    code, _, err = cli("exchange", "fetch", "fx")
+    assert code == 0, err
+    assert "1 removed" in err and "1 pages re-assessed" in err
+    with db.read_session() as s:
+        statuses = {i: s.get(ReviewItem, i).status for i in (gone, kept)}  # type: ignore[union-attr]
+    assert statuses == {gone: "suppressed", kept: "pending"}
