@@ -32,14 +32,15 @@ import json
 import logging
 import os
 import re
+import socket
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, tuple_, update
+from sqlalchemy import Table, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
@@ -66,6 +67,7 @@ APIS = ("ncmec", "stopncii", "fb_threatexchange", "tat", "local_file")
 # Exchanges whose every fetch is the whole data set: each is a full fetch.
 SNAPSHOT_APIS = frozenset({"local_file"})
 CHUNK = 2_000
+FETCH_LEASE = timedelta(minutes=30)
 MAX_KEY = 256
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _RECORDS = cast(Table, ExchangeRecord.__table__)  # Core inserts: no ORM bookkeeping
@@ -655,6 +657,56 @@ def _reassess(session: Session, stats: FetchStats, categories: tuple[str, ...]) 
         stats.pages.clear()
 
 
+def _owner() -> str:
+    return f"{socket.gethostname()[:80]}:{os.getpid()}"
+
+
+def _dead(owner: str) -> bool:
+    """A lock holder on this machine whose process is gone (killed, crashed)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname()[:80] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _lock(db: Database, name: str, owner: str) -> None:
+    """One fetch of an exchange at a time: a lease in its row, renewed at each batch,
+    taken over when expired or when its holder on this machine is dead."""
+    now = utcnow()
+    with db.session() as s:
+        row = get_exchange(s, name)
+        free = or_(Exchange.lock_owner.is_(None), Exchange.lock_until < now)
+        if row.lock_owner and _dead(row.lock_owner):
+            free = or_(free, Exchange.lock_owner == row.lock_owner)
+        won = s.execute(
+            update(Exchange)
+            .where(Exchange.id == row.id, free)
+            .values(lock_owner=owner, lock_until=now + FETCH_LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            raise TakedownError(
+                f"exchange {name!r}: a fetch is already running ({row.lock_owner}); "
+                "try again when it ends"
+            )
+
+
+def _unlock(db: Database, name: str, owner: str) -> None:
+    with db.session() as s:
+        s.execute(
+            update(Exchange)
+            .where(Exchange.name == name, Exchange.lock_owner == owner)
+            .values(lock_owner=None, lock_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def fetch(
     db: Database,
     name: str,
@@ -662,6 +714,17 @@ def fetch(
     categories: tuple[str, ...] = (),
 ) -> FetchStats:
     """Fetch one exchange from its checkpoint; each batch is committed with it."""
+    owner = _owner()
+    _lock(db, name, owner)
+    try:
+        return _fetch(db, name, progress, categories)
+    finally:
+        _unlock(db, name, owner)
+
+
+def _fetch(
+    db: Database, name: str, progress: Progress | None, categories: tuple[str, ...]
+) -> FetchStats:
     with db.read_session() as s:
         exchange = get_exchange(s, name)
         s.expunge(exchange)
@@ -699,7 +762,10 @@ def fetch(
             with db.session() as s:
                 _apply(s, exchange, delta.updates, converter, stats)
                 _reassess(s, stats, categories)
-                values: dict[str, Any] = {"checkpoint": _dump_checkpoint(delta.checkpoint)}
+                values: dict[str, Any] = {
+                    "checkpoint": _dump_checkpoint(delta.checkpoint),
+                    "lock_until": utcnow() + FETCH_LEASE,
+                }
                 s.execute(update(Exchange).where(Exchange.id == exchange.id).values(**values))
                 _bump_list(s, exchange.list_id)
             stats.batches += 1

@@ -577,6 +577,9 @@ class Exchange(Base):
     last_fetch_at: Mapped[datetime | None]
     last_status: Mapped[str | None] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # One fetch at a time: host:pid of the running fetch and its lease.
+    lock_owner: Mapped[str | None] = mapped_column(String(128))
+    lock_until: Mapped[datetime | None]
 
 
 class ExchangeRecord(Base):

@@ -298,3 +298,36 @@ def test_list_shows_hostile_list_names_as_text(env, cli, db: Database, tmp_path:
     )
     code, out, _ = cli("exchange", "list")
     assert code == 0 and hostile in out
+
+
+def test_one_fetch_at_a_time(env, cli, db: Database, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from crawler.db.types import utcnow
+
+    path = tmp_path / "s.txt"
+    _write(path, _signals(3))
+    cli("exchange", "add", "lx", "--api", "local_file", "--list", "ll", "--file", str(path))
+    later = utcnow() + timedelta(minutes=5)
+    with db.session() as s:
+        s.execute(update(Exchange).values(lock_owner="elsewhere:4242", lock_until=later))
+    code, _, err = cli("exchange", "fetch", "lx")
+    assert code == 1 and "already running (elsewhere:4242)" in err
+    assert _entries(db, "ll") == set()
+    # A holder on this machine whose process is gone: taken over.
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    import socket
+
+    dead = f"{socket.gethostname()[:80]}:{finished.stdout.strip()}"
+    with db.session() as s:
+        s.execute(update(Exchange).values(lock_owner=dead, lock_until=later))
+    assert cli("exchange", "fetch", "lx")[0] == 0
+    assert _entries(db, "ll") == _expected(_signals(3))
+    assert _exchange(db, "lx").lock_owner is None

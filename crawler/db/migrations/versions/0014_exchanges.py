@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column('last_fetch_at', crawler.db.types.UTCDateTime(), nullable=True),
         sa.Column('last_status', sa.String(length=16), nullable=True),
         sa.Column('last_error', sa.Text(), nullable=True),
+        sa.Column('lock_owner', sa.String(length=128), nullable=True),
+        sa.Column('lock_until', crawler.db.types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ['list_id'], ['hash_lists.id'], name=op.f('fk_exchanges_list_id_hash_lists')
         ),
