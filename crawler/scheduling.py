@@ -17,6 +17,7 @@
   scheduler that dies leaves a lock that expires after `lease`; the next scheduler then
   takes over (a restart needs nothing else).
 - Each run is a `ScheduleRun` row: start, end, exit code and the command lines.
+- `--exchange NAME` adds `python -m crawler exchange fetch NAME`, run first.
 - A crawl schedule runs `python -m crawler crawl --set SET | --seeds-file FILE
   [--policy FILE] --name schedule:NAME`; `--recheck` adds `python -m crawler recheck --due
   [--policy FILE]` after it (or is the only step when no seeds are given). The exit code
@@ -92,6 +93,7 @@ class ScheduleSpec:
     seeds_file: Path | None = None
     policy: Path | None = None
     recheck: bool = False
+    exchange: str | None = None
 
 
 def _checked(spec: ScheduleSpec) -> ScheduleSpec:
@@ -99,8 +101,10 @@ def _checked(spec: ScheduleSpec) -> ScheduleSpec:
         raise UsageError(f"schedule name {spec.name[:80]!r}: use letters, digits, '.', '_', '-'")
     if spec.seed_set and spec.seeds_file:
         raise UsageError("give --set or --seeds-file, not both")
-    if not (spec.seed_set or spec.seeds_file or spec.recheck):
-        raise UsageError("give --set SET or --seeds-file FILE (or --recheck for rechecks only)")
+    if not (spec.seed_set or spec.seeds_file or spec.recheck or spec.exchange):
+        raise UsageError(
+            "give --set SET or --seeds-file FILE (or --recheck, or --exchange NAME, alone)"
+        )
     return spec
 
 
@@ -140,6 +144,7 @@ def add_schedule(
         seeds_file=_existing("--seeds-file", spec.seeds_file),
         policy_path=_existing("--policy", spec.policy),
         recheck=spec.recheck,
+        exchange=_exchange_name(session, spec.exchange),
         enabled=True,
         created_at=now,
         next_run_at=next_after(cron, now),
@@ -153,6 +158,12 @@ def add_schedule(
     }
     record(session, Event(actor, "schedule.added", "schedule", row.id, details))
     return row
+
+
+def _exchange_name(session: Session, name: str | None) -> str | None:
+    from crawler.exchanges import get_exchange
+
+    return None if name is None else get_exchange(session, name).name
 
 
 def list_schedules(session: Session) -> list[Schedule]:
@@ -172,6 +183,8 @@ def commands_for(schedule: Schedule, python: str = sys.executable) -> list[list[
     base = [python, "-m", "crawler"]
     policy = ["--policy", schedule.policy_path] if schedule.policy_path else []
     steps: list[list[str]] = []
+    if schedule.exchange:  # lists first, so the crawl matches against them
+        steps.append([*base, "exchange", "fetch", schedule.exchange])
     if schedule.seed_set or schedule.seeds_file:
         target = (
             ["--set", schedule.seed_set]

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, insert, update
 from sqlalchemy.orm import Session
 
+from crawler import exchanges
 from crawler.audit import Event
 from crawler.db.models import Decision, ReviewItem
 from crawler.media import hashlists
@@ -193,6 +194,7 @@ def decide(
         return DecisionOutcome(409, "the item changed since you opened it; reload", item_id)
     outcome = DecisionOutcome(200, "recorded", item_id, status)
     _apply_to_related(session, principal, req, item_id, status, now, outcome)
+    exchanges.after_decision(session, req.action, [item_id, *outcome.applied_to], now)
     if req.action == "reject" and req.add_benign:
         _add_benign(session, principal, view, cfg)
     exposure.item_left(session, principal.user_id, now, cfg.max_item_seconds)

@@ -25,6 +25,7 @@ from crawler.cli import recheck as recheck_cli
 from crawler.cli import report as report_cli
 from crawler.cli import schedule as schedule_cli
 from crawler.cli.evidence import evidence_app
+from crawler.cli.exchange import exchange_app
 from crawler.cli.review import review_app
 from crawler.errors import TakedownError
 
@@ -49,6 +50,7 @@ app.add_typer(schedule_cli.scheduler_app, name="scheduler")
 app.add_typer(export_cli.export_app, name="export")
 app.add_typer(export_cli.hosts_app, name="hosts")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(exchange_app, name="exchange")
 app.command("rematch")(matching_cli.rematch_command)
 app.command("crawl")(crawl_cli.crawl)
 app.command("recheck")(recheck_cli.recheck_command)

@@ -41,9 +41,12 @@ def schedule_add(
     ] = None,
     policy: Annotated[Path | None, typer.Option("--policy", help="crawl policy file")] = None,
     recheck: Annotated[bool, typer.Option("--recheck", help="also run `recheck --due`")] = False,
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", help="also run `exchange fetch NAME` (first)")
+    ] = None,
 ) -> None:
     """Add a schedule; its first run is the next cron time from now."""
-    spec = ScheduleSpec(name, cron, seed_set, seeds_file, policy, recheck)
+    spec = ScheduleSpec(name, cron, seed_set, seeds_file, policy, recheck, exchange)
     with database() as db, db.session() as session:
         row = add_schedule(session, spec, utcnow(), actor=ACTOR)
         info(

@@ -548,6 +548,7 @@ class Schedule(Base):
     next_run_at: Mapped[datetime | None]
     lock_owner: Mapped[str | None] = mapped_column(String(128))
     lock_until: Mapped[datetime | None]
+    exchange: Mapped[str | None] = mapped_column(String(128))  # `exchange fetch NAME`
 
 
 class ScheduleRun(Base):
@@ -589,3 +590,70 @@ class EvidenceRecord(Base):
     data_media: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # replaced data: URIs
     warc_path: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Exchange(Base):
+    """A hash exchange feeding one list (crawler.exchanges). Never its credentials."""
+
+    __tablename__ = "exchanges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    api: Mapped[str] = mapped_column(String(32))
+    list_id: Mapped[int] = mapped_column(ForeignKey("hash_lists.id"), unique=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    checkpoint: Mapped[dict[str, Any] | None]
+    # A full fetch (first, stale checkpoint, or a snapshot exchange) marks every record
+    # with a new generation; records left on an older one are deleted when it completes.
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    full_fetch: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_fetch_at: Mapped[datetime | None]
+    last_status: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # One fetch at a time: host:pid of the running fetch and its lease.
+    lock_owner: Mapped[str | None] = mapped_column(String(128))
+    lock_until: Mapped[datetime | None]
+
+
+class ExchangeRecord(Base):
+    """Which signal each upstream record key put in the list: deletions follow keys."""
+
+    __tablename__ = "exchange_records"
+    __table_args__ = (
+        UniqueConstraint(
+            "exchange_id", "record_key", "hash_type", "hash", name="uq_exchange_records_key"
+        ),
+        Index("ix_exchange_records_signal", "exchange_id", "hash_type", "hash"),
+        Index("ix_exchange_records_generation", "exchange_id", "generation"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"))
+    record_key: Mapped[str] = mapped_column(String(256))
+    hash_type: Mapped[str] = mapped_column(String(8))
+    hash: Mapped[str] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(Integer)
+
+
+class ExchangeOpinion(Base):
+    """A false positive found in review, to be reported to the exchange it came from."""
+
+    __tablename__ = "exchange_opinions"
+    __table_args__ = (
+        UniqueConstraint("exchange_id", "hash_type", "hash", name="uq_exchange_opinions_signal"),
+        Index("ix_exchange_opinions_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("review_items.id", ondelete="SET NULL"))
+    hash_type: Mapped[str] = mapped_column(String(8))
+    hash: Mapped[str] = mapped_column(String(64))
+    opinion: Mapped[str] = mapped_column(String(16), default="negative")
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending|sent|unsupported|failed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -2,7 +2,7 @@
 serialisation in hash_entries.vpdq, its SHA-256 in hash), the list's vpdq_percent, and
 frame matches' timestamp and match_percent; archive_members (what is inside an archive)
 
-Revision ID: 0012_video_vpdq
+Revision ID: 0009_video_vpdq
 Revises: 0008_review_shared_limits
 Create Date: 2026-12-06 14:40:00
 """
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0012_video_vpdq'
+revision = '0009_video_vpdq'
 down_revision = '0008_review_shared_limits'
 branch_labels = None
 depends_on = None

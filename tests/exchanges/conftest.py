@@ -1,0 +1,8 @@
+"""The review app's fixtures, for the feedback-on-reject test."""
+
+from tests.review.conftest import (  # noqa: F401 - fixtures, used by name
+    app,
+    cheap_password_hashing,
+    clock,
+    users,
+)
