@@ -25,6 +25,7 @@ from sqlalchemy import desc, func, select
 
 from crawler.audit import Event
 from crawler.db.models import AuditEvent, Notice, NoticeUrl, User
+from crawler.notices import hold_age
 from review import auth, exposure, queue
 from review.audit import record
 from review.decisions import DecisionRequest, decide
@@ -428,7 +429,9 @@ def notices_page() -> str:
         .group_by(NoticeUrl.notice_id)
     )
     counts = {notice_id: int(n) for notice_id, n in counted}
-    return render_template("notices.html", notices=rows, counts=counts)
+    at = now()
+    held = {n.id: hold_age(n, at) for n in rows if n.status == "held"}
+    return render_template("notices.html", notices=rows, counts=counts, held=held)
 
 
 @bp.get("/audit")
