@@ -23,8 +23,10 @@ from flask import (
 )
 from sqlalchemy import desc, func, select
 
+from crawler import disputes
 from crawler.audit import Event
-from crawler.db.models import AuditEvent, Notice, NoticeUrl, User
+from crawler.db.models import DISPUTE_OUTCOMES, AuditEvent, Notice, NoticeUrl, User
+from crawler.errors import UsageError
 from crawler.notices import hold_age
 from review import auth, exposure, queue
 from review.audit import record
@@ -431,7 +433,26 @@ def notices_page() -> str:
     counts = {notice_id: int(n) for notice_id, n in counted}
     at = now()
     held = {n.id: hold_age(n, at) for n in rows if n.status == "held"}
-    return render_template("notices.html", notices=rows, counts=counts, held=held)
+    waiting = disputes.open_disputes(session) if user().is_lead else []
+    return render_template("notices.html", notices=rows, counts=counts, held=held, disputes=waiting)
+
+
+@bp.post("/disputes/resolve")
+@roles("lead", "admin")
+def resolve_dispute() -> Response:
+    """A second lead's re-assessment of a disputed URL (four-eyes: crawler.disputes)."""
+    dispute_id = request.form.get("dispute", type=int)
+    outcome = request.form.get("outcome", "")
+    if dispute_id is None or outcome not in DISPUTE_OUTCOMES:
+        abort(400)
+    notes = request.form.get("notes", "")[:MAX_FIELD]
+    try:
+        with writing() as session:
+            disputes.resolve_dispute(session, dispute_id, outcome, user().username, now(), notes)
+    except UsageError as exc:
+        body = render_template("error.html", code=409, name="Refused", message=str(exc))
+        return Response(body, status=409)
+    return redirect(url_for("views.notices_page", msg="dispute"))  # type: ignore[return-value]
 
 
 @bp.get("/audit")
