@@ -45,6 +45,7 @@ SETTINGS_DOC: dict[str, str] = {
     "TRUSTED_FLAGGER": "the operator's trusted-flagger status, stated in every notice",
     "TRUSTED_FLAGGER_AUTHORITY": "the authority that granted the trusted-flagger status",
     "NOTICE_TEMPLATES": "folder of notice templates overriding the built-in ones",
+    "URGENT_CONTACT": "law-enforcement address urgent referrals go to at once",
 }
 
 
@@ -77,6 +78,7 @@ class Settings:
     trusted_flagger: str | None = None
     trusted_flagger_authority: str | None = None
     notice_templates: Path | None = None
+    urgent_contact: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -147,6 +149,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "LOG_FORMAT",
         "TRUSTED_FLAGGER",
         "TRUSTED_FLAGGER_AUTHORITY",
+        "URGENT_CONTACT",
     ):
         if values.get(name):
             kwargs[name.lower()] = values[name]

@@ -110,6 +110,7 @@ def notice_record(notice: Notice, urls: Sequence[NoticeUrl]) -> dict[str, Any]:
         "status": notice.status,
         "created_at": iso(notice.created_at),
         "sent_at": iso(notice.sent_at),
+        "kind": notice.kind,
         "route": notice.route,
         "recipient": recipient(notice),
         "hotline": notice.hotline_name,
@@ -227,6 +228,7 @@ def _context(
     facts = {
         "serial": notice.serial,
         "status": notice.status,
+        "kind": notice.kind,
         "route": notice.route,
         "recipient": recipient(notice),
         "hotline_name": notice.hotline_name,
@@ -244,13 +246,16 @@ def _context(
         "trusted_flagger_authority": who["trusted_flagger_authority"],
     }
     hotline = notice.route == "hotline"
+    greeting = f"Dear colleagues at {notice.hotline_name}," if hotline else "Dear abuse team,"
+    if notice.kind == "urgent":
+        greeting = "Dear colleagues,"
     return {
         "notice": facts,
         "urls": rows,
         "reason": reason,
         "send_number": number,
         "escalate_days": cfg.escalate_days,
-        "greeting": f"Dear colleagues at {notice.hotline_name}," if hotline else "Dear abuse team,",
+        "greeting": greeting,
         "good_faith": GOOD_FAITH,
         "dispute": dispute_text(notice),
     }
@@ -276,6 +281,10 @@ def _headers(
     msg["Reply-To"] = sender
     prefix = {"re-notice": "Reminder: ", "escalation": "Escalation: "}.get(reason or "", "")
     msg["Subject"] = f"{prefix}[{notice.serial}] Child sexual abuse material on your network"
+    if notice.kind == "urgent":
+        msg.replace_header(
+            "Subject", f"URGENT referral [{notice.serial}]: a child may be at risk now"
+        )
     msg["Date"] = format_datetime(now.astimezone(UTC))
     msg["Message-ID"] = message_id(notice, number)
     if number > 1:

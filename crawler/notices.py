@@ -297,6 +297,8 @@ def send_reason(notice: Notice, now: datetime, renotice_hours: int) -> str | Non
     """Why `notice` should be sent now (first, escalation, re-notice), or None."""
     if notice.status == "draft":
         return "first"
+    if notice.kind == "urgent":  # a referral is sent once; law enforcement takes it from there
+        return None
     if notice.status not in ("sent", "escalated") or notice.last_sent_at is None:
         return None
     if (
@@ -368,7 +370,9 @@ def advance(session: Session, cfg: Settings, now: datetime, actor: str = "system
     """Escalate sent notices older than `escalate_days` whose URLs are still up."""
     cutoff = now - timedelta(days=cfg.escalate_days)
     stale = session.execute(
-        select(Notice).where(Notice.status == "sent", Notice.sent_at <= cutoff).order_by(Notice.id)
+        select(Notice)
+        .where(Notice.status == "sent", Notice.sent_at <= cutoff, Notice.kind != "urgent")
+        .order_by(Notice.id)
     ).scalars()
     escalated = []
     for notice in stale:
@@ -469,9 +473,11 @@ def mark_removed(session: Session, item_id: int, when: datetime, actor: str = "r
 
 
 def outbox(session: Session, cfg: Settings, now: datetime) -> list[tuple[Notice, str]]:
-    """Open notices that should be sent now, with the reason, oldest first."""
+    """Open notices that should be sent now, with the reason: urgent referrals first, then
+    oldest first."""
     rows = session.execute(
         select(Notice).where(Notice.status.in_(OPEN_STATUSES)).order_by(Notice.id)
     ).scalars()
     due = [(n, send_reason(n, now, cfg.renotice_hours)) for n in rows]
-    return [(n, reason) for n, reason in due if reason is not None]
+    urgent_first = sorted(due, key=lambda pair: pair[0].kind != "urgent")
+    return [(n, reason) for n, reason in urgent_first if reason is not None]

@@ -12,7 +12,9 @@ notices (one URL row per notice). Each breakdown sums to those totals:
   send of its notice, or its creation when never sent, to removal: median and nearest-rank
   p90), `withdrawn` (after a dispute) or `still_up`;
 - disputes of those URLs and their outcomes (upheld, withdrawn, pending);
-- holds: notices held for law enforcement, released, still held, and hours held.
+- holds: notices held for law enforcement, released, still held, and hours held;
+- urgent referrals to law enforcement: a count only (they are not notices to providers
+  and are in none of the figures above).
 
 No personal data: no user names, no reporter data, no e-mail addresses (an e-mail
 address inside an AS name from RDAP is replaced).
@@ -87,6 +89,8 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
             .order_by(Notice.id)
         ).scalars()
     )
+    urgent = [n for n in notices if n.kind == "urgent"]
+    notices = [n for n in notices if n.kind != "urgent"]
     by_id = {n.id: n for n in notices}
     urls: list[_Url] = []
     if by_id:
@@ -97,7 +101,9 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
             .where(Notice.created_at >= since, Notice.created_at < until)
             .order_by(NoticeUrl.id)
         )
-        urls = [_Url(by_id[u.notice_id], u, is_auto(item)) for u, item in rows]
+        urls = [
+            _Url(by_id[u.notice_id], u, is_auto(item)) for u, item in rows if u.notice_id in by_id
+        ]
     per_notice = Counter(u.notice.id for u in urls)
 
     providers: dict[tuple[int | None, str | None], list[int]] = defaultdict(lambda: [0, 0])
@@ -133,7 +139,7 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
         rows2 = session.execute(
             select(NoticeDispute.outcome)
             .join(Notice, Notice.id == NoticeDispute.notice_id)
-            .where(Notice.created_at >= since, Notice.created_at < until)
+            .where(Notice.created_at >= since, Notice.created_at < until, Notice.kind != "urgent")
         )
         for (result,) in rows2:
             disputes[result or "pending"] += 1
@@ -172,6 +178,7 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
             "withdrawn": disputes["withdrawn"],
             "pending": disputes["pending"],
         },
+        "urgent_referrals": len(urgent),
         "holds": {
             "notices": len(held),
             "released": sum(n.released_at is not None for n in held),

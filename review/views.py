@@ -434,7 +434,18 @@ def notices_page() -> str:
     at = now()
     held = {n.id: hold_age(n, at) for n in rows if n.status == "held"}
     waiting = disputes.open_disputes(session) if user().is_lead else []
-    return render_template("notices.html", notices=rows, counts=counts, held=held, disputes=waiting)
+    urgent = (
+        session.execute(
+            select(Notice).where(Notice.kind == "urgent").order_by(desc(Notice.id)).limit(50)
+        )
+        .scalars()
+        .all()
+        if user().is_lead
+        else []
+    )
+    return render_template(
+        "notices.html", notices=rows, counts=counts, held=held, disputes=waiting, urgent=urgent
+    )
 
 
 @bp.post("/disputes/resolve")

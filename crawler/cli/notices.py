@@ -31,6 +31,7 @@ from crawler.notice_mail import (
 )
 from crawler.notices import build_notices, mark_sent, outbox, release, set_escalation_contact
 from crawler.routing import load_routing
+from crawler.urgent import refer_urgent
 
 notices_app = typer.Typer(help="Takedown notices to abuse contacts.", no_args_is_help=True)
 _SERIAL = re.compile(r"TD-\d{4}-\d{6,}")
@@ -82,7 +83,8 @@ def notices_due() -> None:
     cfg = settings()
     with database(cfg=cfg) as db, db.read_session() as session:
         for notice, reason in outbox(session, cfg, utcnow()):
-            print(f"{notice.serial}\t{reason}\t{notice.status}\t{_show(notice.abuse_contact)}")
+            to = notice.recipient or notice.abuse_contact  # where it goes (route)
+            print(f"{notice.serial}\t{reason}\t{notice.status}\t{_show(to)}")
 
 
 def _write_json(loaded: Loaded, path: str | None) -> bytes:
@@ -220,3 +222,19 @@ def notices_resolve_dispute(
         done = resolve_dispute(session, dispute_id, outcome, lead, utcnow(), notes)
         closed = done.closed
     info(f"dispute {dispute_id}: {outcome}" + (f"; closed {', '.join(closed)}" if closed else ""))
+
+
+@notices_app.command("urgent")
+def notices_urgent(
+    item_id: Annotated[int, typer.Argument(help="the review item a child may be at risk in")],
+    reason: Annotated[str | None, typer.Option("--reason", help="why it is urgent")] = None,
+) -> None:
+    """Refer an item at once to TAKEDOWN_URGENT_CONTACT (law enforcement), first in the outbox."""
+    cfg = settings()
+    check_templates(cfg)
+    with database(cfg=cfg) as db, db.session() as session:
+        notice = refer_urgent(session, item_id, cfg, utcnow(), actor=ACTOR, reason=reason)
+        urls = session.execute(select(NoticeUrl).where(NoticeUrl.notice_id == notice.id))
+        render_message(notice, list(urls.scalars()), cfg, utcnow())
+        serial, to = notice.serial, notice.recipient
+    info(f"urgent referral {serial} to {to}: due now (`notices export --format eml`)")

@@ -412,6 +412,9 @@ class Notice(Base):
     released_at: Mapped[datetime | None]
     trusted_flagger: Mapped[str | None] = mapped_column(Text)
     trusted_flagger_authority: Mapped[str | None] = mapped_column(Text)
+    # `urgent`: a referral to TAKEDOWN_URGENT_CONTACT (a child may be at risk now), sent
+    # at once and apart from the takedown notices of the same URLs (crawler.urgent).
+    kind: Mapped[str] = mapped_column(String(16), default="takedown", server_default="takedown")
 
 
 class NoticeUrl(Base):

@@ -32,6 +32,7 @@ NOTICE_FIELDS = {
     "sent_at",
     "urls",
     # second round (routing and what a notice states)
+    "kind",
     "route",
     "recipient",
     "hotline",

@@ -1,6 +1,6 @@
 """notices: routing (route, recipient, hotline name, hold/release times, status `held`),
-trusted-flagger text and per-URL legal basis frozen at build, withdrawn URLs, and
-provider disputes with their re-assessment
+trusted-flagger text and per-URL legal basis frozen at build, withdrawn URLs, urgent
+referrals (kind), and provider disputes with their re-assessment
 
 Revision ID: 0013_notice_routing_disputes
 Revises: 0008_review_shared_limits
@@ -30,6 +30,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('released_at', crawler.db.types.UTCDateTime(), nullable=True))
         batch.add_column(sa.Column('trusted_flagger', sa.Text(), nullable=True))
         batch.add_column(sa.Column('trusted_flagger_authority', sa.Text(), nullable=True))
+        batch.add_column(sa.Column('kind', sa.String(length=16), nullable=False, server_default='takedown'))
         batch.drop_constraint(op.f('ck_notices_status'), type_='check')
         batch.create_check_constraint(op.f('ck_notices_status'), sa.text(NEW))
     op.execute("UPDATE notices SET recipient = abuse_contact WHERE recipient IS NULL")
@@ -71,6 +72,6 @@ def downgrade() -> None:
     with op.batch_alter_table('notices') as batch:
         batch.drop_constraint(op.f('ck_notices_status'), type_='check')
         batch.create_check_constraint(op.f('ck_notices_status'), sa.text(OLD))
-        for name in ('trusted_flagger_authority', 'trusted_flagger', 'released_at', 'held_at',
+        for name in ('kind', 'trusted_flagger_authority', 'trusted_flagger', 'released_at', 'held_at',
                      'hotline_name', 'recipient', 'route'):
             batch.drop_column(name)
