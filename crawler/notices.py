@@ -371,7 +371,12 @@ def advance(session: Session, cfg: Settings, now: datetime, actor: str = "system
     cutoff = now - timedelta(days=cfg.escalate_days)
     stale = session.execute(
         select(Notice)
-        .where(Notice.status == "sent", Notice.sent_at <= cutoff, Notice.kind != "urgent")
+        .where(
+            Notice.status == "sent",
+            Notice.sent_at <= cutoff,
+            Notice.kind != "urgent",  # a referral to law enforcement is sent once
+            Notice.route != "hotline",  # the partner hotline follows up in its country
+        )
         .order_by(Notice.id)
     ).scalars()
     escalated = []

@@ -85,6 +85,26 @@ def test_every_route_and_the_default(env, cli, db: Database, tmp_path, monkeypat
     assert "AS64500 Example Hosting" in body and "abuse@de-host.example" in body
 
 
+def test_hotline_notices_never_escalate_upstream(
+    env, cli, db: Database, tmp_path, monkeypatch
+) -> None:
+    from datetime import timedelta
+
+    from crawler.notices import advance, mark_sent
+    from tests.notices.seed import T0
+
+    _routing(tmp_path, monkeypatch, ROUTING)
+    _seed(db)
+    assert cli("notices", "build")[0] == 0
+    cfg = seed.settings()
+    with db.session() as s:
+        serials = {n.country: n.serial for n in s.execute(select(Notice)).scalars()}
+        mark_sent(s, [serials["DE"], serials["FR"]], cfg, T0)
+    with db.session() as s:
+        escalated = advance(s, cfg, T0 + timedelta(days=cfg.escalate_days + 1))
+        assert [n.serial for n in escalated] == [serials["FR"]]
+
+
 def test_default_route_can_be_hold(env, cli, db: Database, tmp_path, monkeypatch) -> None:
     _routing(tmp_path, monkeypatch, 'default = "hold"\n[countries]\nFR = "host"\n')
     _seed(db)
