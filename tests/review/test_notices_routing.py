@@ -25,6 +25,10 @@ def test_held_notices_show_their_age(app: Flask, db: Database, clock: Clock) -> 
     client = app.test_client()
     login(client, "ana")
     page = client.get("/notices").get_data(as_text=True)
+    api = client.get("/api/v1/notices").get_json()
+    assert [(n["route"], n["recipient"], n["kind"]) for n in api] == [
+        ("hold", "abuse@h.example", "takedown")
+    ]
     assert "(held 2d 2h)" in page and "<td>hold</td>" in page, page[-1500:]
 
 
