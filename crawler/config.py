@@ -42,6 +42,11 @@ SETTINGS_DOC: dict[str, str] = {
     "ESCALATE_DAYS": "days after which a notice escalates upstream (default 7)",
     "DAILY_REVEAL_BUDGET": "reveals per analyst per day before a warning (default 50)",
     "FOUR_EYES": "`true`: a lead countersigns confirmations without an exact known match",
+    "ROUTING": "TOML file routing notices by hosting country: host, hotline or hold",
+    "TRUSTED_FLAGGER": "the operator's trusted-flagger status, stated in every notice",
+    "TRUSTED_FLAGGER_AUTHORITY": "the authority that granted the trusted-flagger status",
+    "NOTICE_TEMPLATES": "folder of notice templates overriding the built-in ones",
+    "URGENT_CONTACT": "law-enforcement address urgent referrals go to at once",
 }
 
 
@@ -70,6 +75,11 @@ class Settings:
     escalate_days: int = 7
     daily_reveal_budget: int = 50
     four_eyes: bool = False
+    routing: Path | None = None
+    trusted_flagger: str | None = None
+    trusted_flagger_authority: str | None = None
+    notice_templates: Path | None = None
+    urgent_contact: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -152,10 +162,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     home = Path(values.get("HOME") or "./.takedown").expanduser().resolve()
     db_url = values.get("DB") or f"sqlite:///{home / 'takedown.db'}"
     kwargs: dict[str, Any] = {"home": home, "db_url": db_url}
-    for name in ("GEOIP_COUNTRY", "GEOIP_ASN"):
+    for name in ("GEOIP_COUNTRY", "GEOIP_ASN", "ROUTING", "NOTICE_TEMPLATES"):
         if values.get(name):
             kwargs[name.lower()] = Path(values[name]).expanduser().resolve()
-    for name in ("RDAP_URL", "SECRET_KEY", "REDIS_URL", "LOG_FORMAT"):
+    for name in (
+        "RDAP_URL",
+        "SECRET_KEY",
+        "REDIS_URL",
+        "LOG_FORMAT",
+        "TRUSTED_FLAGGER",
+        "TRUSTED_FLAGGER_AUTHORITY",
+        "URGENT_CONTACT",
+    ):
         if values.get(name):
             kwargs[name.lower()] = values[name]
     if "log_format" in kwargs and kwargs["log_format"] not in LOG_FORMATS:

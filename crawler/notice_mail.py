@@ -14,6 +14,7 @@ id, and a re-notice is a new message that refers to the first one.
 from __future__ import annotations
 
 import email.policy
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+)
+from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +42,12 @@ from crawler.exports import iso
 from crawler.notices import OPEN_STATUSES, recipient_problem, send_reason
 
 WHICH = ("all", "open", "outbox")
+TEMPLATES = ("notice.txt.j2", "notice.html.j2")
+GOOD_FAITH = (
+    "This notice is sent in good faith: the information in it is accurate and complete "
+    "to the best of our knowledge."
+)
+TEXT_LIMIT = 2000  # characters of one crawled or RDAP value in a notice (a 1 MB title stays out)
 
 
 def load_notices(
@@ -65,8 +79,33 @@ def _chunks(values: list[int], size: int) -> list[list[int]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
+def recipient(notice: Notice) -> str:
+    """The address the notice goes to: the abuse contact, or a partner hotline's."""
+    return notice.recipient or notice.abuse_contact
+
+
+def dispute_text(notice: Notice) -> str:
+    appeal = (notice.appeal or "").strip()
+    return f"{appeal} Reference: {notice.serial}.".strip()
+
+
+def sender(notice: Notice) -> dict[str, Any]:
+    flagger = notice.trusted_flagger
+    return {
+        "name": notice.operator_name,
+        "contact": notice.operator_contact,
+        "trusted_flagger": flagger,
+        "trusted_flagger_authority": notice.trusted_flagger_authority if flagger else None,
+    }
+
+
 def notice_record(notice: Notice, urls: Sequence[NoticeUrl]) -> dict[str, Any]:
-    """One notice exactly as CONTRACT.md's `notices export --format json` shows it."""
+    """One notice exactly as CONTRACT.md's `notices export --format json` shows it.
+
+    Beyond the contract's first-round fields: `route`, `recipient`, the hotline's name,
+    hold times, what the notice states (legal basis per URL, good faith, sender, how to
+    dispute). URLs withdrawn after a dispute are left out.
+    """
     return {
         "id": notice.id,
         "serial": notice.serial,
@@ -77,15 +116,27 @@ def notice_record(notice: Notice, urls: Sequence[NoticeUrl]) -> dict[str, Any]:
         "status": notice.status,
         "created_at": iso(notice.created_at),
         "sent_at": iso(notice.sent_at),
+        "kind": notice.kind,
+        "route": notice.route,
+        "recipient": recipient(notice),
+        "hotline": notice.hotline_name,
+        "held_at": iso(notice.held_at),
+        "released_at": iso(notice.released_at),
+        "legal_basis": notice.legal_basis,
+        "good_faith": GOOD_FAITH,
+        "sender": sender(notice),
+        "dispute": dispute_text(notice),
         "urls": [
             {
                 "url": u.url,
                 "category": u.category,
+                "legal_basis": u.legal_basis or notice.legal_basis,
                 "first_seen": iso(u.first_seen),
                 "ip": u.ip,
                 "removed_at": iso(u.removed_at),
             }
             for u in urls
+            if u.withdrawn_at is None
         ],
     }
 
@@ -99,11 +150,47 @@ class Rendered:
     message: EmailMessage
 
 
-def _environments() -> tuple[Environment, Environment]:
-    loader = PackageLoader("crawler", "templates")
-    html = Environment(loader=loader, autoescape=True, undefined=StrictUndefined)
-    plain = Environment(loader=loader, autoescape=False, undefined=StrictUndefined)  # noqa: S701 - text/plain part
+def _loader(cfg: Settings) -> BaseLoader:
+    builtin = PackageLoader("crawler", "templates")
+    folder = cfg.notice_templates
+    if folder is None:
+        return builtin
+    if not folder.is_dir():
+        raise UsageError(f"TAKEDOWN_NOTICE_TEMPLATES: {folder} is not a folder")
+    return ChoiceLoader([FileSystemLoader(str(folder)), builtin])
+
+
+def _environments(cfg: Settings) -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
+    """Sandboxed: an operator's template reaches only the plain values it is given, and
+    the HTML part autoescapes with no `safe` filter, so crawled text never becomes markup."""
+    loader = _loader(cfg)
+    html = SandboxedEnvironment(loader=loader, autoescape=True, undefined=StrictUndefined)
+    html.filters.pop("safe", None)
+    plain = SandboxedEnvironment(loader=loader, autoescape=False, undefined=StrictUndefined)  # noqa: S701 - text/plain part
     return html, plain
+
+
+def inert(value: object, limit: int = TEXT_LIMIT) -> str:
+    """Crawled or RDAP text for a notice: control, bidi and other format characters shown
+    as visible `<U+XXXX>`, at most `limit` characters."""
+    text = "" if value is None else str(value)
+    out = []
+    for char in text[:limit]:
+        cat = unicodedata.category(char)
+        out.append(f"<U+{ord(char):04X}>" if cat.startswith("C") else char)
+    return "".join(out) + ("..." if len(text) > limit else "")
+
+
+def url_text(url: str) -> str:
+    """A URL as exact text: control, bidi and space characters percent-encoded (the same
+    resource for any client), nothing else changed."""
+    out = []
+    for char in url:
+        if char.isspace() or unicodedata.category(char).startswith("C"):
+            out.append("".join(f"%{b:02X}" for b in char.encode("utf-8")))
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _address(value: str | None, what: str, serial: str) -> str:
@@ -125,26 +212,67 @@ def _recipients(notice: Notice, reason: str | None) -> tuple[str, str | None]:
     """(To, Cc): an escalation goes upstream with the original contact in copy."""
     escalated = notice.status == "escalated" and notice.escalation_contact
     if escalated:
-        return notice.escalation_contact or "", notice.abuse_contact
-    return notice.abuse_contact, None
+        return notice.escalation_contact or "", recipient(notice)
+    return recipient(notice), None
 
 
 def _context(
     notice: Notice, urls: Sequence[NoticeUrl], reason: str | None, number: int, cfg: Settings
 ) -> dict[str, Any]:
     rows = [
-        {"url": u.url, "category": u.category, "first_seen": iso(u.first_seen), "ip": u.ip}
+        {
+            "url": url_text(u.url),
+            "category": inert(u.category, 64) if u.category else None,
+            "legal_basis": u.legal_basis or notice.legal_basis or "",
+            "first_seen": iso(u.first_seen),
+            "ip": inert(u.ip, 45) if u.ip else None,
+        }
         for u in urls
-        if u.removed_at is None
+        if u.removed_at is None and u.withdrawn_at is None
     ]
+    who = sender(notice)
+    facts = {
+        "serial": notice.serial,
+        "status": notice.status,
+        "kind": notice.kind,
+        "route": notice.route,
+        "recipient": recipient(notice),
+        "hotline_name": notice.hotline_name,
+        "abuse_contact": notice.abuse_contact,
+        "contact_is_guess": notice.contact_is_guess,
+        "cdn_fronted": notice.cdn_fronted,
+        "asn": notice.asn,
+        "as_org": inert(notice.as_org, 255) if notice.as_org else None,
+        "country": inert(notice.country, 2) if notice.country else None,
+        "operator_name": notice.operator_name or "",
+        "operator_contact": notice.operator_contact or "",
+        "legal_basis": notice.legal_basis or "",
+        "appeal": notice.appeal or "",
+        "trusted_flagger": who["trusted_flagger"],
+        "trusted_flagger_authority": who["trusted_flagger_authority"],
+    }
+    hotline = notice.route == "hotline"
+    greeting = f"Dear colleagues at {notice.hotline_name}," if hotline else "Dear abuse team,"
+    if notice.kind == "urgent":
+        greeting = "Dear colleagues,"
     return {
-        "notice": notice,
+        "notice": facts,
         "urls": rows,
         "reason": reason,
         "send_number": number,
         "escalate_days": cfg.escalate_days,
-        "greeting": "Dear abuse team,",
+        "greeting": greeting,
+        "good_faith": GOOD_FAITH,
+        "dispute": dispute_text(notice),
     }
+
+
+def _render(env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
+    """One template rendered, or UsageError naming it (exit 2)."""
+    try:
+        return env.get_template(name).render(context)
+    except Exception as exc:  # a broken operator template: syntax, unknown name, sandbox
+        raise UsageError(f"notice template {name}: {type(exc).__name__}: {exc}"[:300]) from None
 
 
 def _headers(
@@ -159,6 +287,10 @@ def _headers(
     msg["Reply-To"] = sender
     prefix = {"re-notice": "Reminder: ", "escalation": "Escalation: "}.get(reason or "", "")
     msg["Subject"] = f"{prefix}[{notice.serial}] Child sexual abuse material on your network"
+    if notice.kind == "urgent":
+        msg.replace_header(
+            "Subject", f"URGENT referral [{notice.serial}]: a child may be at risk now"
+        )
     msg["Date"] = format_datetime(now.astimezone(UTC))
     msg["Message-ID"] = message_id(notice, number)
     if number > 1:
@@ -177,11 +309,21 @@ def render_message(
         _headers(msg, notice, reason, number, now)
     except ValueError as exc:  # CR/LF or other header-unsafe text, e.g. in the operator name
         raise UsageError(f"{notice.serial}: unsafe header value refused ({exc})") from exc
-    html_env, text_env = _environments()
+    html_env, text_env = _environments(cfg)
     context = _context(notice, urls, reason, number, cfg)
-    msg.set_content(text_env.get_template("notice.txt.j2").render(context))
-    msg.add_alternative(html_env.get_template("notice.html.j2").render(context), subtype="html")
+    msg.set_content(_render(text_env, "notice.txt.j2", context))
+    msg.add_alternative(_render(html_env, "notice.html.j2", context), subtype="html")
     return msg
+
+
+def check_templates(cfg: Settings) -> None:
+    """Load (compile) both notice templates: UsageError naming a broken one."""
+    html_env, text_env = _environments(cfg)
+    for env, name in ((text_env, TEMPLATES[0]), (html_env, TEMPLATES[1])):
+        try:
+            env.get_template(name)
+        except Exception as exc:
+            raise UsageError(f"notice template {name}: {type(exc).__name__}: {exc}"[:300]) from None
 
 
 def render_all(

@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import exists, select, text, update
 from sqlalchemy.orm import Session
@@ -44,7 +45,10 @@ from crawler.db.upsert import insert_for
 from crawler.errors import UsageError
 from crawler.names import row_id
 
-OPEN_STATUSES = ("draft", "sent", "escalated")
+if TYPE_CHECKING:
+    from crawler.routing import Route, Routing
+
+OPEN_STATUSES = ("draft", "sent", "escalated", "held")
 _BUILD_LOCK_KEY = 0x7464_6E6F  # "tdno": one advisory lock for every notice build
 
 # Autonomous systems of the large CDNs and reverse proxies: a host there is "CDN-fronted",
@@ -209,9 +213,15 @@ def _new_notice(
 
 
 def _add_urls(
-    session: Session, notice: Notice, members: Sequence[tuple[_Candidate, Contact]]
+    session: Session,
+    notice: Notice,
+    members: Sequence[tuple[_Candidate, Contact]],
+    routing: Routing | None = None,
 ) -> None:
     for cand, _ in members:
+        basis = notice.legal_basis
+        if routing is not None:
+            basis = routing.basis_for(cand.item.category, notice.legal_basis or "")
         session.add(
             NoticeUrl(
                 notice_id=notice.id,
@@ -221,32 +231,71 @@ def _add_urls(
                 first_seen=cand.page.first_seen,
                 ip=cand.host.ip if cand.host and cand.host.ip else None,
                 open_item_id=cand.item.id,
+                legal_basis=basis,
             )
         )
     session.flush()
 
 
-def build_notices(
-    session: Session, cfg: Settings, now: datetime, actor: str = "system"
-) -> BuildResult:
-    """Escalate what is due, then one draft per abuse contact for un-noticed items.
+def _by_route(
+    groups: dict[str, list[tuple[_Candidate, Contact]]], routing: Routing
+) -> dict[tuple[str, Route], list[tuple[_Candidate, Contact]]]:
+    """Split each contact's group by the route of its hosts' countries."""
+    out: dict[tuple[str, Route], list[tuple[_Candidate, Contact]]] = {}
+    for address, members in groups.items():
+        for cand, contact in members:
+            route = routing.route_for(cand.host.country if cand.host else None)
+            out.setdefault((address, route), []).append((cand, contact))
+    return out
 
-    Runs inside the caller's transaction: a failure part-way leaves nothing behind.
-    Running it again with nothing newly confirmed creates nothing.
+
+def _apply_route(notice: Notice, address: str, route: Route, cfg: Settings, now: datetime) -> None:
+    notice.route = route.kind
+    notice.recipient = route.email if route.kind == "hotline" and route.email else address
+    notice.hotline_name = route.name if route.kind == "hotline" else None
+    notice.trusted_flagger = cfg.trusted_flagger
+    notice.trusted_flagger_authority = (
+        cfg.trusted_flagger_authority if cfg.trusted_flagger else None
+    )
+    if route.kind == "hold":
+        notice.status, notice.held_at = "held", now
+
+
+def build_notices(
+    session: Session,
+    cfg: Settings,
+    now: datetime,
+    actor: str = "system",
+    routing: Routing | None = None,
+) -> BuildResult:
+    """Escalate what is due, then one draft per abuse contact and route for un-noticed items.
+
+    Each item's route comes from its host's country (`routing`, default: every notice to
+    the host); a `hold` notice is created `held`. Runs inside the caller's transaction: a
+    failure part-way leaves nothing behind. Running it again with nothing newly confirmed
+    creates nothing.
     """
+    from crawler.routing import Routing
+
+    routing = routing or Routing()
     _serialise_builds(session)
     result = BuildResult(escalated=advance(session, cfg, now, actor))
     groups, result.waiting = _group(_unnoticed(session))
-    for address in sorted(groups):
-        members = groups[address]
+    routed = _by_route(groups, routing)
+    for address, route in sorted(routed, key=lambda k: (k[0], k[1].kind, k[1].email or "")):
+        members = routed[(address, route)]
         notice = _new_notice(session, address, members, cfg, now)
-        _add_urls(session, notice, members)
+        _apply_route(notice, address, route, cfg, now)
+        _add_urls(session, notice, members, routing)
         details = {
             "serial": notice.serial,
             "contact": address,
             "urls": len(members),
             "guess": notice.contact_is_guess,
             "cdn": notice.cdn_fronted,
+            "route": notice.route,
+            "recipient": notice.recipient,
+            "status": notice.status,
         }
         record(session, Event(actor, "notice.created", "notice", notice.id, details))
         result.created.append(notice)
@@ -260,6 +309,8 @@ def send_reason(notice: Notice, now: datetime, renotice_hours: int) -> str | Non
     """Why `notice` should be sent now (first, escalation, re-notice), or None."""
     if notice.status == "draft":
         return "first"
+    if notice.kind == "urgent":  # a referral is sent once; law enforcement takes it from there
+        return None
     if notice.status not in ("sent", "escalated") or notice.last_sent_at is None:
         return None
     if (
@@ -321,7 +372,9 @@ def mark_sent(
 
 def _urls_up(session: Session, notice_id: int) -> bool:
     up = select(NoticeUrl.id).where(
-        NoticeUrl.notice_id == notice_id, NoticeUrl.removed_at.is_(None)
+        NoticeUrl.notice_id == notice_id,
+        NoticeUrl.removed_at.is_(None),
+        NoticeUrl.withdrawn_at.is_(None),
     )
     return session.execute(up.limit(1)).first() is not None
 
@@ -330,7 +383,14 @@ def advance(session: Session, cfg: Settings, now: datetime, actor: str = "system
     """Escalate sent notices older than `escalate_days` whose URLs are still up."""
     cutoff = now - timedelta(days=cfg.escalate_days)
     stale = session.execute(
-        select(Notice).where(Notice.status == "sent", Notice.sent_at <= cutoff).order_by(Notice.id)
+        select(Notice)
+        .where(
+            Notice.status == "sent",
+            Notice.sent_at <= cutoff,
+            Notice.kind != "urgent",  # a referral to law enforcement is sent once
+            Notice.route != "hotline",  # the partner hotline follows up in its country
+        )
+        .order_by(Notice.id)
     ).scalars()
     escalated = []
     for notice in stale:
@@ -345,6 +405,26 @@ def advance(session: Session, cfg: Settings, now: datetime, actor: str = "system
         record(session, Event(actor, "notice.escalated", "notice", notice.id, details))
         escalated.append(notice)
     return escalated
+
+
+def release(session: Session, ref: str, now: datetime, actor: str = "system") -> Notice:
+    """Release a held notice (law enforcement agreed): it becomes a draft, due to send."""
+    (notice,) = find_notices(session, [ref])
+    if notice.status != "held":
+        raise UsageError(f"{notice.serial} is {notice.status}, not held: nothing to release")
+    notice.status, notice.released_at = "draft", now
+    held_hours = round((now - notice.held_at).total_seconds() / 3600, 2) if notice.held_at else None
+    details = {"serial": notice.serial, "held_hours": held_hours, "recipient": notice.recipient}
+    record(session, Event(actor, "notice.released", "notice", notice.id, details))
+    return notice
+
+
+def hold_age(notice: Notice, now: datetime) -> str:
+    """How long a held notice has waited, as `3d 4h` (or `5h`)."""
+    if notice.held_at is None:
+        return "-"
+    hours = max(int((now - notice.held_at).total_seconds() // 3600), 0)
+    return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h"
 
 
 def set_escalation_contact(
@@ -411,19 +491,23 @@ def mark_removed(session: Session, item_id: int, when: datetime, actor: str = "r
 
 
 def outbox(session: Session, cfg: Settings, now: datetime) -> list[tuple[Notice, str]]:
-    """Open notices that should be sent now, with the reason, oldest first."""
+    """Open notices that should be sent now, with the reason: urgent referrals first, then
+    oldest first."""
     rows = session.execute(
         select(Notice).where(Notice.status.in_(OPEN_STATUSES)).order_by(Notice.id)
     ).scalars()
     due = [(n, send_reason(n, now, cfg.renotice_hours)) for n in rows]
     # A notice with no valid recipient waits (`waiting`) instead of going nowhere.
-    return [(n, reason) for n, reason in due if reason is not None and not recipient_problem(n)]
+    urgent_first = sorted(due, key=lambda pair: pair[0].kind != "urgent")
+    return [
+        (n, reason) for n, reason in urgent_first if reason is not None and not recipient_problem(n)
+    ]
 
 
 def recipient_problem(notice: Notice) -> str | None:
     """Why the notice's recipient is no usable abuse address; None when it is one."""
     escalated = notice.status == "escalated" and notice.escalation_contact
-    to = notice.escalation_contact if escalated else notice.abuse_contact
+    to = notice.escalation_contact if escalated else (notice.recipient or notice.abuse_contact)
     problem = address_problem(to)
     return None if problem is None else f"no valid recipient: {str(to)[:80]!r} ({problem})"
 

@@ -151,3 +151,38 @@ def render_html(report: dict[str, Any]) -> str:
     )
     template = env.get_template("report.html.j2")
     return template.render(report=report, charts=charts(report), label=provider_label)
+
+
+def render_transparency_html(report: dict[str, Any]) -> str:
+    """The yearly transparency report (crawler.transparency) as one self-contained page."""
+    outcome = report["outcome"]
+    charts = {
+        "outcome": hbar_chart(
+            "URLs by outcome",
+            [(k.replace("_", " "), outcome[k]) for k in ("removed", "withdrawn", "still_up")],
+            "",
+        ),
+        "routes": hbar_chart(
+            "URLs by route", [(r["route"], r["urls"]) for r in report["by_route"]], ""
+        ),
+        "categories": hbar_chart(
+            "URLs by category",
+            [(r["category"] or "unspecified", r["urls"]) for r in report["by_category"][:15]],
+            "",
+        ),
+        "providers": hbar_chart(
+            "URLs by hosting provider",
+            [(provider_label(r), r["urls"]) for r in report["by_provider"][:15]],
+            "",
+        ),
+        "countries": hbar_chart(
+            "URLs by hosting country",
+            [(r["country"] or "unknown", r["urls"]) for r in report["by_country"][:15]],
+            "",
+        ),
+    }
+    env = Environment(
+        loader=PackageLoader("crawler", "templates"), autoescape=True, undefined=StrictUndefined
+    )
+    template = env.get_template("transparency.html.j2")
+    return template.render(report=report, charts=charts, label=provider_label)

@@ -15,6 +15,8 @@ Figures (every count is of things that *happened* inside the window):
   ceil(0.9 * n)-th smallest value. The league table ranks providers by median first-seen
   to removal time, fastest first.
 - Trend: per UTC day, or per ISO week (Monday) when the span exceeds 92 days.
+- Holds: notices held for law enforcement (route `hold`) at the window's end, or now when
+  the window is open-ended, with how long each has waited (oldest first, at most 50).
 
 Output is a plain dict (`build_report`) rendered to JSON or to one self-contained HTML
 file (`render_html`): inline SVG, inline CSS, no scripts, no remote resources; every
@@ -298,6 +300,31 @@ def _bucket_starts(span: tuple[date, date], weekly: bool) -> list[date]:
     return out
 
 
+def _holds(session: Session, window: Window) -> dict[str, Any]:
+    """Notices held for law enforcement at the window's end (now when it is open-ended)."""
+    at = window.until or datetime.now(UTC)
+    rows = session.execute(
+        select(Notice.serial, Notice.country, Notice.held_at)
+        .where(
+            Notice.held_at.is_not(None),
+            Notice.held_at < at,
+            or_(Notice.released_at.is_(None), Notice.released_at >= at),
+            or_(Notice.closed_at.is_(None), Notice.closed_at >= at),
+        )
+        .order_by(Notice.held_at, Notice.id)
+    ).all()
+    held = [
+        {"serial": s, "country": c, "held_at": iso(h), "hours": round(_hours(h, at) or 0.0, 2)}
+        for s, c, h in rows
+    ]
+    return {
+        "at": iso(at),
+        "count": len(held),
+        "oldest_hours": held[0]["hours"] if held else None,
+        "notices": held[:50],
+    }
+
+
 def build_report(session: Session, window: Window) -> dict[str, Any]:
     """Every figure of the report as plain JSON-ready data, in a stable order."""
     items = load_items(session, window)
@@ -319,4 +346,5 @@ def build_report(session: Session, window: Window) -> dict[str, Any]:
         "by_provider": providers,
         "league": _league(providers),
         "trend": _trend(items, created, window),
+        "holds": _holds(session, window),
     }

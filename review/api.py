@@ -215,6 +215,10 @@ def notices() -> Response:
                 "abuse_contact": n.abuse_contact,
                 "created_at": n.created_at.isoformat(),
                 "sent_at": n.sent_at.isoformat() if n.sent_at else None,
+                "kind": n.kind,
+                "route": n.route,
+                "recipient": n.recipient or n.abuse_contact,
+                "held_at": n.held_at.isoformat() if n.held_at else None,
             }
             for n in rows
         ]

@@ -23,8 +23,11 @@ from flask import (
 )
 from sqlalchemy import desc, func, select
 
+from crawler import disputes
 from crawler.audit import Event
-from crawler.db.models import AuditEvent, Notice, NoticeUrl, User
+from crawler.db.models import DISPUTE_OUTCOMES, AuditEvent, Notice, NoticeUrl, User
+from crawler.errors import UsageError
+from crawler.notices import hold_age
 from crawler.notices import waiting as notices_waiting
 from review import auth, exposure, queue
 from review.audit import record
@@ -430,8 +433,45 @@ def notices_page() -> str:
         .group_by(NoticeUrl.notice_id)
     )
     counts = {notice_id: int(n) for notice_id, n in counted}
-    waits = notices_waiting(session)  # no valid recipient: shown with the reason
-    return render_template("notices.html", notices=rows, counts=counts, waits=waits)
+    at = now()
+    held = {n.id: hold_age(n, at) for n in rows if n.status == "held"}
+    waiting = disputes.open_disputes(session) if user().is_lead else []
+    urgent = (
+        session.execute(
+            select(Notice).where(Notice.kind == "urgent").order_by(desc(Notice.id)).limit(50)
+        )
+        .scalars()
+        .all()
+        if user().is_lead
+        else []
+    )
+    return render_template(
+        "notices.html",
+        notices=rows,
+        counts=counts,
+        held=held,
+        disputes=waiting,
+        urgent=urgent,
+        waits=notices_waiting(session),  # no valid recipient: shown with the reason
+    )
+
+
+@bp.post("/disputes/resolve")
+@roles("lead", "admin")
+def resolve_dispute() -> Response:
+    """A second lead's re-assessment of a disputed URL (four-eyes: crawler.disputes)."""
+    dispute_id = request.form.get("dispute", type=int)
+    outcome = request.form.get("outcome", "")
+    if dispute_id is None or outcome not in DISPUTE_OUTCOMES:
+        abort(400)
+    notes = request.form.get("notes", "")[:MAX_FIELD]
+    try:
+        with writing() as session:
+            disputes.resolve_dispute(session, dispute_id, outcome, user().username, now(), notes)
+    except UsageError as exc:
+        body = render_template("error.html", code=409, name="Refused", message=str(exc))
+        return Response(body, status=409)
+    return redirect(url_for("views.notices_page", msg="dispute"))  # type: ignore[return-value]
 
 
 @bp.get("/audit")

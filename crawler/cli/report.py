@@ -10,11 +10,13 @@ import typer
 
 from crawler.audit import Event, record
 from crawler.cli._common import database, info, output, settings
+from crawler.db.types import utcnow
 from crawler.errors import UsageError
 from crawler.exports import audit_export
 from crawler.hashlist_export import export_hashlist
-from crawler.report_html import render_html
+from crawler.report_html import render_html, render_transparency_html
 from crawler.reports import build_report, make_window
+from crawler.transparency import build_transparency
 
 ACTOR = "cli"
 
@@ -24,10 +26,21 @@ def report_command(
     output_path: Annotated[str | None, typer.Option("--output", help="file; - for stdout")] = None,
     since: Annotated[str | None, typer.Option(help="UTC start, YYYY-MM-DD or ISO time")] = None,
     until: Annotated[str | None, typer.Option(help="UTC end (excluded), YYYY-MM-DD or ISO")] = None,
+    kind: Annotated[
+        str, typer.Option("--kind", help="activity, or transparency (the yearly report)")
+    ] = "activity",
+    year: Annotated[int | None, typer.Option("--year", help="transparency: the year")] = None,
 ) -> None:
     """Statistics for [since, until): volumes, countries, providers, time to removal."""
     if fmt not in ("html", "json"):
         raise UsageError(f"--format {fmt!r}: must be html or json")
+    if kind not in ("activity", "transparency"):
+        raise UsageError(f"--kind {kind!r}: must be activity or transparency")
+    if kind == "transparency":
+        if year is None or since or until:
+            raise UsageError("--kind transparency takes --year YYYY (and no --since/--until)")
+        _transparency(fmt, output_path, year)
+        return
     window = make_window(since, until)
     with database() as db:
         with db.read_session() as session:
@@ -47,6 +60,29 @@ def report_command(
         with db.session() as session:
             record(session, Event(ACTOR, "report.export", None, None, details))
     info(f"report written ({fmt}, {report['totals']['confirmed']} confirmed in the window)")
+
+
+def _transparency(fmt: str, output_path: str | None, year: int) -> None:
+    with database() as db:
+        with db.read_session() as session:
+            report = build_transparency(session, year, utcnow())
+        text = (
+            render_transparency_html(report)
+            if fmt == "html"
+            else json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        )
+        with output(output_path) as handle:
+            handle.write(text)
+        details = {
+            "kind": "transparency",
+            "format": fmt,
+            "year": year,
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        }
+        with db.session() as session:
+            record(session, Event(ACTOR, "report.export", None, None, details))
+    totals = report["totals"]
+    info(f"transparency report {year} written ({fmt}, {totals['notices']} notices)")
 
 
 def export_hashlist_command(

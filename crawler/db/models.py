@@ -42,7 +42,9 @@ LIST_KINDS = ("known", "benign")
 HASH_TYPES = ("md5", "sha1", "sha256", "pdq", "vpdq")
 ITEM_STATUSES = ("pending", "escalated", "confirmed", "rejected", "removed", "suppressed")
 OBSERVATION_STATUSES = ("hashed", "skipped", "error")
-NOTICE_STATUSES = ("draft", "sent", "removed", "escalated", "closed")
+NOTICE_STATUSES = ("draft", "sent", "removed", "escalated", "closed", "held")
+NOTICE_ROUTES = ("host", "hotline", "hold")
+DISPUTE_OUTCOMES = ("upheld", "withdrawn")
 FRONTIER_STATES = ("queued", "leased", "done", "failed", "skipped")
 
 
@@ -434,6 +436,19 @@ class Notice(Base):
     operator_contact: Mapped[str | None] = mapped_column(String(254))
     legal_basis: Mapped[str | None] = mapped_column(Text)
     appeal: Mapped[str | None] = mapped_column(Text)
+    # Routing (TAKEDOWN_ROUTING), frozen at build: a later change of the file never
+    # re-routes a notice. `recipient` is the address it goes to (the abuse contact, or a
+    # partner hotline's address); a `hold` notice waits as `held` until released.
+    route: Mapped[str] = mapped_column(String(16), default="host", server_default="host")
+    recipient: Mapped[str | None] = mapped_column(String(254))
+    hotline_name: Mapped[str | None] = mapped_column(String(255))
+    held_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    trusted_flagger: Mapped[str | None] = mapped_column(Text)
+    trusted_flagger_authority: Mapped[str | None] = mapped_column(Text)
+    # `urgent`: a referral to TAKEDOWN_URGENT_CONTACT (a child may be at risk now), sent
+    # at once and apart from the takedown notices of the same URLs (crawler.urgent).
+    kind: Mapped[str] = mapped_column(String(16), default="takedown", server_default="takedown")
 
 
 class NoticeUrl(Base):
@@ -448,9 +463,30 @@ class NoticeUrl(Base):
     first_seen: Mapped[datetime]
     ip: Mapped[str | None] = mapped_column(String(45))
     removed_at: Mapped[datetime | None]
+    legal_basis: Mapped[str | None] = mapped_column(Text)  # per category, frozen at build
+    withdrawn_at: Mapped[datetime | None]  # a dispute withdrew it (crawler.disputes)
     # item_id while the notice is open, NULL once it is removed or closed: the unique
     # constraint is what keeps a URL in at most one open notice, even under races.
     open_item_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+
+
+class NoticeDispute(Base):
+    """A provider's dispute of one URL of a notice, and a second lead's re-assessment."""
+
+    __tablename__ = "notice_disputes"
+    __table_args__ = (
+        CheckConstraint(f"outcome IS NULL OR {_in('outcome', DISPUTE_OUTCOMES)}", name="outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
 
 
 class NoticeSerial(Base):

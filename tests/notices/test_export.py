@@ -19,7 +19,7 @@ from tests.notices import seed
 from tests.notices.seed import T0
 
 CFG = seed.settings()
-URL_FIELDS = {"url", "category", "first_seen", "ip", "removed_at"}
+URL_FIELDS = {"url", "category", "legal_basis", "first_seen", "ip", "removed_at"}
 NOTICE_FIELDS = {
     "id",
     "serial",
@@ -31,6 +31,17 @@ NOTICE_FIELDS = {
     "created_at",
     "sent_at",
     "urls",
+    # second round (routing and what a notice states)
+    "kind",
+    "route",
+    "recipient",
+    "hotline",
+    "held_at",
+    "released_at",
+    "legal_basis",
+    "good_faith",
+    "sender",
+    "dispute",
 }
 
 
@@ -155,6 +166,8 @@ def test_header_injection_is_refused(db: Database, field: str, value: str) -> No
     _seed(db)
     notice, urls = _notice(db)
     setattr(notice, field, value)
+    if field == "abuse_contact":  # the host route's recipient is the abuse contact
+        notice.recipient = value
     with pytest.raises(UsageError) as caught:
         render_message(notice, urls, CFG, T0)
     assert notice.serial in str(caught.value)

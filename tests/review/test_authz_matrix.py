@@ -52,6 +52,7 @@ POLICY: dict[str, Cell] = {
     "views.leave_warning": Cell(ANY, 200),
     "views.exposure_page": Cell(ANY, 200),
     "views.notices_page": Cell(ANY, 200),
+    "views.resolve_dispute": Cell(LEADS, 400),  # no dispute named
     "views.account_page": Cell(ANY, 200),
     "views.totp_start": Cell(ANY, 200),
     "views.totp_confirm": Cell(ANY, 400),

@@ -1,0 +1,151 @@
+"""report --kind transparency: sums equal the year's notices and URLs; no personal data."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from crawler.db.models import Notice, NoticeUrl
+from crawler.db.session import Database
+from crawler.disputes import open_dispute, resolve_dispute
+from crawler.notices import build_notices, mark_removed, mark_sent, release
+from crawler.report_html import render_transparency_html
+from crawler.routing import Route, Routing
+from crawler.transparency import build_transparency
+from crawler.users import add_user
+from tests.notices import seed
+from tests.notices.seed import T0
+
+CFG = seed.settings()
+ROUTING = Routing(
+    countries={
+        "GB": Route("hold"),
+        "DE": Route("hotline", "Hotline DE", "reports@hotline-de.example"),
+    }
+)
+PEOPLE = ("alice.analyst", "larry.lead", "lena.lead")
+H = timedelta(hours=1)
+
+
+def _seed(db: Database) -> dict[str, int]:
+    with db.session() as s:
+        users = {n: add_user(s, n, "analyst" if "analyst" in n else "lead", "pw" * 8).id
+                 for n in PEOPLE}  # fmt: skip
+        nl = seed.host(s, "nl.example.net", "198.51.100.1", contact="abuse@nl-host.example",
+                       asn=64500, as_org="Fast Hosting", country="NL")  # fmt: skip
+        de = seed.host(s, "de.example.net", "198.51.100.2", contact="abuse@de-host.example",
+                       asn=64501, as_org="Evil <script> write to noc@evil.example",
+                       country="DE")  # fmt: skip
+        gb = seed.host(s, "gb.example.net", "198.51.100.3", contact="abuse@gb-host.example",
+                       asn=64502, as_org="GB Host", country="GB")  # fmt: skip
+        # Last year's notice: outside the report.
+        old = datetime(2025, 12, 31, 12, tzinfo=UTC)
+        seed.item(s, nl, first_seen=old, decided_at=old, created_at=old).decided_by = users[
+            "alice.analyst"
+        ]
+        build_notices(s, CFG, old, routing=ROUTING)
+        items = {}
+        for name, host, cat, person in (
+            ("nl1", nl, "A", "alice.analyst"),
+            ("nl2", nl, "A", "alice.analyst"),
+            ("nl3", nl, "B", "alice.analyst"),
+            ("de1", de, "A", None),
+            ("de2", de, "C", None),
+            ("gb1", gb, "B", "alice.analyst"),
+        ):
+            row = seed.item(s, host, category=cat, url=f"http://{host.host}/{name}")
+            row.decided_by = users[person] if person else None
+            items[name] = row.id
+        build_notices(s, CFG, T0, routing=ROUTING)
+    serials = {}
+    with db.read_session() as s:
+        for n in s.execute(select(Notice).where(Notice.created_at >= T0)).scalars():
+            serials[n.country] = n.serial
+    with db.session() as s:
+        mark_sent(s, [serials["NL"], serials["DE"]], CFG, T0 + H)
+        mark_removed(s, items["nl1"], T0 + 3 * H)
+        mark_removed(s, items["nl2"], T0 + 5 * H)
+        release(s, serials["GB"], T0 + 30 * H)
+        upheld = open_dispute(s, serials["NL"], "not CSAM", T0 + 6 * H, url=None)
+        de = open_dispute(s, serials["DE"], "lawful", T0 + 6 * H, url="http://de.example.net/de1")
+    return {**items, "upheld": upheld[0].id, "de": de[0].id, **users}
+
+
+def test_sums_equal_the_notices_and_urls_of_the_year(db: Database) -> None:
+    ids = _seed(db)
+    now = T0 + 40 * H
+    with db.session() as s:
+        resolve_dispute(s, ids["upheld"], "upheld", "larry.lead", now)
+    with db.read_session() as s:
+        report = build_transparency(s, 2026, now)
+        since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+        in_year = (Notice.created_at >= since) & (Notice.created_at < until)
+        notices = s.execute(select(func.count()).select_from(Notice).where(in_year)).scalar_one()
+        urls = s.execute(
+            select(func.count()).select_from(NoticeUrl).join(Notice).where(in_year)
+        ).scalar_one()
+    assert report["totals"] == {"notices": notices, "urls": urls} == {"notices": 3, "urls": 6}
+    for key in ("by_provider", "by_country", "by_route"):
+        assert sum(r["notices"] for r in report[key]) == notices, key
+        assert sum(r["urls"] for r in report[key]) == urls, key
+    assert sum(r["urls"] for r in report["by_category"]) == urls
+    assert sum(report["decided"].values()) == urls
+    out = report["outcome"]
+    assert out["removed"] + out["withdrawn"] + out["still_up"] == urls
+    assert {r["route"]: (r["notices"], r["urls"]) for r in report["by_route"]} == {
+        "host": (1, 3), "hotline": (1, 2), "hold": (1, 1),
+    }  # fmt: skip
+    assert {r["category"]: r["urls"] for r in report["by_category"]} == {"A": 3, "B": 2, "C": 1}
+    assert report["decided"] == {"auto": 2, "analyst": 4}
+    assert (out["removed"], out["withdrawn"], out["still_up"]) == (2, 0, 4)
+    # sent at +1 h, removed at +3 h and +5 h: 2 h and 4 h
+    assert out["hours_to_removal"] == {"count": 2, "median": 3.0, "p90": 4.0}
+    assert report["disputes"] == {"total": 4, "upheld": 1, "withdrawn": 0, "pending": 3}
+    assert report["holds"]["notices"] == 1 and report["holds"]["released"] == 1
+    assert report["holds"]["hours_held"]["median"] == 30.0
+    providers = {r["asn"]: (r["as_org"], r["notices"], r["urls"]) for r in report["by_provider"]}
+    assert providers[64500] == ("Fast Hosting", 1, 3)
+    assert providers[64501][0] == "Evil <script> write to [address removed]"
+
+
+def test_withdrawn_disputes_are_counted(db: Database) -> None:
+    ids = _seed(db)
+    now = T0 + 40 * H
+    with db.session() as s:
+        resolve_dispute(s, ids["de"], "withdrawn", "lena.lead", now)
+    with db.read_session() as s:
+        report = build_transparency(s, 2026, now)
+    assert report["disputes"] == {"total": 4, "upheld": 0, "withdrawn": 1, "pending": 3}
+    out = report["outcome"]
+    assert (out["removed"], out["withdrawn"], out["still_up"]) == (2, 1, 3)
+    assert out["removed"] + out["withdrawn"] + out["still_up"] == report["totals"]["urls"]
+
+
+def test_cli_json_and_html_without_personal_data(env, cli, db: Database, tmp_path: Path) -> None:
+    _seed(db)
+    outputs = {}
+    for fmt in ("json", "html"):
+        target = tmp_path / f"t.{fmt}"
+        code, _, err = cli(
+            "report", "--kind", "transparency", "--year", "2026", "--format", fmt,
+            "--output", str(target),
+        )  # fmt: skip
+        assert code == 0, err
+        outputs[fmt] = target.read_text()
+    data = json.loads(outputs["json"])
+    assert data["totals"] == {"notices": 3, "urls": 6}
+    for text in outputs.values():
+        assert "@" not in text  # no e-mail address of anyone
+        for name in PEOPLE:
+            assert name not in text
+    html = outputs["html"]
+    assert "<svg" in html and "<script" not in html
+    assert not re.search(r"(src|href)\s*=|url\(|@import|https?://", html, re.I)
+    assert "Evil &lt;script&gt;" in html
+    assert render_transparency_html(data).count("<svg") == html.count("<svg") == 5
+    assert cli("report", "--kind", "transparency", "--format", "json")[0] == 2
+    assert cli("report", "--kind", "yearly", "--year", "2026")[0] == 2
