@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.orm import Session
 
 from crawler.abuse_address import guess_for
 from crawler.db.models import Host, RdapCache
@@ -266,8 +265,3 @@ def _cache_network(ip: str, result: RdapResult) -> str:
     except ValueError:  # a registry handle rather than a CIDR
         return single
     return str(network) if address in network else single
-
-
-def count_pending(session: Session) -> int:
-    """How many hosts still wait for an abuse-contact lookup (for summaries)."""
-    return len(session.scalars(_pending_hosts()).all())
