@@ -15,7 +15,7 @@ Settings read (from a `crawler.config.Settings` or any object with the same attr
 `geoip_country`, `geoip_asn` (`TAKEDOWN_GEOIP_COUNTRY`/`_ASN`) and `rdap_url`
 (`TAKEDOWN_RDAP_URL`).
 
-Outcome on the host row (HAZARDS E-06, E-07; never fatal, never dropped):
+Outcome on the host row (docs/hazards.md E-06, E-07; never fatal, never dropped):
 
 - `rdap_status` "pending" until looked up, then "ok" (contact from RDAP,
   `abuse_contact_source = "rdap"`), "none" (RDAP named no usable contact) or "error"

@@ -1,6 +1,6 @@
 """Hash list files: parse the whole file first, then import in one transaction.
 
-The format (CONTRACT.md): CSV with a header `type,hash,category,reference`; the last two
+The format (docs/interface.md): CSV with a header `type,hash,category,reference`; the last two
 may be empty. A single malformed row rejects the whole file with every bad line named,
 and nothing is written. Re-importing the same file changes nothing (ON CONFLICT).
 """
