@@ -14,7 +14,7 @@ Both crawlers run at the same real concurrency: the bare spider's per-domain bou
 so takedown gets `--per-host 16`; the peak connections open at the server are printed
 for each, and `--per-host 8 --bare-concurrent 8` holds both at 8.
 
-With `--images N` (issue 4: `--pages 1500 --images 6`) every page embeds N JPEGs
+With `--images N` (docs/benchmarks.md: `--pages 1500 --images 6`) every page embeds N JPEGs
 (synthetic, 20-80 KB, `crawler.demo.images`, generated in memory, never written): the
 bare spider downloads each one and computes its SHA-256; `takedown crawl` computes
 every hash (SHA-256, SHA-1, MD5, PDQ), matches against a 1,000-entry known list and

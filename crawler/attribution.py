@@ -15,7 +15,7 @@ Settings read (from a `crawler.config.Settings` or any object with the same attr
 `geoip_country`, `geoip_asn` (`TAKEDOWN_GEOIP_COUNTRY`/`_ASN`) and `rdap_url`
 (`TAKEDOWN_RDAP_URL`).
 
-Outcome on the host row (HAZARDS E-06, E-07; never fatal, never dropped):
+Outcome on the host row (docs/hazards.md E-06, E-07; never fatal, never dropped):
 
 - `rdap_status` "pending" until looked up, then "ok" (contact from RDAP,
   `abuse_contact_source = "rdap"`), "none" (RDAP named no usable contact) or "error"
@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.orm import Session
 
 from crawler.abuse_address import guess_for
 from crawler.db.models import Host, RdapCache
@@ -266,8 +265,3 @@ def _cache_network(ip: str, result: RdapResult) -> str:
     except ValueError:  # a registry handle rather than a CIDR
         return single
     return str(network) if address in network else single
-
-
-def count_pending(session: Session) -> int:
-    """How many hosts still wait for an abuse-contact lookup (for summaries)."""
-    return len(session.scalars(_pending_hosts()).all())

@@ -1,4 +1,4 @@
-"""An offline list of the passwords most often found in breach corpora (HAZARDS A-10).
+"""An offline list of the passwords most often found in breach corpora (docs/hazards.md A-10).
 
 A small bundled list (no network look-up, so a password never leaves the machine): the
 most common entries of at least 8 characters in public breach-frequency lists (SecLists

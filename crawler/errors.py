@@ -36,4 +36,4 @@ class SchemaMissingError(UsageError):
 
 
 class SchemaChangedError(TakedownError):
-    """The schema moved while a crawl was writing (HAZARDS S-11): stop, then upgrade."""
+    """The schema moved while a crawl was writing (docs/hazards.md S-11): stop, then upgrade."""

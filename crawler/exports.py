@@ -1,6 +1,6 @@
 """`export media` and `export candidates`: the contract's records, as JSON Lines or CSV.
 
-Guarantees (HAZARDS E-01, E-02, E-03):
+Guarantees (docs/hazards.md E-01, E-02, E-03):
 
 - Fields are exactly the contract's, in its order; fields may be added at the end, never
   renamed. Timestamps are UTC ISO-8601 with a `Z`. Hashes and metadata only: no table

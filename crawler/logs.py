@@ -1,4 +1,4 @@
-"""Log lines a person and a log pipeline can trust (HAZARDS E-10).
+"""Log lines a person and a log pipeline can trust (docs/hazards.md E-10).
 
 Crawled URLs, titles and headers end up in log messages; they may hold CR/LF (forged
 lines), ANSI escapes (a rewritten terminal) or megabytes of text. Both formats here

@@ -9,7 +9,7 @@ one index. Quarantined entries (flood guard) are left out.
 `refresh_if_changed` compares the lists' versions (every import, setting change, enable,
 disable and quarantine bumps one) and, when they differ, builds a complete new snapshot
 before swapping the single reference: a match running meanwhile sees the old lists or the
-new ones, never half of each (HAZARDS M-12).
+new ones, never half of each (docs/hazards.md M-12).
 
 Media whose PDQ quality is below 50 are never PDQ-matched; their exact hashes still are.
 

@@ -1,6 +1,6 @@
 """Notices as data: the contract's JSON records and RFC 5322 messages.
 
-E-mail safety (HAZARDS E-05): messages are `email.message.EmailMessage` objects under
+E-mail safety (docs/hazards.md E-05): messages are `email.message.EmailMessage` objects under
 `email.policy.default`, which refuses CR or LF in any header value, and every address is
 checked against a plain `local@domain` pattern first, so an RDAP contact such as
 `abuse@x\\r\\nBcc: y` can never add a header. The HTML part comes from an autoescaping
@@ -100,7 +100,7 @@ def sender(notice: Notice) -> dict[str, Any]:
 
 
 def notice_record(notice: Notice, urls: Sequence[NoticeUrl]) -> dict[str, Any]:
-    """One notice exactly as CONTRACT.md's `notices export --format json` shows it.
+    """One notice exactly as docs/interface.md's `notices export --format json` shows it.
 
     Beyond the contract's first-round fields: `route`, `recipient`, the hotline's name,
     hold times, what the notice states (legal basis per URL, good faith, sender, how to

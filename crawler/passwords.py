@@ -2,7 +2,7 @@
 
 argon2-cffi's default costs 64 MiB per hash; a login flood of 200 would want 12.8 GiB,
 so at most `MAX_CONCURRENT` hashes run at a time and the rest wait. New passwords must
-be 8-128 characters and not on the bundled breached-password list (HAZARDS A-10).
+be 8-128 characters and not on the bundled breached-password list (docs/hazards.md A-10).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The crawl policy file (TOML): typed, validated, immutable, with canonical text.
 
 Pure apart from `load_policy` reading one file. The format, every key and its default
-are fixed by CONTRACT.md, section "Crawl policy file (TOML)". Every problem raises
+are fixed by the contract: docs/policy.md and docs/interface.md. Every problem raises
 `PolicyError` with one line naming the file, the line when known, and the key, which
 the CLI turns into exit 2.
 """

@@ -4,11 +4,11 @@ The service behind `takedown recheck`. One recheck is one crawl run with
 ``kind = "recheck"``: the confirmed items' page URLs are its seeds, the operator's policy
 is applied unchanged except ``scope.max_depth = 0`` (a recheck fetches each page and the
 media it embeds, never a link), and the same scope gate, address checks, robots rules
-and store pipeline as any crawl judge and record every request (HAZARDS C-07). Scrapy
+and store pipeline as any crawl judge and record every request (docs/hazards.md C-07). Scrapy
 runs in this process, so a process runs one recheck (the CLI and the scheduler start
 `python -m crawler recheck` as its own process).
 
-Per item (HAZARDS O-06: a 5xx, a timeout, a DNS failure or a block never removes):
+Per item (docs/hazards.md O-06: a 5xx, a timeout, a DNS failure or a block never removes):
 
 - **removed** when the page answers 404 or 410; or when it answers 2xx, was parsed
   whole, every media fetch on it completed, and none of the media it serves now has an

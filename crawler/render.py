@@ -1,6 +1,6 @@
 """JavaScript rendering (`--render` or `render.javascript`) through scrapy-playwright.
 
-HAZARDS C-09: Chromium resolves names and connects by itself, past the filtering
+docs/hazards.md C-09: Chromium resolves names and connects by itself, past the filtering
 resolver and the scope gate. So every browser request goes through a local
 policy-enforcing forward proxy (`crawler.net.egress_proxy`), started for the crawl and
 passed to Chromium with ``--proxy-server`` and ``--proxy-bypass-list=<-loopback>``

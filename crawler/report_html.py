@@ -1,7 +1,7 @@
 """The report as one self-contained HTML file: inline CSS and SVG charts, nothing remote.
 
 Charts are SVG drawn here in Python; every label is escaped with `markupsafe.escape`
-before it enters the markup (HAZARDS E-04: AS names and country codes come from RDAP and
+before it enters the markup (docs/hazards.md E-04: AS names and country codes come from RDAP and
 GeoIP data). The page has no scripts, fonts, images or links to anything outside itself,
 and the same report dict always gives the same bytes.
 """

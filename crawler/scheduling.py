@@ -353,17 +353,5 @@ def _lock_free(now: datetime) -> ColumnElement[bool]:
     return or_(Schedule.lock_owner.is_(None), Schedule.lock_until < now)
 
 
-def run_records(
-    session: Session, name: str | None = None, limit: int = 20
-) -> list[tuple[str, ScheduleRun]]:
-    query = select(Schedule.name, ScheduleRun).join(
-        Schedule, Schedule.id == ScheduleRun.schedule_id
-    )
-    if name:
-        query = query.where(Schedule.name == name)
-    rows = session.execute(query.order_by(ScheduleRun.id.desc()).limit(limit))
-    return [(n, r) for n, r in rows]
-
-
 def describe_commands(schedule: Schedule) -> str:
     return " && ".join(shlex.join(c[1:]) for c in commands_for(schedule, "python"))

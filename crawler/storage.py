@@ -3,7 +3,7 @@
 Used by the store pipeline (`crawler.pipelines.store`) from worker threads; plain calls,
 no Scrapy. Media bytes never reach this module: it receives hashes and metadata only.
 
-Every write is an `INSERT … ON CONFLICT` (HAZARDS S-09): one `Media` row per SHA-256,
+Every write is an `INSERT … ON CONFLICT` (docs/hazards.md S-09): one `Media` row per SHA-256,
 one `Host` per (host, ip), one `Page` per canonical URL, one `Observation` per (page,
 media URL), whatever the number of concurrent writers. `store_many` writes a batch in
 one transaction (the crawl's group commit): its pages, page stubs, media rows and

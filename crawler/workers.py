@@ -1,4 +1,4 @@
-"""Scaled-out crawls: N worker processes on one job through Redis (issue 8).
+"""Scaled-out crawls: N worker processes on one job through Redis (docs/scale-out.md).
 
 `takedown crawl ... --workers N` with `TAKEDOWN_REDIS_URL` set: this process (the
 coordinator) creates or resumes the run in the database, seeds the job's shared queue

@@ -2,7 +2,7 @@
 
 Request bodies are checked against the same schemas the document publishes (strict:
 wrong types, unknown fields such as `role` or `claimed_by`, and oversized values are a
-400), bodies over the app's limit are a 413, and no input gives a 5xx (HAZARDS A-11).
+400), bodies over the app's limit are a 413, and no input gives a 5xx (docs/hazards.md A-11).
 Authentication is a bearer API token or the browser session (then with X-CSRF-Token).
 """
 

@@ -1,4 +1,4 @@
-"""Accounts, server-side sessions and API tokens (HAZARDS A-06, A-09, A-10).
+"""Accounts, server-side sessions and API tokens (docs/hazards.md A-06, A-09, A-10).
 
 The cookie holds a random token; the database holds only its SHA-256 (`UserSession.id`),
 the session's CSRF token and the user's `session_version` at issue time. A session dies

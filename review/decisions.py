@@ -1,6 +1,6 @@
 """Decisions on review items: Confirm, Reject, Escalate, and a lead's Countersign.
 
-One decision per round (HAZARDS S-08): the decision is one conditional UPDATE on the
+One decision per round (docs/hazards.md S-08): the decision is one conditional UPDATE on the
 item's `version` (and, except for countersigning, on the caller still holding the item),
 so of twenty identical POSTs exactly one changes the row and writes a `Decision`; the
 others get 409 and are audited as stale. The outcome is returned, never raised, so the

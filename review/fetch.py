@@ -1,4 +1,4 @@
-"""Live preview fetches under the crawl policy's address rules (HAZARDS A-04, C-04).
+"""Live preview fetches under the crawl policy's address rules (docs/hazards.md A-04, C-04).
 
 `fetch_media` is the one function the preview route calls: swap it for the crawler's own
 policy-gated client once one exists for blocking callers. It resolves the host itself,

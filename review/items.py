@@ -2,7 +2,7 @@
 
 Plain dataclasses, loaded in one read session; templates and the JSON API both render
 these. Exact matches (md5/sha1/sha256) against a *known* list mean the content is already
-verified: such media are shown as metadata only (HAZARDS A-13), and an item whose every
+verified: such media are shown as metadata only (docs/hazards.md A-13), and an item whose every
 media matched that way needs no viewing.
 """
 

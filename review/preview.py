@@ -1,4 +1,4 @@
-"""Preview images made on the server, in memory (HAZARDS A-04, A-13).
+"""Preview images made on the server, in memory (docs/hazards.md A-04, A-13).
 
 Only raster formats Pillow decodes are accepted: SVG, HTML or anything else is refused
 (415), whatever the server declared. The image is downscaled first (so blur cost and the

@@ -1,6 +1,6 @@
 """The review queue: listing with filters, and atomic claims with a renewable lease.
 
-Two analysts must never hold the same item (HAZARDS S-07). A claim is ONE conditional
+Two analysts must never hold the same item (docs/hazards.md S-07). A claim is ONE conditional
 UPDATE that picks the best claimable row and takes it only if it is still unclaimed or
 its lease has expired, bumping `version` so any decision prepared under an older claim
 gets 409. On PostgreSQL the pick runs `FOR UPDATE SKIP LOCKED`, so concurrent claimers

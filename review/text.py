@@ -1,4 +1,4 @@
-"""Hostile text from crawled pages, RDAP and GeoIP, made safe to show (HAZARDS A-01..A-03).
+"""Hostile text from crawled pages, RDAP and GeoIP, made safe to show (docs/hazards.md A-01..A-03).
 
 Jinja2's autoescape handles markup; these helpers handle what escaping leaves intact:
 `javascript:`/`data:` URLs (only parsed http(s) URLs ever become links), bidi overrides and

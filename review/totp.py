@@ -1,4 +1,4 @@
-"""RFC 6238 time-based one-time codes (SHA-1, 6 digits, 30 s), single use (HAZARDS A-10).
+"""RFC 6238 time-based one-time codes (SHA-1, 6 digits, 30 s), single use (docs/hazards.md A-10).
 
 A code is accepted for the current step and one step either side (clock drift), and only
 for a step later than the last one accepted for that account, so a code seen over a

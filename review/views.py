@@ -1,6 +1,6 @@
 """Server-rendered pages: login, queue, item, decisions, previews, exposure, notices, audit.
 
-Routes and accessible names follow CONTRACT.md "Review app". Every state change is a
+Routes and accessible names follow docs/interface.md, "Review app". Every state change is a
 POST with the session's CSRF token; GET never changes review state (it may append to the
 audit trail and the exposure counters, which record that something was looked at).
 """

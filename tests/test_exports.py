@@ -224,7 +224,7 @@ def test_cli_export_writes_file_and_audits(
 def test_export_streams_one_snapshot_while_inserts_run(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """HAZARDS E-02: rows inserted mid-export are not in it; no row twice, order stable."""
+    """docs/hazards.md E-02: rows inserted mid-export are not in it; no row twice, order stable."""
     import crawler.exports as exports
 
     _seed(db, pages=6)

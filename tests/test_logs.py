@@ -97,7 +97,7 @@ def test_scrapy_log_file_takes_the_lines_off_the_terminal(tmp_path: Path) -> Non
 
 
 def test_scrapy_startup_dumps_are_debug_records() -> None:
-    """Issue 15.7: Scrapy's start-up dumps are DEBUG: absent at INFO, kept at DEBUG."""
+    """Scrapy's start-up dumps are DEBUG: absent at INFO, kept at DEBUG."""
     stream = io.StringIO()
     logs.setup("json", stream=stream)
     scrapy_logger = logging.getLogger("scrapy")

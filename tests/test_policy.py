@@ -75,7 +75,7 @@ def test_every_contract_key_is_a_field_and_nothing_more():
         for key in values
     }
     ours = {(s, f.name) for s, v in CrawlPolicy().to_dict().items() for f in _fields(s)}
-    # The contract's keys, and the extensions documented in docs/policy.md (issue 15).
+    # The contract's keys, and the extensions documented in docs/policy.md.
     assert ours - keys == EXTENSIONS
     assert keys <= ours
 

@@ -37,7 +37,7 @@ def current_revision(db: Database) -> str | None:
 
 
 class SchemaWatch:
-    """Tells a long-running writer when the schema moved under it (HAZARDS S-11).
+    """Tells a long-running writer when the schema moved under it (docs/hazards.md S-11).
 
     `check()` reads the revision at most every `interval` seconds and raises
     `SchemaChangedError` once it differs from the revision this code was written for,

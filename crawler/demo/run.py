@@ -62,7 +62,7 @@ def start_site(cfg: Settings, site_host: str, site_port: int) -> Demo:
 
 
 def write_policy(demo: Demo) -> None:
-    # The demo loosens nothing but its own site's address (HAZARDS O-07).
+    # The demo loosens nothing but its own site's address (docs/hazards.md O-07).
     demo.policy_path.write_text(
         "[network]\n"
         f'allowed_networks = ["{demo.site_host}/32"]\n\n'

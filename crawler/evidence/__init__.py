@@ -1,4 +1,4 @@
-"""Evidence records: provenance a court can check, without keeping media (issue 9).
+"""Evidence records: provenance a court can check, without keeping media (docs/interface.md).
 
 Usable without Scrapy. At crawl time `EvidenceRecorder` writes, per fetched page, one
 `evidence_records` row and one WARC under `TAKEDOWN_HOME/evidence/warc/` holding the page

@@ -99,13 +99,6 @@ def media_facts(
     return [_media_dict(row) for row in session.execute(stmt).mappings()]
 
 
-def media_facts_many(
-    session: Session, pairs: Sequence[tuple[int, str]]
-) -> dict[tuple[int, str], dict[str, Any]]:
-    """`media_facts` of many (page, media URL) pairs: the first observation of each."""
-    return _media_facts_many(session.connection(), pairs)
-
-
 def _media_facts_many(
     conn: Connection, pairs: Sequence[tuple[int, str]]
 ) -> dict[tuple[int, str], dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Hash list files: parse the whole file first, then import in one transaction.
 
-The format (CONTRACT.md): CSV with a header `type,hash,category,reference`; the last two
-may be empty. Type `vpdq` (CONTRACT.md "Second round") carries ThreatExchange's vPDQ
+The format (docs/interface.md): CSV with a header `type,hash,category,reference`; the last two
+may be empty. Type `vpdq` (docs/interface.md "Second round") carries ThreatExchange's vPDQ
 serialisation in `hash` (a quoted JSON array of "pdq_hex,quality,timestamp"); it is stored
 re-serialised in `hash_entries.vpdq` with its SHA-256 as the entry's `hash`. A single malformed row rejects the whole file with every bad line named,
 and nothing is written. Re-importing the same file changes nothing (ON CONFLICT).

@@ -1,4 +1,4 @@
-"""A local forward proxy that holds a browser to the address policy (HAZARDS C-09).
+"""A local forward proxy that holds a browser to the address policy (docs/hazards.md C-09).
 
 Chromium resolves names and connects by itself, past the process's filtering resolver.
 Under `--render` it is started with ``--proxy-server`` pointing here (and loopback *not*

@@ -7,7 +7,7 @@ Settings (read by `crawler.config`, passed here as plain paths):
 - `TAKEDOWN_GEOIP_ASN`: GeoLite2-ASN layout; `autonomous_system_number` and
   `autonomous_system_organization` give `asn` and `as_org`. Unset: both None.
 
-Behaviour on hostile or broken input (HAZARDS O-04, A-01):
+Behaviour on hostile or broken input (docs/hazards.md O-04, A-01):
 
 - A missing, unreadable, corrupt or truncated file at start raises `GeoError` naming the
   file: a broken database must stop the run, never turn every host into "unknown".

@@ -1,4 +1,4 @@
-"""A cap on response header count and bytes (HAZARDS H-03).
+"""A cap on response header count and bytes (docs/hazards.md H-03).
 
 Twisted's HTTP/1.1 client parser (used by Scrapy's HTTP11 handler) caps one line at
 16 KiB but keeps any number of header lines: 20,000 headers of 1 KB each were accepted

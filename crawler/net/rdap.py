@@ -8,7 +8,7 @@ Setting (read by `crawler.config`, passed here as `base_url`):
 
 `abuse_contact()` never raises for network or content trouble: it returns an
 `RdapResult` whose `status` is "ok" (an abuse e-mail), "none" (the registry answered but
-names no usable abuse contact: the item waits visibly, HAZARDS E-07) or "error" (with
+names no usable abuse contact: the item waits visibly, docs/hazards.md E-07) or "error" (with
 `error`, `error_kind` and `expires_at`, the time before which no new attempt is made).
 
 Caching: answers are cached per network (`cidr0_cidrs`, else `startAddress`-`endAddress`),
@@ -21,7 +21,7 @@ Backoff: 429, 5xx, timeouts and unreachable servers put the whole registry in ba
 lookups meanwhile return "error" without a request. Unreadable answers (too large,
 invalid JSON, wrong types) back off the single address the same way.
 
-Hostile answers (HAZARDS E-06): body capped at `max_bytes` while reading, one deadline of
+Hostile answers (docs/hazards.md E-06): body capped at `max_bytes` while reading, one deadline of
 `timeout_s` for the whole exchange, redirects only to http(s), entity walk bounded by
 `max_depth`/`max_entities`, strict e-mail validation; see `crawler.net.rdap_parse`.
 

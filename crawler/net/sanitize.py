@@ -1,6 +1,6 @@
 """Clean hostile text from GeoIP files and RDAP answers before anything stores it.
 
-Strings from a `.mmdb` file or an RDAP server are attacker-influenced (HAZARDS A-01, E-06):
+Strings from a `.mmdb` file or an RDAP server are attacker-influenced (docs/hazards.md A-01, E-06):
 they may hold CR/LF (header injection in notices), bidi overrides, NUL bytes or megabytes of
 text. Cleaning here is plain-text hygiene only: markup such as `<script>` is kept as text,
 because escaping belongs to the place that renders it (templates, e-mail builders).

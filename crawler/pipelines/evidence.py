@@ -19,7 +19,7 @@ and a busy crawl writes the pages queued meanwhile in one transaction (one WARC 
 and reads the facts of the media queued meanwhile in one session. A failed batch is
 recorded again item by item, so a bad page costs only itself. The page text (`PageItem.html`) is taken
 off the item before anything else, so no later log line or retry can carry the `data:`
-bytes inside it (HAZARDS M-11).
+bytes inside it (docs/hazards.md M-11).
 """
 
 from __future__ import annotations

@@ -38,12 +38,12 @@ in the next one, so a busy crawl pays one commit per batch, not per item; a fail
 batch is written again item by item (`Storage.store_many`). If the writer process dies
 the crawl stops with the finish reason `store-writer-failed`: nothing more could be
 recorded (the items in flight are marked failed in the frontier). Between batches the
-writer checks the schema revision (HAZARDS S-11): a migration run under a live crawl
+writer checks the schema revision (docs/hazards.md S-11): a migration run under a live crawl
 stops it with `schema-changed`. Twenty items failing in a row (a full disk, a read-only
-or broken database: HAZARDS S-12) stop it with `store-failed` before it fetches more;
+or broken database: docs/hazards.md S-12) stop it with `store-failed` before it fetches more;
 one hostile item failing alone does not.
 The media bytes are taken out of the item (`item.body = None`) before anything else
-happens to it, so no later error, log line or retry can carry them (HAZARDS M-11).
+happens to it, so no later error, log line or retry can carry them (docs/hazards.md M-11).
 Log lines hold URLs, lengths and hashes only.
 """
 
@@ -89,7 +89,7 @@ from crawler.writer_process import NoStats, ProcessGroupCommit, WriterDied
 
 logger = logging.getLogger(__name__)
 
-# Items failing one after another before the crawl stops (HAZARDS S-12): one hostile
+# Items failing one after another before the crawl stops (docs/hazards.md S-12): one hostile
 # item fails alone, a full disk or a read-only database fails them all.
 FAILURES_TO_STOP = 20
 
@@ -180,7 +180,7 @@ def hash_item(
     """Hash the item's (decoded) body in memory and drop it from the item.
 
     The body is whatever the downloader decoded (gzip/deflate/br content-encoding already
-    undone), so one image served plain or compressed gets one SHA-256 (HAZARDS M-06).
+    undone), so one image served plain or compressed gets one SHA-256 (docs/hazards.md M-06).
     """
     body, item.body = item.body, None
     reason = _unhashable(item, body)

@@ -1,4 +1,4 @@
-"""One hostile local web, crawled once in a subprocess; one test per HAZARDS row.
+"""One hostile local web, crawled once in a subprocess; one test per docs/hazards.md row.
 
 The web: site-a.test (the seed site, full of traps), site-b.test (denied and
 off-site), cdn-c.test (embedded media only), and one host per robots.txt mode. The

@@ -1,4 +1,4 @@
-"""The HAZARDS rows test_hazards.py left untested: H-01 (deflate, br, zstd and stacked
+"""The docs/hazards.md rows test_hazards.py left untested: H-01 (deflate, br, zstd and stacked
 bombs), H-03 (header flood), H-04 (broken HTTP), H-07 (self-signed TLS), H-10 (deep
 nesting), R-03 (robots.txt redirects, one hop to the canary), `media.types`; plus R-06's
 24-hour rules cache on a fake clock and S-02 (SIGINT/SIGTERM, then `--resume`)."""

@@ -1,4 +1,4 @@
-"""Issue 15.7: on a non-terminal, a crawl's log carries takedown's lines, not Scrapy's
+"""On a non-terminal, a crawl's log carries takedown's lines, not Scrapy's
 start-up dumps (versions, overridden settings, enabled components) at INFO."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 15.5: the live progress figure `matches` follows what the store writer matched.
+"""The live progress figure `matches` follows what the store writer matched.
 
 Matching runs in the writer process; the progress line read a stat nothing counted, so a
 crawl whose summary found matched media showed `matches=0` throughout."""

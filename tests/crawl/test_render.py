@@ -144,7 +144,7 @@ def test_egress_proxy_refuses_every_spelling_of_loopback(web: Web) -> None:
         proxy.stop()
 
 
-# --- issue 15.1: a rendered page is taken once it has settled --------------------------
+# --- docs/policy.md: a rendered page is taken once it has settled ----------------------
 
 LATE_GALLERY = """
 <div id="gallery"></div>

@@ -1,4 +1,4 @@
-"""Scale-out crawls (issue 8; S-03, S-04, S-05): several worker processes on one job
+"""Scale-out crawls (docs/scale-out.md; S-03, S-04, S-05): several worker processes on one job
 through a private Redis, on SQLite and PostgreSQL, against the generated tree site."""
 
 from __future__ import annotations

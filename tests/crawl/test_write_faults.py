@@ -1,4 +1,4 @@
-"""HAZARDS S-11 (schema moves under a running crawl) and S-12 (failing writes): the crawl
+"""docs/hazards.md S-11 (schema moves under a running crawl) and S-12 (failing writes): the crawl
 stops with a reason before fetching much more, keeps what it recorded, and says why; with
 the writers in their own process (the default) and on a thread."""
 

@@ -56,7 +56,7 @@ def _upsert_worker(url: str, worker: int, count: int) -> int:
 
 
 def test_concurrent_writers_never_hit_database_locked(db_url: str) -> None:
-    """HAZARDS S-06 and S-09: 4 processes x 150 read-then-upserts, one row per SHA-256."""
+    """docs/hazards.md S-06 and S-09: 4 processes x 150 read-then-upserts, one row per SHA-256."""
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
         errors = pool.starmap(_upsert_worker, [(db_url, w, 150) for w in range(4)])

@@ -41,7 +41,7 @@ def test_demo_without_serving_crawls_and_fills_the_queue(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sign in as demo-analyst / " in result.stderr
-    # issue 15.7: Scrapy's start-up dumps are DEBUG records, takedown's own lines remain
+    # Scrapy's start-up dumps are DEBUG records, takedown's own lines remain
     for dump in ("Overridden settings:", "Enabled downloader middlewares:", "Versions:"):
         assert dump not in result.stderr, dump
     db = Database(f"sqlite:///{tmp_path / '.takedown' / 'takedown.db'}")

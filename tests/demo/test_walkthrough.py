@@ -1,4 +1,4 @@
-"""Issue 7's walk in real Chromium: demo -> sign in -> confirm -> notice -> page taken
+"""The operator's walk in real Chromium: demo -> sign in -> confirm -> notice -> page taken
 down -> recheck -> removed -> the report shows the time to removal.
 
 Everything stays on loopback: the demo site on 127.0.0.6 (which also answers the

@@ -1,4 +1,4 @@
-"""`evidence export` names its page unambiguously (issue 15 item 4), on both engines.
+"""`evidence export` names its page unambiguously (docs/operations.md), on both engines.
 
 The candidates' `id` is the review item, not the page: `--item` takes that id, `--page`
 (or a bare PAGE_ID) the page id (`page_id` in `export candidates`), or the page's URL.

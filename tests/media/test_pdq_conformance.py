@@ -1,4 +1,4 @@
-"""PDQ conformance against Meta's published reference hashes (HAZARDS M-04/M-05 context).
+"""PDQ conformance against Meta's published reference hashes (docs/hazards.md M-04/M-05 context).
 
 The reference images are read in place, never copied. Their folder is found through
 ``TAKEDOWN_PDQ_REFERENCE``, else ``<repo root>/../shared/pdq-reference``, else

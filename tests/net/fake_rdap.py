@@ -1,4 +1,4 @@
-"""A fake RDAP server on 127.0.0.1 for tests (HAZARDS "Fake RDAP on loopback").
+"""A fake RDAP server on 127.0.0.1 for tests (see docs/hazards.md).
 
     with FakeRdap() as rdap:
         rdap.routes["203.0.113.7"] = json_answer(ip_network(entities=[abuse("a@hoster.net")]))

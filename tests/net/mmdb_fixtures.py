@@ -1,4 +1,4 @@
-"""Generated `.mmdb` files for tests (HAZARDS "Generated .mmdb"): see crawler.net.mmdb_files."""
+"""Generated `.mmdb` files for tests (docs/hazards.md): see crawler.net.mmdb_files."""
 
 from crawler.net.mmdb_files import write_asn_db, write_country_db, write_truncated_copy
 

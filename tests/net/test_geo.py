@@ -1,4 +1,4 @@
-"""GeoLookup against generated .mmdb files (HAZARDS O-04, A-01)."""
+"""GeoLookup against generated .mmdb files (docs/hazards.md O-04, A-01)."""
 
 from __future__ import annotations
 

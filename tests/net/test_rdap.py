@@ -1,4 +1,4 @@
-"""RdapClient against a fake RDAP server on 127.0.0.1, one mode per case (HAZARDS E-06, E-07)."""
+"""RdapClient against a fake RDAP server on loopback, one mode per case (docs/hazards.md E-06, E-07)."""
 
 from __future__ import annotations
 

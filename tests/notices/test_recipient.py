@@ -1,6 +1,6 @@
 """One rule for what an abuse address is; no notice is built or sent to an IP literal.
 
-Issue 15 item 3: `attribution.guess_contact` refused IP literals but `notices.contact_for`
+Formerly `attribution.guess_contact` refused IP literals but `notices.contact_for`
 did not, so `notices build` addressed a notice to `abuse@127.0.0.2`. Now a confirmed item
 with no valid recipient waits, and `notices due` and the app's /notices page say why.
 """

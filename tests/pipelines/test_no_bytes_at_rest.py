@@ -1,4 +1,4 @@
-"""HAZARDS M-11: a marker planted in served media bytes is found nowhere after storing."""
+"""docs/hazards.md M-11: a marker planted in served media bytes is found nowhere after storing."""
 
 from __future__ import annotations
 

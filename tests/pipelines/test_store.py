@@ -139,7 +139,7 @@ def test_gzip_and_plain_bodies_give_one_sha256(make_pipeline: MakePipeline, db: 
 def test_four_writers_two_hundred_items_exact_totals(
     make_pipeline: MakePipeline, db: Database
 ) -> None:
-    """HAZARDS S-09: concurrent upserts neither lose nor duplicate rows."""
+    """docs/hazards.md S-09: concurrent upserts neither lose nor duplicate rows."""
     pipeline = make_pipeline()
     images = [synthetic_png(100 + n, size=(32, 32)) for n in range(10)]
     errors: list[BaseException] = []
@@ -175,7 +175,7 @@ def test_four_writers_two_hundred_items_exact_totals(
 def test_failure_between_rows_leaves_nothing_half_written(
     make_pipeline: MakePipeline, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """HAZARDS S-10: page stub, host and media roll back with the observation."""
+    """docs/hazards.md S-10: page stub, host and media roll back with the observation."""
     import crawler.storage as storage
 
     pipeline = make_pipeline()

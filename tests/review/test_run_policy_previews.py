@@ -1,4 +1,4 @@
-"""Previews follow the network rules of the crawl run that saw the media (issue 15 item 6).
+"""Previews follow the network rules of the crawl run that saw the media (docs/review.md).
 
 A real `takedown crawl` under a policy that allows 127.0.0.2 records an item whose
 preview `review serve` (no `--policy`) now serves; `--policy` still overrides. The media
