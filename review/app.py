@@ -73,7 +73,7 @@ def create_app(
 
 
 def _wire(app: Flask) -> None:
-    from review import api, views
+    from review import api, console, views
 
     app.before_request(web.new_nonce)
     app.before_request(web.load_principal)
@@ -82,6 +82,7 @@ def _wire(app: Flask) -> None:
     app.teardown_request(web.close_reader)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(console.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
 
