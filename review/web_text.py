@@ -104,3 +104,4 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters["ascii_host"] = ascii_host
     app.jinja_env.filters["unicode_host"] = unicode_host
     app.jinja_env.filters["when"] = _when
+    app.jinja_env.filters["reason"] = reason

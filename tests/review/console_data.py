@@ -28,7 +28,7 @@ def seed_console(
     opened = [
         seed_item(
             db,
-            priority=2_000_000 + 640_000 + 3_000 + 2 if i % 3 == 0 else 1_000_000 + 520_000 + 1,
+            priority=(2_643_002 + (i == 0)) if i % 3 == 0 else 1_520_001,
             title=f"Synthetic gallery page {i}",
             host=hosts[i % len(hosts)],
             country=("NL", "DE", "US", "FR")[i % 4],
