@@ -77,7 +77,7 @@
     var reveals = parseInt(stored("td-reveals-since-break", "0"), 10) || 0;
     var why = "";
     if (breakMinutes > 0 && minutes >= breakMinutes) { why = Math.floor(minutes) + " minutes"; }
-    else if (breakReveals > 0 && reveals >= breakReveals) { why = reveals + " reveals"; }
+    else if (breakReveals > 0 && reveals >= breakReveals) { why = reveals + (reveals === 1 ? " reveal" : " reveals"); }
     if (!why || !box.hidden) { return; }
     box.textContent = "";
     var text = document.createElement("span");

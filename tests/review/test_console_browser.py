@@ -135,6 +135,8 @@ def test_settings_change_the_computed_blur_and_greyscale(
     page.get_by_label("Blur strength").fill("25")
     page.get_by_label("Greyscale previews").uncheck()
     page.get_by_label("Reveal asks a second time").check()
+    page.get_by_label("Break reminder after reveals").fill("1")
+    page.get_by_label("Theme").select_option("dark")
     page.get_by_role("button", name="Save my settings").click()
     page.wait_for_url(f"{served}/settings?done=saved")
     page.goto(f"{served}/items/{item_id}")
@@ -145,6 +147,12 @@ def test_settings_change_the_computed_blur_and_greyscale(
     assert page.locator('figure[data-outcome="revealed"]').count() == 0
     reveal.click()
     page.locator('figure[data-outcome="revealed"]').first.wait_for()
+    # one reveal reaches the break reminder of 1 reveal; the chosen dark theme applies
+    assert "Time for a break: 1 reveal since" in page.locator("#break-reminder").inner_text()
+    page.get_by_role("button", name="I took a break").click()
+    assert page.locator("#break-reminder").is_hidden()
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(17, 20, 24)"
 
 
 def test_dashboard_figures_in_the_browser_equal_the_database(
