@@ -6,7 +6,10 @@ every signed-in user, the team default for admins, `/dashboard` for leads and ad
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.audit import Event
 from review import dashboard, wellness
@@ -14,6 +17,7 @@ from review.audit import record
 from review.web import now, principal, reader, roles, user, writing
 
 bp = Blueprint("console", __name__)
+log = logging.getLogger("review")
 
 SAVED = {
     "saved": "Settings saved.",
@@ -26,7 +30,12 @@ def current_wellness() -> wellness.Wellness:
     """The signed-in user's settings (read once per request), built-in ones otherwise."""
     if "wellness" not in g:
         p = principal()
-        g.wellness = wellness.for_user(reader(), p.user_id) if p else wellness.Wellness()
+        g.wellness = wellness.Wellness()
+        if p is not None:
+            try:
+                g.wellness = wellness.for_user(reader(), p.user_id)
+            except SQLAlchemyError:  # an error page while the database fails: defaults
+                log.warning("wellness settings unreadable; showing the built-in ones")
     found: wellness.Wellness = g.wellness
     return found
 
@@ -36,12 +45,12 @@ def _console_globals() -> dict[str, object]:
     return {"wellness": current_wellness, "clock_now": now}
 
 
-def _settings_page(error: str | None, status: int = 200, form: object = None) -> Response:
+def _settings_page(error: str | None, status: int = 200) -> Response:
     session = reader()
     mine = current_wellness()
     body = render_template(
         "settings.html",
-        mine=form or mine,
+        mine=mine,
         team=wellness.team_default(session),
         error=error,
         saved=SAVED.get(request.args.get("done", "")),
