@@ -76,7 +76,7 @@ def create_app(
 
 
 def _wire(app: Flask) -> None:
-    from review import api, views
+    from review import api, console, views
 
     app.before_request(web.new_nonce)
     app.before_request(refuse_oversized)
@@ -86,6 +86,7 @@ def _wire(app: Flask) -> None:
     app.teardown_request(web.close_reader)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(console.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
 

@@ -309,6 +309,7 @@ class QueueRow:
     claimed_by: int | None
     lease_until: datetime | None
     no_viewing_needed: bool
+    created_at: datetime | None = None  # the queue shows each item's age
 
 
 def list_queue(
@@ -345,6 +346,7 @@ def _list_stmt(shape: Shape, statuses: int) -> Select[*tuple[Any, ...]] | Compou
                 ReviewItem.claimed_by,
                 ReviewItem.lease_until,
                 ReviewItem.no_viewing_needed,
+                ReviewItem.created_at,
             )
             .join(Page, Page.id == ReviewItem.page_id)
             .outerjoin(Host, Host.id == Page.host_id)

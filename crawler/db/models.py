@@ -693,3 +693,23 @@ class ExchangeOpinion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class WellnessSetting(Base):
+    """What the review app shows an analyst: one row per user, `user_id` NULL for the
+    team default an admin sets (docs/review.md, "Wellness settings")."""
+
+    __tablename__ = "wellness_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    blur_px: Mapped[int] = mapped_column(Integer, default=12)
+    greyscale: Mapped[bool] = mapped_column(Boolean, default=True)
+    reveal_confirm: Mapped[bool] = mapped_column(Boolean, default=False)
+    keyframes_only: Mapped[bool] = mapped_column(Boolean, default=True)
+    break_minutes: Mapped[int] = mapped_column(Integer, default=0)  # 0: no reminder
+    break_reveals: Mapped[int] = mapped_column(Integer, default=0)  # 0: no reminder
+    theme: Mapped[str] = mapped_column(String(8), default="auto")  # auto | light | dark
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

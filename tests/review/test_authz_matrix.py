@@ -69,6 +69,11 @@ POLICY: dict[str, Cell] = {
     "api.exposure_api": Cell(ANY, 200),
     "api.notices": Cell(ANY, 200),
     "api.audit": Cell(LEADS, 200),
+    "console.settings_page": Cell(ANY, 200),
+    "console.save_settings": Cell(ANY, 400),  # an empty form: refused by validation
+    "console.reset_settings": Cell(ANY, 302),
+    "console.save_team_default": Cell(ADMIN, 400),
+    "console.dashboard_page": Cell(LEADS, 200),
 }
 
 

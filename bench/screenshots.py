@@ -1,0 +1,153 @@
+"""Screenshots of the review console over synthetic data, for docs/screenshots/.
+
+Builds a throwaway SQLite database (migrated), five users and the console's synthetic
+data (tests/review/console_data.py: generated PNGs from a loopback media server on
+127.0.0.2, no photographs), serves the app on 127.0.0.1 and has Debian's chromium
+(through Playwright) take each page at 1280x800, in the light theme and the item page
+also in the dark one.
+
+    python bench/screenshots.py [--out docs/screenshots] [--size 1280x800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PAGES = (
+    ("login", "/login", None),
+    ("queue", "/queue", "lee"),
+    ("item", "ITEM", "lee"),
+    ("exposure", "/exposure", "lee"),
+    ("notices", "/notices", "lee"),
+    ("dashboard", "/dashboard", "lee"),
+    ("settings", "/settings", "ada"),
+    ("shortcuts", "ITEM?", "lee"),
+    ("item-dark", "ITEM", "lee"),
+)
+
+
+def _media_server() -> tuple[ThreadingHTTPServer, str]:
+    from tests.review.conftest import synthetic_png
+
+    bodies = {"/a.png": synthetic_png(seed=1), "/b.png": synthetic_png(seed=7)}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = bodies.get(self.path, b"")
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.2:{server.server_address[1]}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--size", default="1280x800")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from argon2 import PasswordHasher
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    import crawler.passwords as pw
+    from crawler.db.migrate import upgrade
+    from crawler.db.session import Database
+    from crawler.users import add_user
+    from review.app import create_app
+    from tests.review.conftest import PASSWORD, loopback_preview_config
+    from tests.review.console_data import seed_console
+
+    pw._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # type: ignore[attr-defined]
+    now = datetime.now(UTC).replace(microsecond=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/console.db"
+        db = Database(url)
+        upgrade(db)
+        users = {}
+        with db.session() as s:
+            for name, role in (
+                ("ana", "analyst"),
+                ("bob", "analyst"),
+                ("lee", "lead"),
+                ("ada", "admin"),
+                ("lou", "lead"),
+            ):
+                users[name] = add_user(s, name, role, PASSWORD).id
+        media, media_base = _media_server()
+        made = seed_console(db, users, now, media_base=media_base)
+        db.dispose()
+        app = create_app(
+            test_config={
+                "db_url": url,
+                "secret_key": "screenshots-only-0123456789abcdef",
+                "preview": loopback_preview_config(),
+            }
+        )
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_port}"
+        item = made["open"][0]
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+                )
+                for name, path, who in PAGES:
+                    scheme = "dark" if name.endswith("dark") else "light"
+                    context = browser.new_context(
+                        viewport={"width": width, "height": height}, color_scheme=scheme
+                    )
+                    page = context.new_page()
+                    if who:
+                        page.goto(base + "/login")
+                        page.get_by_label("Username").fill(who)
+                        page.get_by_label("Password").fill(PASSWORD)
+                        page.get_by_role("button", name="Sign in").click()
+                        page.wait_for_url(base + "/queue")
+                    if path.startswith("ITEM"):
+                        page.goto(f"{base}/items/{item}")
+                        claim = page.get_by_role("button", name="Claim this item")
+                        if claim.count():
+                            claim.click()
+                            page.wait_for_url(f"{base}/items/{item}*")
+                        page.locator('figure.preview[data-outcome="blurred"]').first.wait_for()
+                        if path.endswith("?"):
+                            page.keyboard.press("?")
+                    else:
+                        page.goto(base + path)
+                    target = out / f"{name}.png"
+                    page.screenshot(path=str(target))
+                    print(f"{target} ({name}, {width}x{height}, {scheme}; item {item})")
+                    context.close()
+                browser.close()
+        finally:
+            server.shutdown()
+            media.shutdown()
+            app.extensions["review_db"].dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

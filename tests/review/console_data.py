@@ -1,0 +1,111 @@
+"""Synthetic data for the console's pages: items of every status, decisions over a week,
+exposure days, notices in several states. Used by the console tests and by
+bench/screenshots.py. No media bytes: previews come from generated PNGs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from crawler.db.models import Decision, ExposureDay, Notice, NoticeUrl, ReviewItem
+from crawler.db.session import Database
+from tests.review.conftest import seed_item
+
+
+def seed_console(
+    db: Database, users: dict[str, int], now: datetime, media_base: str | None = None
+) -> dict[str, Any]:
+    """Returns the ids it made: `open` (pending items), `decided`, `notices`."""
+    media = (
+        [
+            {"url": f"{media_base}/a.png", "match": ("known-a", "known", "pdq", 9)},
+            {"url": f"{media_base}/b.png"},
+        ]
+        if media_base
+        else None
+    )
+    hosts = ("files.example.net", "img.example.org", "cdn.example.com", "share.example.net")
+    opened = [
+        seed_item(
+            db,
+            priority=(2_643_002 + (i == 0)) if i % 3 == 0 else 1_520_001,
+            title=f"Synthetic gallery page {i}",
+            host=hosts[i % len(hosts)],
+            country=("NL", "DE", "US", "FR")[i % 4],
+            media=media if i == 0 else None,
+        )
+        for i in range(8)
+    ]
+    decided = [
+        seed_item(db, priority=1_000_000, host=hosts[i % 4], status="pending") for i in range(6)
+    ]
+    ages = [timedelta(minutes=20), timedelta(hours=5), timedelta(days=2), timedelta(days=9)]
+    with db.session() as s:
+        for i, item_id in enumerate(opened):
+            item = s.get(ReviewItem, item_id)
+            assert item is not None
+            item.created_at = now - ages[i % len(ages)]
+            if i == 7:
+                item.status = "escalated"
+        analysts = [users["ana"], users["bob"], users["lee"]]
+        for i, item_id in enumerate(decided):
+            item = s.get(ReviewItem, item_id)
+            assert item is not None
+            when = now - timedelta(days=i % 4, hours=1)
+            item.status = (
+                "confirmed",
+                "rejected",
+                "confirmed",
+                "removed",
+                "confirmed",
+                "rejected",
+            )[i]
+            item.decided_at = when
+            item.created_at = when - timedelta(hours=3)
+            # Items 4 and 5 were decided by a list (no analyst): automatic decisions.
+            item.decided_by = None if i >= 4 else analysts[i % 3]
+            item.category = "A" if item.status != "rejected" else None
+            if i < 4:
+                s.add(
+                    Decision(
+                        item_id=item_id,
+                        user_id=analysts[i % 3],
+                        action="confirm" if item.status != "rejected" else "reject",
+                        category=item.category,
+                        item_version=1,
+                        created_at=when,
+                    )
+                )
+        for d in range(4):
+            day = (now - timedelta(days=d)).strftime("%Y-%m-%d")
+            s.add(
+                ExposureDay(user_id=users["ana"], day=day, reveals=3 + d, views=10 + d, seconds=600)
+            )
+            s.add(ExposureDay(user_id=users["bob"], day=day, reveals=1, views=4, seconds=300))
+        notices = []
+        for i, status in enumerate(("draft", "sent", "sent", "removed", "escalated")):
+            sent = now - timedelta(days=3, hours=i) if status != "draft" else None
+            n = Notice(
+                serial=f"TD-2026-{i + 1:05d}",
+                abuse_contact="abuse@example.net",
+                status=status,
+                sent_at=sent,
+                created_at=now - timedelta(days=4),
+                country="NL",
+                as_org="Example Hosting",
+                asn=64500,
+            )
+            s.add(n)
+            s.flush()
+            notices.append(n.id)
+            target = decided[i % 4]
+            s.add(
+                NoticeUrl(
+                    notice_id=n.id,
+                    item_id=target,
+                    url=f"http://example.net/page-n{i}",
+                    first_seen=now - timedelta(days=5),
+                    removed_at=(sent + timedelta(hours=6 * (i + 1))) if sent and i >= 2 else None,
+                )
+            )
+    return {"open": opened, "decided": decided, "notices": notices}
