@@ -63,6 +63,7 @@ CANDIDATE_FIELDS = (
     "first_seen", "last_seen", "decided_by", "decided_at", "category", "removed_at",
     # additions to the contract:
     "abuse_contact_source", "created_at", "tls_verified",
+    "decided_via", "review_kind",
 )  # fmt: skip
 BATCH = 1000
 logger = logging.getLogger(__name__)
@@ -300,7 +301,17 @@ def _candidate_record(
         "category": item.category, "removed_at": iso(item.removed_at),
         "abuse_contact_source": h("abuse_contact_source"), "created_at": iso(item.created_at),
         "tls_verified": page.tls_verified,  # H-07: null for plain HTTP
+        **_settled_by(item, decided_by),
     }  # fmt: skip
+
+
+def _settled_by(item: ReviewItem, decided_by: str | None) -> Record:
+    """`decided_via` (analyst, list:NAME, media:ITEM_ID) and `review_kind`; a page a list
+    settled has `decided_by` `list:NAME` (media:ITEM_ID: the analyst-confirmed list)."""
+    via = item.decided_via or ("analyst" if item.decided_by is not None else None)
+    if decided_by is None and via is not None and via != "analyst":
+        decided_by = via if via.startswith("list:") else "list:analyst-confirmed"
+    return {"decided_by": decided_by, "decided_via": via, "review_kind": item.review_kind}
 
 
 def iter_candidates(session: Session, flt: CandidateFilter | None = None) -> Iterator[Record]:

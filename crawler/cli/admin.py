@@ -68,10 +68,15 @@ def hashlist_import(
     pdq_threshold: Annotated[
         int | None, typer.Option(help="PDQ match distance (default 31)")
     ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(help="review (default) or auto: exact matches confirm with no person"),
+    ] = None,
 ) -> None:
     """Import a hash list file; a malformed row rejects the whole file."""
     if kind is not None and kind not in ("known", "benign"):
         raise UsageError(f"--kind {kind!r}: must be known or benign")
+    hashlists.check_action(action, kind or "known")
     try:
         rows, digest = hashlists.read_file(file)
     except hashlists.HashListError as exc:
@@ -79,14 +84,18 @@ def hashlist_import(
             info(line)
         raise
     with database() as db, db.session() as session:
-        result = hashlists.import_rows(session, name, rows, kind=kind, pdq_threshold=pdq_threshold)
-        details = {
+        result = hashlists.import_rows(
+            session, name, rows, kind=kind, pdq_threshold=pdq_threshold, action=action
+        )
+        details: dict[str, object] = {
             "file": file.name,
             "sha256": digest,
             "rows": result.rows,
             "added": result.added,
             "updated": result.updated,
         }
+        if action is not None:
+            details["action"] = action
         record(session, Event("cli", "hashlist.import", "hash_list", result.list_id, details))
     info(
         f"{name}: {result.rows} rows read, {result.added} added, {result.updated} updated, "
@@ -98,7 +107,16 @@ def hashlist_import(
 def hashlist_list() -> None:
     """Every list with its kind, settings and entry counts by type."""
     table = Table(
-        "name", "kind", "enabled", "pdq threshold", "md5", "sha1", "sha256", "pdq", "total"
+        "name",
+        "kind",
+        "enabled",
+        "pdq threshold",
+        "md5",
+        "sha1",
+        "sha256",
+        "pdq",
+        "total",
+        "action",
     )
     with database() as db, db.read_session() as session:
         for hash_list, counts in hashlists.list_summaries(session):
@@ -106,6 +124,7 @@ def hashlist_list() -> None:
             table.add_row(
                 hash_list.name,
                 hash_list.kind,
+                hash_list.action,
                 "yes" if hash_list.enabled else "no",
                 str(hash_list.pdq_threshold),
                 *cells,
