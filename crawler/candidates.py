@@ -332,6 +332,8 @@ def _auto_confirm(item: ReviewItem, assessment: PageAssessment, changes: Candida
     if decision is None or item.status not in ("pending", "suppressed"):
         return False  # an escalated item: a person is already on it
     now = utcnow()
+    if item.claimed_by is not None:
+        return False  # claimed: the analyst holding it decides (the app's clock, not ours)
     item.status, item.version, item.updated_at = "confirmed", item.version + 1, now
     item.decided_via, item.category, item.decided_at = decision[0], decision[1], now
     item.decided_by, item.claimed_by, item.lease_until = None, None, None

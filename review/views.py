@@ -289,6 +289,12 @@ def _decision_request() -> DecisionRequest:
     if version is None:
         abort(400, "the form has no item version; reload the item")
     apply_to = tuple(int(v) for v in form.getlist("apply_to") if v.isdigit())
+    # The item form marks that it carries the `Illegal` checkboxes: none ticked is a choice.
+    illegal = (
+        tuple(int(v) for v in form.getlist("illegal_media") if v.isdigit())
+        if form.get("media_choice") == "1"
+        else None
+    )
     return DecisionRequest(
         action=action,
         version=version,
@@ -296,6 +302,7 @@ def _decision_request() -> DecisionRequest:
         notes=(form.get("notes") or "").strip()[:10_000] or None,
         apply_to=apply_to,
         add_benign=form.get("add_benign") == "yes",
+        illegal_media=illegal,
     )
 
 
@@ -313,7 +320,13 @@ def decision(item_id: int) -> Response:
         return Response(body, status=outcome.http_status)
     also = ",".join(map(str, outcome.applied_to)) or None
     target = url_for(
-        "views.queue_page", msg="decided", item=item_id, status=outcome.status, also=also
+        "views.queue_page",
+        msg="decided",
+        item=item_id,
+        status=outcome.status,
+        also=also,
+        settled=outcome.settled or None,
+        near=outcome.confirm_match or None,
     )
     return redirect(target)  # type: ignore[return-value]
 
@@ -521,6 +534,12 @@ def _page_message() -> str | None:
         return None
     also = [a for a in request.args.get("also", "").split(",") if a.isdigit()]
     extra = f" Also applied to items {', '.join(also)}." if also else ""
+    settled = request.args.get("settled", 0, type=int) or 0
+    near = request.args.get("near", 0, type=int) or 0
+    if settled:
+        extra += f" The media decision confirmed {settled} other pages."
+    if near:
+        extra += f" {near} pages with near copies wait as confirm-match items."
     return f"Decision recorded: item {item} is now {status}.{extra}"
 
 

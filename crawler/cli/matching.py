@@ -14,6 +14,7 @@ from crawler.cli.admin import hashlist_app
 from crawler.errors import UsageError
 from crawler.list_settings import SettingChange, set_action, set_enabled, set_threshold
 from crawler.matching import MatcherConfig
+from crawler.media_decisions import revert
 from crawler.rematch import Progress as ProgressCallback
 from crawler.rematch import rematch
 
@@ -105,3 +106,27 @@ def hashlist_set(
         _report(change, what)
     if pdq_threshold is not None and changes[-1][0].changed:
         info("run `takedown rematch` to find matches a wider threshold now admits")
+
+
+@hashlist_app.command("revert")
+def hashlist_revert(
+    name: str,
+    decision: Annotated[
+        int | None,
+        typer.Option(help="undo only what the media decision on this review item settled"),
+    ] = None,
+) -> None:
+    """Undo every page a list (or one analyst's media decision) confirmed with no person.
+
+    The list is set back to `review` (a decision's entries are removed from
+    analyst-confirmed), then the pages it settled are reopened, one transaction and one
+    audit event per batch; an interrupted revert is run again to finish."""
+    cfg = settings()
+    with database(cfg=cfg) as db:
+        if decision is not None:
+            if name != "analyst-confirmed":
+                raise UsageError("--decision: only analyst-confirmed holds decisions' media")
+            summary = revert(db, item_id=decision, categories=cfg.categories)
+        else:
+            summary = revert(db, list_name=name, categories=cfg.categories)
+    info(summary.line())
