@@ -25,7 +25,8 @@ from sqlalchemy import desc, func, select
 
 from crawler.audit import Event
 from crawler.db.models import AuditEvent, Notice, NoticeUrl, User
-from review import auth, exposure, queue
+from crawler.media_decisions import revert
+from review import auth, exposure, queue, settled
 from review.audit import record
 from review.decisions import DecisionRequest, decide
 from review.fetch import PreviewUnavailable, fetch_media
@@ -39,6 +40,7 @@ from review.web import (
     cfg,
     cookie_name,
     cookie_secure,
+    database,
     found,
     now,
     principal,
@@ -427,7 +429,45 @@ def exposure_page() -> str:
     budget = cfg().daily_reveal_budget
     mine = exposure.own_day(session, (p.user_id, p.username), now(), budget)
     team = exposure.team_day(session, now(), budget) if p.is_lead else None
-    return render_template("exposure.html", exposure=mine, team=team)
+    avoided = settled.avoided_by(session, p.user_id, p.username)
+    team_avoided = settled.avoided_team(session) if p.is_lead else None
+    return render_template(
+        "exposure.html", exposure=mine, team=team, avoided=avoided, team_avoided=team_avoided
+    )
+
+
+@bp.get("/settled")
+@roles("lead", "admin")
+def settled_page() -> str:
+    """Pages confirmed with no person, by source: a lead's check on lists and decisions."""
+    via = (request.args.get("via") or "").strip()[:160] or None
+    session = reader()
+    return render_template(
+        "settled.html",
+        sources=settled.sources(session),
+        rows=settled.settled_rows(session, via),
+        via=via,
+        done=request.args.get("reverted", type=int),
+    )
+
+
+@bp.post("/settled/revert")
+@roles("lead", "admin")
+def settled_revert() -> Response:
+    """Undo everything one list or one media decision settled (batched, audited)."""
+    via = request.form.get("via", "")
+    kind, _, value = via.partition(":")
+    p = user()
+    if kind == "list" and value and len(value) <= 128:
+        summary = revert(database(), list_name=value, categories=cfg().categories, actor=p.username)
+    elif kind == "media" and value.isdigit() and len(value) < 12:
+        summary = revert(
+            database(), item_id=int(value), categories=cfg().categories, actor=p.username
+        )
+    else:
+        abort(400, "name what to revert: list:NAME or media:ITEM_ID")
+    target = url_for("views.settled_page", reverted=summary.reverted)
+    return redirect(target)  # type: ignore[return-value]
 
 
 @bp.get("/notices")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -252,3 +253,52 @@ def test_two_analysts_confirming_the_same_media_write_one_set_of_rows(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "media.confirm")
         ).scalar_one()
         assert confirms == 2
+
+
+def test_lead_sees_what_an_auto_list_settled_and_reverts_it_in_batches(
+    app: Flask, db: Database, cli: Cli, env: dict[str, str]
+) -> None:
+    site = build_site(db)
+    assert cli("hashlist", "set", "graded", "--action", "auto")[0] == 0
+    assert _statuses(db)[MAIN][:2] == ("confirmed", "list:graded")
+    ana, lee = app.test_client(), app.test_client()
+    login(ana, "ana")
+    lee_csrf = login(lee, "lee")
+    assert ana.get("/settled").status_code == 403
+    page = lee.get("/settled").get_data(as_text=True)
+    assert "list:graded" in page and "a.test/main" in page
+    exposure = lee.get("/exposure").get_data(as_text=True)
+    assert "(lists alone)" in exposure and "Media settled without a view" in exposure
+    resp = lee.post("/settled/revert", data={"csrf_token": lee_csrf, "via": "list:graded"})
+    assert resp.status_code == 302 and "reverted=1" in resp.headers["Location"]
+    assert _statuses(db)[MAIN][:2] == ("pending", None)
+    with db.read_session() as s:
+        graded = s.execute(select(HashList).where(HashList.name == "graded")).scalar_one()
+        assert graded.action == "review"  # it no longer acts alone
+    assert lee.post("/settled/revert", data={"csrf_token": lee_csrf, "via": "x"}).status_code == 400
+    assert site["item"] == _item_id(db, MAIN)
+
+
+def test_revert_of_many_pages_runs_one_transaction_per_batch_and_resumes(db: Database) -> None:
+    from crawler.media_decisions import revert
+
+    known = hashes_of(encode(synthetic(300)))
+    add_list(db, "fast", [("sha256", known.sha256, "A")])
+    with db.session() as s:
+        s.execute(HashList.__table__.update().values(action="auto"))
+    add_media(db, known, [f"http://a.test/p{n}" for n in range(25)])
+    rematch(db)
+    assert sum(v[0] == "confirmed" for v in _statuses(db).values()) == 25
+    calls: list[int] = []
+
+    def stop_after_two(done: int) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        revert(db, list_name="fast", batch=10, progress=stop_after_two)
+    assert sum(v[0] == "confirmed" for v in _statuses(db).values()) == 5  # two batches done
+    summary = revert(db, list_name="fast", batch=10)
+    assert (summary.reverted, summary.batches) == (5, 1)
+    assert {v[0] for v in _statuses(db).values()} == {"pending"}
