@@ -32,12 +32,12 @@ from tests.test_matching import (
     synthetic,
 )
 
-MAIN = "http://a.test/main"
+MAIN = "http://127.0.0.1/main"
 
 
 def _copies(n: int) -> list[str]:
     # two hosts
-    return [f"http://{'a' if k % 2 else 'b'}.test/repost-{n}-{k}" for k in range(5)]
+    return [f"http://127.0.0.{1 + k % 2}/repost-{n}-{k}" for k in range(5)]
 
 
 def build_site(db: Database) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def build_site(db: Database) -> dict[str, Any]:
     known_id = add_media(db, known, [MAIN])
     ids = [add_media(db, h, [MAIN, *_copies(n)]) for n, h in enumerate(unlisted)]
     near = hashes_of(encode(images[0].resize((358, 358))))
-    near_id = add_media(db, near, ["http://b.test/resized"])
+    near_id = add_media(db, near, ["http://127.0.0.2/resized"])
     rematch(db)
     with db.read_session() as s:
         item = s.execute(
@@ -110,7 +110,7 @@ def test_one_confirm_settles_every_copy_then_a_lead_reverts(
     assert settled[MAIN][1] == "analyst"
     via = f"media:{site['item']}"
     assert {v[1] for u, v in settled.items() if u != MAIN} == {via}
-    assert after["http://b.test/resized"] == ("pending", None, "confirm-match")
+    assert after["http://127.0.0.2/resized"] == ("pending", None, "confirm-match")
     # the media's hashes joined analyst-confirmed: 4 media x (md5, sha1, sha256, pdq)
     with db.read_session() as s:
         entries = s.execute(
@@ -131,10 +131,10 @@ def test_one_confirm_settles_every_copy_then_a_lead_reverts(
     assert records[_copies(0)[0]]["decided_via"] == via
     assert records[_copies(0)[0]]["decided_by"] == "list:analyst-confirmed"
     assert records[MAIN]["decided_via"] == "analyst"
-    assert records["http://b.test/resized"]["review_kind"] == "confirm-match"
+    assert records["http://127.0.0.2/resized"]["review_kind"] == "confirm-match"
 
     # the confirm-match page shows the known media's metadata, with no preview of it
-    near_item = _item_id(db, "http://b.test/resized")
+    near_item = _item_id(db, "http://127.0.0.2/resized")
     bob = app.test_client()
     bob_csrf = login(bob, "bob")
     bob.post(f"/items/{near_item}/claim", data={"csrf_token": bob_csrf})
@@ -143,14 +143,14 @@ def test_one_confirm_settles_every_copy_then_a_lead_reverts(
     assert f"item:{site['item']}" in shown
 
     # a later crawl stores a sixth copy of the second image: confirmed with no person
-    sixth = "http://a.test/sixth"
+    sixth = "http://127.0.0.1/sixth"
     with db.session() as s:
         p = Page(url=sixth, canonical_url=sixth)
         s.add(p)
         s.flush()
         s.add(
             Observation(
-                page_id=p.id, media_id=site["unlisted"][1], media_url="http://a.test/x.png",
+                page_id=p.id, media_id=site["unlisted"][1], media_url="http://127.0.0.1/x.png",
                 status="hashed",
             )
         )  # fmt: skip
@@ -165,7 +165,7 @@ def test_one_confirm_settles_every_copy_then_a_lead_reverts(
     final = _statuses(db)
     assert final[MAIN][0] == "confirmed"  # the analyst's own decision stands
     assert [u for u, v in final.items() if v[0] == "confirmed"] == [MAIN]
-    assert final["http://b.test/resized"][0] == "suppressed"
+    assert final["http://127.0.0.2/resized"][0] == "suppressed"
     with db.read_session() as s:
         left = s.execute(
             select(func.count()).select_from(HashEntry).join(HashList)
@@ -266,7 +266,7 @@ def test_lead_sees_what_an_auto_list_settled_and_reverts_it_in_batches(
     lee_csrf = login(lee, "lee")
     assert ana.get("/settled").status_code == 403
     page = lee.get("/settled").get_data(as_text=True)
-    assert "list:graded" in page and "a.test/main" in page
+    assert "list:graded" in page and "127.0.0.1/main" in page
     exposure = lee.get("/exposure").get_data(as_text=True)
     assert "(lists alone)" in exposure and "Media settled without a view" in exposure
     resp = lee.post("/settled/revert", data={"csrf_token": lee_csrf, "via": "list:graded"})
@@ -286,7 +286,7 @@ def test_revert_of_many_pages_runs_one_transaction_per_batch_and_resumes(db: Dat
     add_list(db, "fast", [("sha256", known.sha256, "A")])
     with db.session() as s:
         s.execute(HashList.__table__.update().values(action="auto"))
-    add_media(db, known, [f"http://a.test/p{n}" for n in range(25)])
+    add_media(db, known, [f"http://127.0.0.1/p{n}" for n in range(25)])
     rematch(db)
     assert sum(v[0] == "confirmed" for v in _statuses(db).values()) == 25
     calls: list[int] = []
