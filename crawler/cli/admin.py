@@ -117,6 +117,7 @@ def hashlist_list() -> None:
         "pdq",
         "total",
         "action",
+        pad_edge=False,  # so the added action column still fits 80 columns
     )
     with database() as db, db.read_session() as session:
         for hash_list, counts in hashlists.list_summaries(session):
@@ -124,11 +125,11 @@ def hashlist_list() -> None:
             table.add_row(
                 hash_list.name,
                 hash_list.kind,
-                hash_list.action,
                 "yes" if hash_list.enabled else "no",
                 str(hash_list.pdq_threshold),
                 *cells,
                 str(sum(counts.values())),
+                hash_list.action,
             )
     out_console.print(table)
 
