@@ -259,8 +259,15 @@ def update_candidates(
     for chunk in _chunks(page_ids):
         assessments = assess_pages(session, chunk, categories)
         items = _items(session, chunk)
+        new = [
+            (p, assessments[p])
+            for p in chunk
+            if p not in items and p in assessments and assessments[p].matched()
+        ]
+        created = _create_many(session, new, changes)
         for page_id in chunk:
-            _apply(session, page_id, assessments.get(page_id), items.get(page_id), changes)
+            if page_id not in created:
+                _apply(session, page_id, assessments.get(page_id), items.get(page_id), changes)
         _audit_settled(session, changes)
     session.flush()
     return changes
@@ -342,6 +349,47 @@ def _auto_confirm(item: ReviewItem, assessment: PageAssessment, changes: Candida
     changes.auto_confirmed += 1
     changes.settled.append((item.id, item.page_id, decision[0]))
     return True
+
+
+def _create_many(
+    session: Session, new: list[tuple[int, PageAssessment]], changes: CandidateChanges
+) -> set[int]:
+    """Open items for many pages in one multi-row INSERT (a decision spreading to thousands
+    of stored copies opens them here); the pages created. A page another process opened
+    meanwhile (ON CONFLICT) is left to `_apply`."""
+    if len(new) < 2:
+        return set()
+    rows = [_new_values(page_id, assessment) for page_id, assessment in new]
+    table = ReviewItem.__table__
+    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=["page_id"])
+    result = session.execute(stmt.returning(table.c.id, table.c.page_id), rows)
+    created: set[int] = set()
+    via = {page_id: a.auto_decision for page_id, a in new}
+    for item_id, page_id in result:
+        created.add(int(page_id))
+        changes.opened += 1
+        decision = via[int(page_id)]
+        if decision is not None:
+            changes.auto_confirmed += 1
+            changes.settled.append((int(item_id), int(page_id), decision[0]))
+    return created
+
+
+def _new_values(page_id: int, assessment: PageAssessment) -> dict[str, Any]:
+    now = utcnow()
+    decision = assessment.auto_decision
+    return {
+        "page_id": page_id,
+        "status": "pending" if decision is None else "confirmed",
+        "priority": assessment.priority,
+        "no_viewing_needed": assessment.no_viewing_needed,
+        "review_kind": assessment.review_kind,
+        "decided_via": None if decision is None else decision[0],
+        "category": None if decision is None else decision[1],
+        "decided_at": None if decision is None else now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _create(
