@@ -158,3 +158,29 @@ def test_cli_import_and_set_action_then_rematch_confirms(
     recs = {json.loads(line)["page_url"]: json.loads(line) for line in out.splitlines() if line}
     assert recs["http://127.0.0.1/c"]["decided_by"] == "list:fast"
     assert cli("hashlist", "set", "ok-missing", "--action", "auto")[0] == 2
+
+
+def test_a_page_an_auto_list_confirmed_goes_into_the_next_notices_build(db: Database) -> None:
+    from crawler.db.models import NoticeUrl, Page
+    from crawler.notices import build_notices
+    from tests.notices import seed
+    from tests.notices.seed import T0
+
+    known = fake_hashes(None)
+    add_list(db, "trusted", [("md5", known.md5, "A")])
+    _set_auto(db, "trusted")
+    url = "http://127.0.0.1/auto"
+    media_id = add_media(db, known, [url])
+    with db.session() as s:
+        host = seed.host(s, "a.example.net", "198.51.100.1", contact="abuse@hoster.example")
+        s.execute(Page.__table__.update().values(host_id=host.id))
+    with db.read_session() as session:
+        matcher = Matcher.load(session)
+    crawl_step(db, matcher, media_id, url)
+    item = _item(db, url)
+    assert (item.status, item.decided_via) == ("confirmed", "list:trusted")
+    with db.session() as s:
+        build_notices(s, seed.settings(), T0)
+    with db.read_session() as s:
+        noticed = s.execute(select(NoticeUrl.open_item_id)).scalars().all()
+    assert noticed == [item.id]
