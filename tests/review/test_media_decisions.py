@@ -111,6 +111,9 @@ def test_one_confirm_settles_every_copy_then_a_lead_reverts(
     via = f"media:{site['item']}"
     assert {v[1] for u, v in settled.items() if u != MAIN} == {via}
     assert after["http://127.0.0.2/resized"] == ("pending", None, "confirm-match")
+    exposure = ana.get("/exposure").get_data(as_text=True)
+    assert "Pages your media decisions settled (to date)</dt><dd>20</dd>" in exposure
+    assert "Media settled without a view (to date)</dt><dd>20</dd>" in exposure
     # the media's hashes joined analyst-confirmed: 4 media x (md5, sha1, sha256, pdq)
     with db.read_session() as s:
         entries = s.execute(
