@@ -305,3 +305,43 @@ def test_revert_of_many_pages_runs_one_transaction_per_batch_and_resumes(db: Dat
     summary = revert(db, list_name="fast", batch=10)
     assert (summary.reverted, summary.batches) == (5, 1)
     assert {v[0] for v in _statuses(db).values()} == {"pending"}
+
+
+def test_concurrent_confirmations_of_one_media_leave_one_row_per_hash(db: Database) -> None:
+    import threading
+
+    from crawler.media_decisions import confirm_media
+
+    site = build_site(db)
+    media = site["unlisted"][2]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def decide(item: int, category: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with db.session() as s:
+                confirm_media(s, [media], category, item, ("A", "B", "C"), f"analyst-{item}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=decide, args=(n, c)) for n, c in ((9001, "A"), (9002, "B"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with db.read_session() as s:
+        rows = s.execute(
+            select(HashEntry.hash_type, HashEntry.reference)
+            .join(HashList)
+            .where(HashList.name == ANALYST_CONFIRMED)
+        ).all()
+        assert sorted(t for t, _ in rows) == ["md5", "pdq", "sha1", "sha256"]
+        assert len({r for _, r in rows}) == 1  # one decision's reference: one result
+        audited = s.execute(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "media.confirm")
+        ).scalar_one()
+        assert audited == 2
+    copies = _statuses(db)
+    assert all(copies[u][0] == "confirmed" for u in _copies(2))
