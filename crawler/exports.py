@@ -76,6 +76,7 @@ CANDIDATE_FIELDS = (
     # additions to the contract:
     "abuse_contact_source", "created_at", "tls_verified",
     "page_id", "suppressed_matches", "benign_matches",
+    "decided_via", "review_kind",
 )  # fmt: skip
 BATCH = 1000
 logger = logging.getLogger(__name__)
@@ -402,7 +403,17 @@ def _candidate_record(
             {**_suppressed_record(r, matches), "sha256": r.sha256} for r in matches.suppressed
         ],
         "benign_matches": [{**_match_record(r), "sha256": r.sha256} for r in matches.benign],
+        **_settled_by(item, decided_by),
     }  # fmt: skip
+
+
+def _settled_by(item: ReviewItem, decided_by: str | None) -> Record:
+    """`decided_via` (analyst, list:NAME, media:ITEM_ID) and `review_kind`; a page a list
+    settled has `decided_by` `list:NAME` (media:ITEM_ID: the analyst-confirmed list)."""
+    via = item.decided_via or ("analyst" if item.decided_by is not None else None)
+    if decided_by is None and via is not None and via != "analyst":
+        decided_by = via if via.startswith("list:") else "list:analyst-confirmed"
+    return {"decided_by": decided_by, "decided_via": via, "review_kind": item.review_kind}
 
 
 def iter_candidates(session: Session, flt: CandidateFilter | None = None) -> Iterator[Record]:

@@ -18,6 +18,7 @@ from crawler.candidates import CandidateChanges, update_candidates
 from crawler.db.models import HashList, Match, Observation
 from crawler.db.types import utcnow
 from crawler.errors import UsageError
+from crawler.media.hashlists import check_action
 from crawler.media.pdq_index import MAX_RADIUS
 
 
@@ -49,7 +50,11 @@ def _bump(
     session: Session, hash_list: HashList, actor: str, action: str, categories: tuple[str, ...]
 ) -> CandidateChanges:
     hash_list.version, hash_list.updated_at = hash_list.version + 1, utcnow()
-    details = {"enabled": hash_list.enabled, "pdq_threshold": hash_list.pdq_threshold}
+    details = {
+        "enabled": hash_list.enabled,
+        "pdq_threshold": hash_list.pdq_threshold,
+        "action": hash_list.action,
+    }
     record(session, Event(actor, action, "hash_list", hash_list.id, details))
     session.flush()
     return update_candidates(session, _pages_of(session, hash_list.id), categories)
@@ -87,3 +92,23 @@ def set_threshold(
     hash_list.pdq_threshold = threshold
     changes = _bump(session, hash_list, actor, "hashlist.set", categories)
     return SettingChange(name, True, changes)
+
+
+def set_action(
+    session: Session,
+    name: str,
+    action: str,
+    categories: tuple[str, ...],
+    actor: str = "cli",
+) -> SettingChange:
+    """`review` or `auto` (known lists only): whether exact matches confirm on their own.
+
+    Turning a list `auto` confirms at once every pending page it matched exactly; turning
+    it back to `review` settles nothing anew (`takedown hashlist revert` undoes what it
+    settled)."""
+    hash_list = _get_list(session, name)
+    check_action(action, hash_list.kind)
+    if hash_list.action == action:
+        return SettingChange(name, False, CandidateChanges())
+    hash_list.action = action
+    return SettingChange(name, True, _bump(session, hash_list, actor, "hashlist.set", categories))

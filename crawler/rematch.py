@@ -64,7 +64,7 @@ class RematchSummary:
             f"{MIN_PDQ_QUALITY})",
             f"matches: {self.exact_matches} exact, {self.pdq_matches} PDQ, {self.new_matches} new",
             f"candidates: {c.opened} opened, {c.reopened} reopened, {c.suppressed} closed "
-            f"(suppressed), {c.updated} re-ranked",
+            f"(suppressed), {c.updated} re-ranked, {c.auto_confirmed} confirmed by auto lists",
             *(q.line() for q in self.quarantines),
             f"done in {self.seconds:.1f} s",
         ]
@@ -225,6 +225,7 @@ def _audit(session: Session, summary: RematchSummary) -> None:
         "opened": c.opened,
         "reopened": c.reopened,
         "suppressed": c.suppressed,
+        "auto_confirmed": c.auto_confirmed,
         "quarantined": [q.entry_id for q in summary.quarantines],
     }
     record(session, Event("cli", "rematch", None, None, details))

@@ -50,6 +50,12 @@ DECISION_SCHEMA: dict[str, Any] = {
             "items": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
         },
         "add_benign": {"type": "boolean"},
+        # Media ids ticked `Illegal` (Confirm); absent: the default ticks (exact known).
+        "illegal_media": {
+            "type": "array",
+            "maxItems": 500,
+            "items": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        },
     },
 }
 
@@ -162,6 +168,9 @@ def decision(item_id: int) -> Response:
         notes=body.get("notes"),
         apply_to=tuple(body.get("apply_to", ())),
         add_benign=bool(body.get("add_benign", False)),
+        illegal_media=(
+            tuple(body["illegal_media"]) if body.get("illegal_media") is not None else None
+        ),
     )
     view = found(load_item(reader(), item_id))  # read before the writer's turn
     with writing() as session:
@@ -174,6 +183,8 @@ def decision(item_id: int) -> Response:
             "status": outcome.status,
             "applied_to": outcome.applied_to,
             "skipped": outcome.skipped,
+            "settled": outcome.settled,
+            "confirm_match": outcome.confirm_match,
         }
     )
 

@@ -5,6 +5,14 @@ item's `version` (and, except for countersigning, on the caller still holding th
 so of twenty identical POSTs exactly one changes the row and writes a `Decision`; the
 others get 409 and are audited as stale. The outcome is returned, never raised, so the
 audit event of a refused attempt is committed with the caller's transaction.
+
+Decisions are about media (CONTRACT "Second round"): `illegal_media` names the media ids
+the analyst ticked `Illegal` (None: the default ticks, `ItemView.default_illegal`). A
+Confirm adds their hashes to `analyst-confirmed` and spreads in the same transaction
+(`crawler.media_decisions`): exact copies on other stored pages are confirmed, near copies
+queued as confirm-match items. A media already on a benign list is refused (409): a lead
+removes the benign entry first. Under the four-eyes rule the media spread only once the
+confirmation is final (an exact known match; a countersigned one spreads nothing more).
 """
 
 from __future__ import annotations
@@ -12,13 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, insert, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from crawler import exchanges
+from crawler import exchanges, media_decisions
 from crawler.audit import Event
 from crawler.db.models import Decision, ReviewItem
-from crawler.media import hashlists
 from review import audit, exposure
 from review.audit import record
 from review.auth import Principal
@@ -39,6 +46,7 @@ class DecisionRequest:
     notes: str | None = None
     apply_to: tuple[int, ...] = ()
     add_benign: bool = False
+    illegal_media: tuple[int, ...] | None = None  # media ids ticked `Illegal`; None: default
 
 
 @dataclass
@@ -49,6 +57,8 @@ class DecisionOutcome:
     status: str | None = None
     applied_to: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+    settled: int = 0  # other pages the media decision confirmed at once
+    confirm_match: int = 0  # near copies queued as confirm-match items
 
     @property
     def ok(self) -> bool:
@@ -132,6 +142,7 @@ def _write(
             notes=req.notes,
             decided_by=principal.user_id,
             decided_at=now,
+            decided_via="analyst",
         )
     conn = session.connection()
     done = conn.execute(
@@ -188,6 +199,20 @@ def decide(
     related = {r.id for r in view.related}
     if not set(req.apply_to) <= related:
         return DecisionOutcome(400, "apply_to names items that do not share this media", item_id)
+    ticked, problem = _ticked(req, view)
+    if problem:
+        return DecisionOutcome(400, problem, item_id)
+    if req.action == "confirm":
+        listed = media_decisions.benign_listed(session, ticked)
+        if listed:
+            numbers = {m.media_id: n for n, m in enumerate(view.media, 1)}
+            first = min(listed, key=lambda m: numbers.get(m, 0))
+            message = (
+                f"media {numbers.get(first)} is on the benign list {listed[first]!r}: "
+                "a lead must remove that entry before it can be confirmed"
+            )
+            _audit(session, principal, item_id, "decision.refused", req, {"reason": message})
+            return DecisionOutcome(409, message, item_id)
     status = _new_status(req, view, cfg)
     if not _write(session, principal, item_id, req, status, _guard(req, principal, view), now):
         _audit(session, principal, item_id, "decision.stale", req, {"version": req.version})
@@ -197,14 +222,47 @@ def decide(
     exchanges.after_decision(session, req.action, [item_id, *outcome.applied_to], now)
     if req.action == "reject" and req.add_benign:
         _add_benign(session, principal, view, cfg)
+    if req.action == "confirm" and status == "confirmed" and ticked:
+        spread = media_decisions.confirm_media(
+            session, ticked, req.category, item_id, cfg.categories, principal.username
+        )
+        outcome.settled = spread.changes.auto_confirmed
+        outcome.confirm_match = _confirm_match_count(session, spread.pages, item_id)
     exposure.item_left(session, principal.user_id, now, cfg.max_item_seconds)
     details: dict[str, object] = {
         "status": status,
         "applied_to": outcome.applied_to,
         "skipped": outcome.skipped,
     }
+    if req.action == "confirm":
+        details.update(illegal_media=list(ticked), settled=outcome.settled)
     _audit(session, principal, item_id, f"decision.{req.action}", req, details)
     return outcome
+
+
+def _ticked(req: DecisionRequest, view: ItemView) -> tuple[list[int], str | None]:
+    """The media ids ticked `Illegal`, or the reason the selection is refused."""
+    if req.illegal_media is None:
+        return (view.default_illegal if req.action == "confirm" else []), None
+    on_page = {m.media_id for m in view.media if m.media_id is not None}
+    chosen = sorted(set(req.illegal_media))
+    if not set(chosen) <= on_page:
+        return [], "illegal_media names media that this page does not show"
+    if chosen and req.action != "confirm":
+        return [], "only Confirm marks media illegal"
+    return chosen, None
+
+
+def _confirm_match_count(session: Session, pages: set[int], item_id: int) -> int:
+    if not pages:
+        return 0
+    query = select(func.count()).where(
+        ReviewItem.page_id.in_(sorted(pages)),
+        ReviewItem.review_kind == "confirm-match",
+        ReviewItem.status == "pending",
+        ReviewItem.id != item_id,
+    )
+    return int(session.execute(query).scalar_one())
 
 
 def _apply_to_related(
@@ -249,15 +307,15 @@ def _related_refusal(principal: Principal, item: ReviewItem, now: datetime) -> s
 
 
 def _add_benign(session: Session, principal: Principal, view: ItemView, cfg: ReviewConfig) -> None:
-    rows = [
-        hashlists.HashRow("sha256", m.sha256, None, f"rejected in review item {view.id}")
-        for m in view.media
-        if m.sha256 and not m.exact_known
-    ]
-    if not rows:
+    """The page's media (not the exact known ones) join the benign list, every hash."""
+    media = [m for m in view.media if m.media_id is not None and m.sha256 and not m.exact_known]
+    if not media:
         return
-    result = hashlists.import_rows(session, cfg.benign_list, rows, kind="benign")
-    details = {"list": cfg.benign_list, "hashes": [r.hash for r in rows], "added": result.added}
+    ids = [m.media_id for m in media if m.media_id is not None]
+    media_decisions.benign_media(
+        session, ids, view.id, cfg.categories, principal.username, cfg.benign_list
+    )
+    details = {"list": cfg.benign_list, "hashes": [m.sha256 for m in media]}
     record(
         session, Event(principal.username, "hashlist.benign_add", "review_item", view.id, details)
     )

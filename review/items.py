@@ -43,6 +43,8 @@ class MatchView:
     reference: str | None
     # `crawler.match_state`: active (a hit), suppressed (a benign list wins), benign, inactive
     state: str = ACTIVE
+    list_action: str = "review"
+    entry_hash: str | None = None
 
     @property
     def exact_known(self) -> bool:
@@ -52,6 +54,15 @@ class MatchView:
     def counts(self) -> bool:
         """A hit under the lists as they are now (not suppressed, not inactive)."""
         return self.state == ACTIVE
+
+    @property
+    def near_auto(self) -> bool:
+        """A near (PDQ) match on a list whose exact matches confirm on their own."""
+        return (
+            self.list_kind == "known"
+            and self.list_action == "auto"
+            and self.match_type not in EXACT_TYPES
+        )
 
 
 @dataclass(frozen=True)
@@ -78,9 +89,36 @@ class MediaView:
         return any(m.exact_known for m in self.matches)
 
     @property
+    def benign(self) -> bool:
+        return any(m.list_kind == "benign" for m in self.matches)
+
+    @property
+    def near_auto(self) -> MatchView | None:
+        """The nearest match on an auto list, when this media only comes near one."""
+        if self.exact_known:
+            return None
+        return next((m for m in self.matches if m.near_auto), None)
+
+    @property
     def previewable(self) -> bool:
         # Exact known matches are metadata only; video is never previewed (no autoplay).
         return not self.exact_known and self.media_type != "video"
+
+
+@dataclass(frozen=True)
+class KnownMedia:
+    """Metadata of a media a decision or list already settled: shown, never previewed."""
+
+    list_name: str
+    category: str | None
+    reference: str | None
+    distance: int
+    media_type: str | None
+    format: str | None
+    width: int | None
+    height: int | None
+    bytes: int | None
+    sha256: str | None
 
 
 @dataclass(frozen=True)
@@ -120,6 +158,31 @@ class ItemView:
     abuse_contact: str | None
     media: list[MediaView]
     related: list[RelatedItem]
+    review_kind: str = "page"
+    decided_via: str | None = None
+    # confirm-match items: near-matched media id -> the known media it comes near
+    known_media: dict[int, KnownMedia] = field(default_factory=dict)
+
+    @property
+    def default_illegal(self) -> list[int]:
+        """Media ids ticked `Illegal` by default: exact known matches (and, on a
+        confirm-match item, the media that come near a confirmed one)."""
+        ticked = []
+        for m in self.media:
+            if m.media_id is None or m.benign:
+                continue
+            if m.exact_known or (self.review_kind == "confirm-match" and m.near_auto):
+                ticked.append(m.media_id)
+        return ticked
+
+    @property
+    def match_category(self) -> str | None:
+        """The category a confirm-match item's known media was confirmed with."""
+        for m in self.media:
+            near = m.near_auto
+            if near is not None and near.category:
+                return near.category
+        return None
 
     @property
     def no_viewing_needed(self) -> bool:
@@ -177,6 +240,8 @@ _ITEM = (
         Host.as_org,
         Host.abuse_contact,
         Page.id,
+        ReviewItem.review_kind,
+        ReviewItem.decided_via,
     )
     .join(Page, Page.id == ReviewItem.page_id)
     .outerjoin(Host, Host.id == Page.host_id)
@@ -219,6 +284,8 @@ _MATCHES = (
         HashEntry.category,
         HashEntry.reference,
         active_clause(Match, HashEntry, HashList),
+        HashList.action,
+        HashEntry.hash,
     )
     .join(HashList, HashList.id == Match.list_id)
     .join(HashEntry, HashEntry.id == Match.entry_id)
@@ -237,7 +304,9 @@ def _matches(conn: Connection, media_ids: list[int]) -> dict[int, list[MatchView
     for media_id, found in rows.items():
         states = match_states((r[2], r[7]) for r in found)
         out[media_id] = [
-            MatchView(r[1], r[2], r[3], r[4], r[5], r[6], state=st)
+            MatchView(
+                r[1], r[2], r[3], r[4], r[5], r[6], state=st, list_action=r[8], entry_hash=r[9]
+            )
             for r, st in zip(found, states, strict=True)
         ]
     return out
@@ -288,11 +357,41 @@ def load_item(session: Session, item_id: int) -> ItemView | None:
     rows = conn.execute(_ITEM_AND_MEDIA, {"item_id": item_id}).all()
     if not rows:
         return None
-    item = rows[0][: _ITEM_WIDTH - 1]  # the last item column is the page id
+    item = rows[0][: _ITEM_WIDTH - 3]  # then the page id, review kind and decided_via
+    kind, via = rows[0][_ITEM_WIDTH - 2], rows[0][_ITEM_WIDTH - 1]
     observed = [r[_ITEM_WIDTH:] for r in rows if r[_ITEM_WIDTH] is not None]
     media = _media_views(conn, observed)
     related = related_items(session, item_id, media)
-    return ItemView(*item, media=media, related=related)  # type: ignore[misc]
+    known = known_media(conn, media) if kind == "confirm-match" else {}
+    return ItemView(  # type: ignore[misc]
+        *item, media=media, related=related, review_kind=kind, decided_via=via, known_media=known
+    )
+
+
+def known_media(conn: Connection, media: list[MediaView]) -> dict[int, KnownMedia]:
+    """For each media coming near an auto list: the stored media of that entry's PDQ (its
+    metadata only), or the entry alone when no stored media has it."""
+    out: dict[int, KnownMedia] = {}
+    for m in media:
+        near = m.near_auto
+        if m.media_id is None or near is None:
+            continue
+        row = conn.execute(
+            select(Media.media_type, Media.format, Media.width, Media.height, Media.bytes,
+                   Media.sha256)
+            .where(Media.pdq == near.entry_hash, Media.id != m.media_id)
+            .order_by(Media.id)
+            .limit(1)
+        ).first()  # fmt: skip
+        facts = tuple(row) if row is not None else (None,) * 6
+        out[m.media_id] = KnownMedia(
+            near.list_name,
+            near.category,
+            near.reference,
+            near.distance,
+            *facts,  # type: ignore[arg-type]
+        )
+    return out
 
 
 def observation_for(session: Session, item_id: int, observation_id: int) -> MediaView | None:

@@ -27,9 +27,10 @@ from crawler import disputes
 from crawler.audit import Event
 from crawler.db.models import DISPUTE_OUTCOMES, AuditEvent, Notice, NoticeUrl, User
 from crawler.errors import UsageError
+from crawler.media_decisions import revert
 from crawler.notices import hold_age
 from crawler.notices import waiting as notices_waiting
-from review import auth, exposure, queue
+from review import auth, exposure, queue, settled
 from review.audit import record
 from review.decisions import DecisionRequest, decide
 from review.fetch import PreviewUnavailable, fetch_media
@@ -44,6 +45,7 @@ from review.web import (
     cfg,
     cookie_name,
     cookie_secure,
+    database,
     found,
     now,
     principal,
@@ -294,6 +296,12 @@ def _decision_request() -> DecisionRequest:
     if version is None:
         abort(400, "the form has no item version; reload the item")
     apply_to = tuple(int(v) for v in form.getlist("apply_to") if v.isdigit())
+    # The item form marks that it carries the `Illegal` checkboxes: none ticked is a choice.
+    illegal = (
+        tuple(int(v) for v in form.getlist("illegal_media") if v.isdigit())
+        if form.get("media_choice") == "1"
+        else None
+    )
     return DecisionRequest(
         action=action,
         version=version,
@@ -301,6 +309,7 @@ def _decision_request() -> DecisionRequest:
         notes=(form.get("notes") or "").strip()[:10_000] or None,
         apply_to=apply_to,
         add_benign=form.get("add_benign") == "yes",
+        illegal_media=illegal,
     )
 
 
@@ -318,7 +327,13 @@ def decision(item_id: int) -> Response:
         return Response(body, status=outcome.http_status)
     also = ",".join(map(str, outcome.applied_to)) or None
     target = url_for(
-        "views.queue_page", msg="decided", item=item_id, status=outcome.status, also=also
+        "views.queue_page",
+        msg="decided",
+        item=item_id,
+        status=outcome.status,
+        also=also,
+        settled=outcome.settled or None,
+        near=outcome.confirm_match or None,
     )
     return redirect(target)  # type: ignore[return-value]
 
@@ -419,7 +434,45 @@ def exposure_page() -> str:
     budget = cfg().daily_reveal_budget
     mine = exposure.own_day(session, (p.user_id, p.username), now(), budget)
     team = exposure.team_day(session, now(), budget) if p.is_lead else None
-    return render_template("exposure.html", exposure=mine, team=team)
+    avoided = settled.avoided_by(session, p.user_id, p.username)
+    team_avoided = settled.avoided_team(session) if p.is_lead else None
+    return render_template(
+        "exposure.html", exposure=mine, team=team, avoided=avoided, team_avoided=team_avoided
+    )
+
+
+@bp.get("/settled")
+@roles("lead", "admin")
+def settled_page() -> str:
+    """Pages confirmed with no person, by source: a lead's check on lists and decisions."""
+    via = (request.args.get("via") or "").strip()[:160] or None
+    session = reader()
+    return render_template(
+        "settled.html",
+        sources=settled.sources(session),
+        rows=settled.settled_rows(session, via),
+        via=via,
+        done=request.args.get("reverted", type=int),
+    )
+
+
+@bp.post("/settled/revert")
+@roles("lead", "admin")
+def settled_revert() -> Response:
+    """Undo everything one list or one media decision settled (batched, audited)."""
+    via = request.form.get("via", "")
+    kind, _, value = via.partition(":")
+    p = user()
+    if kind == "list" and value and len(value) <= 128:
+        summary = revert(database(), list_name=value, categories=cfg().categories, actor=p.username)
+    elif kind == "media" and value.isdigit() and len(value) < 12:
+        summary = revert(
+            database(), item_id=int(value), categories=cfg().categories, actor=p.username
+        )
+    else:
+        abort(400, "name what to revert: list:NAME or media:ITEM_ID")
+    target = url_for("views.settled_page", reverted=summary.reverted)
+    return redirect(target)  # type: ignore[return-value]
 
 
 @bp.get("/notices")
@@ -564,6 +617,12 @@ def _page_message() -> str | None:
         return None
     also = [a for a in request.args.get("also", "").split(",") if a.isdigit()]
     extra = f" Also applied to items {', '.join(also)}." if also else ""
+    settled = request.args.get("settled", 0, type=int) or 0
+    near = request.args.get("near", 0, type=int) or 0
+    if settled:
+        extra += f" The media decision confirmed {settled} other pages."
+    if near:
+        extra += f" {near} pages with near copies wait as confirm-match items."
     return f"Decision recorded: item {item} is now {status}.{extra}"
 
 

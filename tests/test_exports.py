@@ -67,6 +67,8 @@ CONTRACT_CANDIDATES = set(
         "decided_at",
         "category",
         "removed_at",
+        "decided_via",
+        "review_kind",
     ]
 )
 PAYLOADS = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", '=HYPERLINK("x","y")']
@@ -151,6 +153,7 @@ def test_candidates_jsonl_fields(db: Database) -> None:
     }
     assert rec["page_id"] == 1 and rec["suppressed_matches"] == []
     assert (rec["media"], rec["matched_media"], rec["status"]) == (3, 1, "pending")
+    assert (rec["decided_via"], rec["review_kind"]) == (None, "page")
     assert rec["page_url"] == "http://site.test/p0" and rec["host"] == "site.test"
     assert rec["matches"][0]["list"] == "+known-a"
 

@@ -74,10 +74,15 @@ def hashlist_import(
     vpdq_percent: Annotated[
         int | None, typer.Option(help="share of a video's frames that must match (default 80)")
     ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(help="review (default) or auto: exact matches confirm with no person"),
+    ] = None,
 ) -> None:
     """Import a hash list file; a malformed row rejects the whole file."""
     if kind is not None and kind not in ("known", "benign"):
         raise UsageError(f"--kind {kind!r}: must be known or benign")
+    hashlists.check_action(action, kind or "known")
     try:
         rows, digest = hashlists.read_file(file)
     except hashlists.HashListError as exc:
@@ -92,14 +97,17 @@ def hashlist_import(
             kind=kind,
             pdq_threshold=pdq_threshold,
             vpdq_percent=vpdq_percent,
+            action=action,
         )
-        details = {
+        details: dict[str, object] = {
             "file": file.name,
             "sha256": digest,
             "rows": result.rows,
             "added": result.added,
             "updated": result.updated,
         }
+        if action is not None:
+            details["action"] = action
         record(session, Event("cli", "hashlist.import", "hash_list", result.list_id, details))
     info(
         f"{name}: {result.rows} rows read, {result.added} added, {result.updated} updated, "
@@ -111,7 +119,17 @@ def hashlist_import(
 def hashlist_list() -> None:
     """Every list with its kind, settings and entry counts by type."""
     table = Table(
-        "name", "kind", "enabled", "pdq threshold", "md5", "sha1", "sha256", "pdq", "total"
+        "name",
+        "kind",
+        "enabled",
+        "pdq threshold",
+        "md5",
+        "sha1",
+        "sha256",
+        "pdq",
+        "total",
+        "action",
+        pad_edge=False,  # so the added action column still fits 80 columns
     )
     with database() as db, db.read_session() as session:
         for hash_list, counts in hashlists.list_summaries(session):
@@ -123,6 +141,7 @@ def hashlist_list() -> None:
                 str(hash_list.pdq_threshold),
                 *cells,
                 str(sum(counts.values())),
+                hash_list.action,
             )
     out_console.print(table)
 

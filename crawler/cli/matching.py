@@ -11,8 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from crawler.cli._common import database, err_console, info, settings
 from crawler.cli.admin import hashlist_app
-from crawler.list_settings import SettingChange, set_enabled, set_threshold
+from crawler.errors import UsageError
+from crawler.list_settings import SettingChange, set_action, set_enabled, set_threshold
 from crawler.matching import MatcherConfig
+from crawler.media_decisions import revert
 from crawler.rematch import Progress as ProgressCallback
 from crawler.rematch import rematch
 
@@ -58,7 +60,7 @@ def _report(change: SettingChange, what: str) -> None:
     c = change.candidates
     info(
         f"{change.name}: {what}; candidates: {c.opened} opened, {c.reopened} reopened, "
-        f"{c.suppressed} closed, {c.updated} re-ranked"
+        f"{c.suppressed} closed, {c.updated} re-ranked, {c.auto_confirmed} confirmed by lists"
     )
 
 
@@ -83,12 +85,48 @@ def hashlist_disable(name: str) -> None:
 @hashlist_app.command("set")
 def hashlist_set(
     name: str,
-    pdq_threshold: Annotated[int, typer.Option(help="PDQ match distance, 0 to 64")],
+    pdq_threshold: Annotated[int | None, typer.Option(help="PDQ match distance, 0 to 64")] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(help="review, or auto: an exact match confirms the page with no person"),
+    ] = None,
 ) -> None:
-    """Change a list's PDQ threshold (bumps its version; crawls reload it)."""
+    """Change a list's PDQ threshold or action (bumps its version; crawls reload it)."""
+    if pdq_threshold is None and action is None:
+        raise UsageError("hashlist set: give --pdq-threshold and/or --action")
     cfg = settings()
     with database(cfg=cfg) as db, db.session() as session:
-        change = set_threshold(session, name, pdq_threshold, cfg.categories)
-    _report(change, f"PDQ threshold {pdq_threshold}")
-    if change.changed:
+        changes = []
+        if action is not None:
+            changes.append((set_action(session, name, action, cfg.categories), f"action {action}"))
+        if pdq_threshold is not None:
+            change = set_threshold(session, name, pdq_threshold, cfg.categories)
+            changes.append((change, f"PDQ threshold {pdq_threshold}"))
+    for change, what in changes:
+        _report(change, what)
+    if pdq_threshold is not None and changes[-1][0].changed:
         info("run `takedown rematch` to find matches a wider threshold now admits")
+
+
+@hashlist_app.command("revert")
+def hashlist_revert(
+    name: str,
+    decision: Annotated[
+        int | None,
+        typer.Option(help="undo only what the media decision on this review item settled"),
+    ] = None,
+) -> None:
+    """Undo every page a list (or one analyst's media decision) confirmed with no person.
+
+    The list is set back to `review` (a decision's entries are removed from
+    analyst-confirmed), then the pages it settled are reopened, one transaction and one
+    audit event per batch; an interrupted revert is run again to finish."""
+    cfg = settings()
+    with database(cfg=cfg) as db:
+        if decision is not None:
+            if name != "analyst-confirmed":
+                raise UsageError("--decision: only analyst-confirmed holds decisions' media")
+            summary = revert(db, item_id=decision, categories=cfg.categories)
+        else:
+            summary = revert(db, list_name=name, categories=cfg.categories)
+    info(summary.line())

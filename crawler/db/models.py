@@ -39,6 +39,7 @@ NAMING = {
 
 ROLES = ("analyst", "lead", "admin")
 LIST_KINDS = ("known", "benign")
+LIST_ACTIONS = ("review", "auto")  # auto: an exact match confirms without a person
 HASH_TYPES = ("md5", "sha1", "sha256", "pdq", "vpdq")
 ITEM_STATUSES = ("pending", "escalated", "confirmed", "rejected", "removed", "suppressed")
 OBSERVATION_STATUSES = ("hashed", "skipped", "error")
@@ -101,7 +102,10 @@ class ApiToken(Base):
 
 class HashList(Base):
     __tablename__ = "hash_lists"
-    __table_args__ = (CheckConstraint(_in("kind", LIST_KINDS), name="kind"),)
+    __table_args__ = (
+        CheckConstraint(_in("kind", LIST_KINDS), name="kind"),
+        CheckConstraint(_in("action", LIST_ACTIONS), name="action"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -112,8 +116,9 @@ class HashList(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # vPDQ: a video matches an entry when this share of its frames match (CONTRACT.md).
+    # vPDQ: a video matches an entry when this share of its frames match (docs/interface.md).
     vpdq_percent: Mapped[int] = mapped_column(Integer, default=80, server_default="80")
+    action: Mapped[str] = mapped_column(String(8), default="review", server_default="review")
 
 
 class HashEntry(Base):
@@ -390,6 +395,10 @@ class ReviewItem(Base):
     last_checked_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What settled it: "analyst", "list:NAME" (an auto list) or "media:ITEM_ID" (an
+    # analyst's media decision on item ITEM_ID, spread); NULL while undecided.
+    decided_via: Mapped[str | None] = mapped_column(String(160), index=True)
+    review_kind: Mapped[str] = mapped_column(String(16), default="page", server_default="page")
 
     page: Mapped[Page] = relationship()
 

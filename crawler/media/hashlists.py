@@ -32,6 +32,7 @@ HASH_TYPES = (*HEX_LENGTHS, "vpdq")
 MAX_VPDQ_CHARS = 131_072  # the csv module's field limit: ~1,700 frames (28 minutes)
 MAX_FIELD = {"category": 64, "reference": 256}
 MAX_REPORTED = 200
+ACTIONS = ("review", "auto")
 BATCH = 20_000
 _HEX = re.compile(r"[0-9a-f]+")
 
@@ -188,16 +189,33 @@ class ImportResult:
     updated: int
 
 
+def check_action(action: str | None, kind: str) -> None:
+    """`--action auto` is for known lists only (CONTRACT "Second round")."""
+    if action is None:
+        return
+    if action not in ACTIONS:
+        raise UsageError(f"--action {action!r}: must be review or auto")
+    if action == "auto" and kind != "known":
+        raise UsageError(f"--action auto: only a known list can confirm on its own, not {kind}")
+
+
 def _get_or_create(
-    session: Session, name: str, kind: str | None, threshold: int | None, percent: int | None = None
+    session: Session,
+    name: str,
+    kind: str | None,
+    threshold: int | None,
+    action: str | None = None,
+    percent: int | None = None,
 ) -> tuple[HashList, bool]:
     found = session.execute(select(HashList).where(HashList.name == name)).scalar()
     if found is None:
+        check_action(action, kind or "known")
         found = HashList(
             name=name,
             kind=kind or "known",
             pdq_threshold=31 if threshold is None else threshold,
             vpdq_percent=80 if percent is None else percent,
+            action=action or "review",
         )
         session.add(found)
         session.flush()
@@ -206,8 +224,11 @@ def _get_or_create(
         found.vpdq_percent, found.version = percent, found.version + 1
     if kind is not None and kind != found.kind:
         raise UsageError(f"list {name!r} is a {found.kind} list; it cannot be imported as {kind}")
+    check_action(action, found.kind)
     if threshold is not None and threshold != found.pdq_threshold:
         found.pdq_threshold, found.version = threshold, found.version + 1
+    if action is not None and action != found.action:
+        found.action, found.version = action, found.version + 1
     return found, False
 
 
@@ -285,6 +306,7 @@ def import_rows(
     kind: str | None = None,
     pdq_threshold: int | None = None,
     vpdq_percent: int | None = None,
+    action: str | None = None,
 ) -> ImportResult:
     """Import parsed rows into list `name` inside the caller's transaction."""
     check_name(name, "list name")
@@ -292,7 +314,8 @@ def import_rows(
         raise UsageError(f"--pdq-threshold {pdq_threshold}: must be between 0 and 128")
     if vpdq_percent is not None and not 1 <= vpdq_percent <= 100:
         raise UsageError(f"--vpdq-percent {vpdq_percent}: must be between 1 and 100")
-    hash_list, created = _get_or_create(session, name, kind, pdq_threshold, vpdq_percent)
+    check_action(action, kind or "known")
+    hash_list, created = _get_or_create(session, name, kind, pdq_threshold, action, vpdq_percent)
     before = 0 if created else count_entries(session, hash_list.id)
     touched = _upsert_entries(session, hash_list.id, rows)
     added = count_entries(session, hash_list.id) - before

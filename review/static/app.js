@@ -227,4 +227,12 @@
       });
     }, 300000);
   }
+  // Confirm-match items: one keystroke accepts (a) or refuses (r) the match.
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (target && /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) { return; }
+    var button = document.querySelector('button[data-key="' + event.key + '"]');
+    if (button) { event.preventDefault(); button.click(); }
+  });
 })();

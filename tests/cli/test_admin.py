@@ -123,7 +123,7 @@ def test_hashlist_list_shows_counts_by_type(env, cli, tmp_path: Path) -> None:
     assert code == 0
     line = next(row for row in out.splitlines() if "known-a" in row)
     cells = [c.strip() for c in line.strip("│ ").split("│")]
-    assert cells == ["known-a", "known", "yes", "25", "2", "2", "2", "2", "8"]
+    assert cells == ["known-a", "known", "yes", "25", "2", "2", "2", "2", "8", "review"]
 
 
 def test_commands_need_schema_and_say_so(cli, empty_db_url, monkeypatch, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from collections.abc import Iterator
@@ -134,9 +135,10 @@ def _add_media(s: Any, page_id: int, spec: dict[str, Any]) -> None:
     if media is None:
         media = Media(
             sha256=sha,
-            sha1="1" * 40,
-            md5="2" * 32,
-            pdq="f" * 64,
+            # Distinct per media: a media decision spreads by every hash (md5 included).
+            sha1=hashlib.sha1(sha.encode()).hexdigest(),
+            md5=hashlib.md5(sha.encode()).hexdigest(),
+            pdq=spec.get("pdq") or hashlib.sha256(sha.encode()).hexdigest(),
             pdq_quality=90,
             bytes=1000,
             width=64,

@@ -58,6 +58,8 @@ POLICY: dict[str, Cell] = {
     "views.totp_confirm": Cell(ANY, 400),
     "views.create_token": Cell(ANY, 200),
     "views.audit_page": Cell(LEADS, 200),
+    "views.settled_page": Cell(LEADS, 200),
+    "views.settled_revert": Cell(LEADS, 400),
     "views.users_page": Cell(ADMIN, 200),
     "views.change_role": Cell(ADMIN, 302),
     "api.me": Cell(ANY, 200),

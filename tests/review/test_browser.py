@@ -169,3 +169,47 @@ def test_totp_enrolment_in_browser(page: Any, served: str, db: Database) -> None
     page.get_by_role("button", name="Confirm code").click()
     page.wait_for_url(served + "/account?*")
     assert "One-time codes are set up" in page.content()
+
+
+def test_ticking_illegal_media_and_confirming_settles_every_copy(
+    page: Any, served: str, db: Database
+) -> None:
+    from sqlalchemy import select
+
+    from crawler.db.models import ReviewItem
+    from tests.review.test_media_decisions import build_site
+
+    site = build_site(db)
+    _sign_in(page, served, "ana")
+    page.goto(f"{served}/items/{site['item']}")
+    page.get_by_role("button", name="Claim this item").click()
+    known = page.get_by_role("checkbox", name="Illegal: media 1")
+    assert known.is_checked()  # the exact known match is ticked by default
+    for n in range(2, 6):
+        box = page.get_by_role("checkbox", name=f"Illegal: media {n}")
+        assert not box.is_checked()
+        box.check()
+    page.get_by_label("Category").select_option("A")
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    page.wait_for_url(f"{served}/queue*")
+    assert "confirmed 20 other pages" in page.content()
+    with db.read_session() as s:
+        statuses = s.execute(select(ReviewItem.status, ReviewItem.review_kind)).all()
+    assert sum(st == "confirmed" for st, _ in statuses) == 21
+    assert ("pending", "confirm-match") in statuses
+    # the near copy: the known media's metadata beside it, one keystroke accepts the match
+    with db.read_session() as s:
+        near = s.execute(
+            select(ReviewItem.id).where(ReviewItem.review_kind == "confirm-match")
+        ).scalar_one()
+    page.goto(f"{served}/items/{near}")
+    page.get_by_role("button", name="Claim this item").click()
+    assert page.get_by_role("table", name="Confirm match").count() == 1
+    assert page.get_by_role("checkbox", name="Illegal: media 1").is_checked()
+    page.locator("h1").click()  # focus outside any field
+    page.keyboard.press("a")
+    page.wait_for_url(f"{served}/queue*")
+    with db.read_session() as s:
+        item = s.get(ReviewItem, near)
+        assert item is not None
+        assert (item.status, item.category, item.decided_via) == ("confirmed", "A", "analyst")

@@ -149,7 +149,8 @@ def _benign_hashes(db: Database) -> list[str]:
             s.execute(
                 select(HashEntry.hash)
                 .join(HashList, HashList.id == HashEntry.list_id)
-                .where(HashList.name == "review-benign", HashList.kind == "benign")
+                .where(HashList.name == "analyst-benign", HashList.kind == "benign")
+                .where(HashEntry.hash_type == "sha256")
             ).scalars()
         )
 
