@@ -546,8 +546,11 @@ _ARCHIVE_MATCHES = (
     "timestamp, match_percent) "
     "SELECT a.archive_id, m.list_id, m.entry_id, m.match_type, m.distance, m.created_at, "
     "m.timestamp, m.match_percent FROM matches m JOIN archive_members a ON a.media_id = m.media_id "
-    "WHERE {where} ON CONFLICT (media_id, entry_id) DO NOTHING"
+    "JOIN hash_lists l ON l.id = m.list_id "
+    "WHERE l.kind != 'benign' AND {where} ON CONFLICT (media_id, entry_id) DO NOTHING"
 )
+# A benign member's match is not copied: it would suppress every known match of the
+# archive (benign wins, crawler.match_state), so one benign-listed image would hide a ZIP.
 
 
 def archive_matches(session: Session, media_ids: Collection[int] | None = None) -> int:
