@@ -76,7 +76,7 @@ def archive_counts(session: Session, item_ids: Iterable[int]) -> dict[int, list[
                 ArchiveMember.media_id.is_not(None),
             )
         )
-        held += [(int(i), str(url), int(row), int(media)) for i, url, row, media in rows]
+        held += [(int(i), str(url), int(row), int(media or 0)) for i, url, row, media in rows]
     matched = _matched_members(session, {media for *_, media in held})
     for item_id, url, row, media in held:
         rows_of = found.setdefault(item_id, {}).setdefault(url, set())
