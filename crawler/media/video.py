@@ -264,8 +264,8 @@ def _decode(
         rate = float(stream.average_rate or stream.guessed_rate or 25) or 25.0
         stream.thread_type = "AUTO"
         threads = stream.codec_context.thread_count or 1
-        declared = (width or 0) * (height or 0) * 3 // 2  # 8-bit 4:2:0
-        refusal = _memory_refusal(width or 0, height or 0, declared, threads, max_decoded_bytes)
+        frame_bytes = (width or 0) * (height or 0) * 3 // 2  # 8-bit 4:2:0
+        refusal = _memory_refusal(width or 0, height or 0, frame_bytes, threads, max_decoded_bytes)
         if refusal is not None:
             return VideoHashes(
                 status="skipped", error=f"video declares {refusal}; exact hashes only"
@@ -274,11 +274,11 @@ def _decode(
             for frame in container.decode(stream):
                 too_big = _frame_refusal(frame, max_side, max_pixels, threads, max_decoded_bytes)
                 if too_big is not None:
-                    reason = _clip(
+                    why = _clip(
                         f"partial vPDQ ({len(sampler.frames)} frames): decoding stopped at frame "
                         f"{sampler.decoded + 1} ({too_big}; the headers declared {width}x{height})"
                     )
-                    return _result(sampler, width, height, status="error", error=reason)
+                    return _result(sampler, width, height, status="error", error=why)
                 sampler.offer(frame, rate)
                 if (reason := sampler.budget_reason()) is not None:
                     return _result(sampler, width, height, error=reason)
