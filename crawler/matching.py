@@ -551,6 +551,11 @@ _ARCHIVE_MATCHES = (
 )
 # A benign member's match is not copied: it would suppress every known match of the
 # archive (benign wins, crawler.match_state), so one benign-listed image would hide a ZIP.
+_STALE_BENIGN_COPIES = (
+    "DELETE FROM matches WHERE list_id IN (SELECT id FROM hash_lists WHERE kind = 'benign') "
+    "AND EXISTS (SELECT 1 FROM archive_members a JOIN matches m ON m.media_id = a.media_id "
+    "WHERE a.archive_id = matches.media_id AND m.entry_id = matches.entry_id)"
+)
 
 
 def archive_matches(session: Session, media_ids: Collection[int] | None = None) -> int:
@@ -559,6 +564,7 @@ def archive_matches(session: Session, media_ids: Collection[int] | None = None) 
     media (idempotent); ``media_ids`` limits it to archives among, or holding, those."""
     conn = session.connection()
     if media_ids is None:
+        conn.execute(text(_STALE_BENIGN_COPIES))  # rematch: copies made before the fix go
         return conn.execute(text(_ARCHIVE_MATCHES.format(where="1 = 1"))).rowcount or 0
     ids = sorted(set(media_ids))
     added = 0

@@ -80,3 +80,42 @@ def test_a_benign_member_is_not_counted_and_a_plain_page_says_zero(env, cli, db:
     assert by_url["http://127.0.0.2/downloads"]["archives"][0]["members_matched"] == 1
     assert by_url["http://127.0.0.2/plain"]["archive_members_matched"] == 0
     assert by_url["http://127.0.0.2/plain"]["archives"] == []
+
+
+def test_rematch_drops_a_benign_copy_made_before_the_fix(env, cli, db: Database) -> None:
+    """An archive given its benign member's match (as before issue 18's fix) loses it on
+    `rematch`, and its page is a candidate again."""
+    from sqlalchemy import delete, insert
+
+    from crawler.db.models import ArchiveMember, HashList, Match, Media
+    from crawler.rematch import rematch
+
+    _seed(db, benign=A)
+    with db.session() as session:
+        archive = session.execute(select(Media.id).where(Media.media_type == "archive"))
+        pack_id = min(archive.scalars())
+        benign = session.execute(
+            select(Match)
+            .join(HashList, HashList.id == Match.list_id)
+            .join(ArchiveMember, ArchiveMember.media_id == Match.media_id)
+            .where(HashList.kind == "benign", ArchiveMember.archive_id == pack_id)
+        ).scalar_one()
+        session.execute(
+            insert(Match).values(
+                media_id=pack_id,
+                list_id=benign.list_id,
+                entry_id=benign.entry_id,
+                match_type=benign.match_type,
+                distance=0,
+            )
+        )
+        session.execute(delete(ReviewItem))
+    rematch(db)
+    with db.read_session() as session:
+        kinds = session.execute(
+            select(HashList.kind)
+            .join(Match, Match.list_id == HashList.id)
+            .where(Match.media_id == pack_id)
+        ).scalars()
+        assert sorted(kinds) == ["known", "known"]  # A's and B's known copies; no benign one
+        assert session.execute(select(ReviewItem)).scalars().all() != []
