@@ -546,7 +546,15 @@ _ARCHIVE_MATCHES = (
     "timestamp, match_percent) "
     "SELECT a.archive_id, m.list_id, m.entry_id, m.match_type, m.distance, m.created_at, "
     "m.timestamp, m.match_percent FROM matches m JOIN archive_members a ON a.media_id = m.media_id "
-    "WHERE {where} ON CONFLICT (media_id, entry_id) DO NOTHING"
+    "JOIN hash_lists l ON l.id = m.list_id "
+    "WHERE l.kind != 'benign' AND {where} ON CONFLICT (media_id, entry_id) DO NOTHING"
+)
+# A benign member's match is not copied: it would suppress every known match of the
+# archive (benign wins, crawler.match_state), so one benign-listed image would hide a ZIP.
+_STALE_BENIGN_COPIES = (
+    "DELETE FROM matches WHERE list_id IN (SELECT id FROM hash_lists WHERE kind = 'benign') "
+    "AND EXISTS (SELECT 1 FROM archive_members a JOIN matches m ON m.media_id = a.media_id "
+    "WHERE a.archive_id = matches.media_id AND m.entry_id = matches.entry_id)"
 )
 
 
@@ -556,6 +564,7 @@ def archive_matches(session: Session, media_ids: Collection[int] | None = None) 
     media (idempotent); ``media_ids`` limits it to archives among, or holding, those."""
     conn = session.connection()
     if media_ids is None:
+        conn.execute(text(_STALE_BENIGN_COPIES))  # rematch: copies made before the fix go
         return conn.execute(text(_ARCHIVE_MATCHES.format(where="1 = 1"))).rowcount or 0
     ids = sorted(set(media_ids))
     added = 0

@@ -39,6 +39,7 @@ from crawler.config import Settings
 from crawler.db.models import Notice, NoticeUrl
 from crawler.errors import UsageError
 from crawler.exports import iso
+from crawler.notice_archives import counts_for
 from crawler.notices import OPEN_STATUSES, recipient_problem, send_reason
 
 WHICH = ("all", "open", "outbox")
@@ -104,8 +105,10 @@ def notice_record(notice: Notice, urls: Sequence[NoticeUrl]) -> dict[str, Any]:
 
     Beyond the contract's first-round fields: `route`, `recipient`, the hotline's name,
     hold times, what the notice states (legal basis per URL, good faith, sender, how to
-    dispute). URLs withdrawn after a dispute are left out.
+    dispute). URLs withdrawn after a dispute are left out. Each URL names the archives on
+    its page with how many matched members each holds (`crawler.notice_archives`).
     """
+    archives = counts_for(urls)
     return {
         "id": notice.id,
         "serial": notice.serial,
@@ -134,6 +137,13 @@ def notice_record(notice: Notice, urls: Sequence[NoticeUrl]) -> dict[str, Any]:
                 "first_seen": iso(u.first_seen),
                 "ip": u.ip,
                 "removed_at": iso(u.removed_at),
+                "archive_members_matched": sum(
+                    a.members_matched for a in archives.get(u.item_id, [])
+                ),
+                "archives": [
+                    {"url": a.url, "members_matched": a.members_matched}
+                    for a in archives.get(u.item_id, [])
+                ],
             }
             for u in urls
             if u.withdrawn_at is None
@@ -219,6 +229,7 @@ def _recipients(notice: Notice, reason: str | None) -> tuple[str, str | None]:
 def _context(
     notice: Notice, urls: Sequence[NoticeUrl], reason: str | None, number: int, cfg: Settings
 ) -> dict[str, Any]:
+    archives = counts_for(urls)
     rows = [
         {
             "url": url_text(u.url),
@@ -226,6 +237,10 @@ def _context(
             "legal_basis": u.legal_basis or notice.legal_basis or "",
             "first_seen": iso(u.first_seen),
             "ip": inert(u.ip, 45) if u.ip else None,
+            "archives": [
+                {"url": url_text(a.url), "members_matched": a.members_matched}
+                for a in archives.get(u.item_id, [])
+            ],
         }
         for u in urls
         if u.removed_at is None and u.withdrawn_at is None

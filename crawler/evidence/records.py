@@ -26,7 +26,15 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select, upd
 from sqlalchemy.orm import Session
 
 from crawler.audit import Event, record
-from crawler.db.models import CrawlRun, EvidenceRecord, Host, Media, Observation, Page
+from crawler.db.models import (
+    ArchiveMember,
+    CrawlRun,
+    EvidenceRecord,
+    Host,
+    Media,
+    Observation,
+    Page,
+)
 from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.evidence.datauri import sanitize
@@ -76,6 +84,7 @@ _FACTS = (
         _O.last_seen,
         _H.host,
         _H.ip,
+        _O.media_id,
         _M.media_type,
         *(_M[name] for name in _HASHES),
     )
@@ -88,6 +97,50 @@ _FACTS = (
 )
 _FACTS_OF_PAGES = _FACTS.where(_O.page_id.in_(bindparam("pages", expanding=True)))
 
+# An archive's members (crawler.media.archive): the path as text, where it sits, the
+# outcome and the member's hashes; never its bytes (issue 18, docs/hazards.md Z-01..Z-03).
+_MEMBER_MEDIA = Media.__table__.alias("member")
+_A, _MM = ArchiveMember.__table__.c, _MEMBER_MEDIA.c
+_MEMBER_HASHES = ("sha256", "sha1", "md5", "pdq", "pdq_quality", "bytes", "vpdq", "duration_s")
+_MEMBERS = (
+    select(
+        _A.archive_id,
+        _A.path,
+        _A.depth,
+        _A.status,
+        _A.error,
+        _MM.media_type,
+        *(_MM[name] for name in _MEMBER_HASHES),
+    )
+    .select_from(ArchiveMember.__table__.outerjoin(_MEMBER_MEDIA, _MM.id == _A.media_id))
+    .where(_A.archive_id.in_(bindparam("archives", expanding=True)))
+    .order_by(_A.archive_id, _A.id)
+)
+
+
+def _members_of(conn: Connection, archive_ids: set[int]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {}
+    ids = sorted(archive_ids)
+    for start in range(0, len(ids), 500):
+        for row in conn.execute(_MEMBERS, {"archives": ids[start : start + 500]}).mappings():
+            member = {k: row[k] for k in ("path", "depth", "status", "error", "media_type")}
+            member.update({name: row[name] for name in _MEMBER_HASHES})
+            found.setdefault(int(row["archive_id"]), []).append(member)
+    return found
+
+
+def _with_members(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    """`_media_dict` of each row, an archive's with its `archive_members` (hashes only)."""
+    archives = {int(r["media_id"]) for r in rows if r["media_type"] == "archive"}
+    members = _members_of(conn, archives) if archives else {}
+    out = []
+    for row in rows:
+        facts = _media_dict(row)
+        if row["media_type"] == "archive":
+            facts["archive_members"] = members.get(int(row["media_id"]), [])
+        out.append(facts)
+    return out
+
 
 def media_facts(
     session: Session, page_id: int, media_url: str | None = None
@@ -96,7 +149,7 @@ def media_facts(
     stmt = _FACTS.where(_O.page_id == page_id)
     if media_url is not None:
         stmt = stmt.where(_O.media_url == media_url)
-    return [_media_dict(row) for row in session.execute(stmt).mappings()]
+    return _with_members(session.connection(), list(session.execute(stmt).mappings()))
 
 
 def _media_facts_many(
@@ -107,10 +160,9 @@ def _media_facts_many(
     pages = sorted({p for p, _ in wanted})
     for start in range(0, len(pages), 500):
         rows = conn.execute(_FACTS_OF_PAGES, {"pages": pages[start : start + 500]})
-        for row in rows.mappings():
-            key = (row["page_id"], row["media_url"])
-            if key in wanted and key not in found:
-                found[key] = _media_dict(row)
+        kept = [r for r in rows.mappings() if (r["page_id"], r["media_url"]) in wanted]
+        for row, facts in zip(kept, _with_members(conn, kept), strict=True):
+            found.setdefault((row["page_id"], row["media_url"]), facts)
     return found
 
 

@@ -17,6 +17,14 @@ Policies (HAZARDS V-01..V-04, tests in ``tests/media/test_video.py``):
   the frames so far are real).
 * **Caps before decoding.** More than :data:`MAX_STREAMS` streams, or a video stream wider,
   taller or larger than the limits, is refused from the headers: status "skipped".
+* **Decoded-memory budget.** The decoder's working set is estimated as the bytes of one
+  decoded frame times the frames it may hold at once (16 reference frames, one per decoding
+  thread, two in flight: :data:`FRAMES_HELD`) and must stay within ``max_decoded_bytes``
+  (:data:`DEFAULT_MAX_DECODED_BYTES`, 512 MiB). Checked from the headers before decoding
+  (8-bit 4:2:0 assumed: "skipped") and again on every decoded frame with its real size
+  and dimensions, so a stream whose headers declare a small picture and that switches to
+  a huge one (or to a deeper pixel format) mid-stream stops at its first such frame: the
+  frames before it kept, status "error" naming the frame.
 * **No video track** (audio only): status "skipped", exact hashes only.
 * **Corrupt data mid-stream**: the frames decoded so far are kept (a partial vPDQ) and the
   status is "error" with the decoder's reason.
@@ -40,6 +48,10 @@ DEFAULT_MAX_FRAMES = 3600
 DEFAULT_MAX_SIDE = 8192
 DEFAULT_MAX_PIXELS = 89_478_485
 MAX_STREAMS = 64
+# The decoder's working set for one video, and the frames it may hold at once beyond the
+# threads' own: H.264/HEVC keep up to 16 reference frames, plus two in flight.
+DEFAULT_MAX_DECODED_BYTES = 512 * 1024 * 1024
+FRAMES_HELD = 16 + 2
 # Wall-clock seconds of decoding per video before sampling stops (a slow-decoding file).
 DEFAULT_MAX_SECONDS = 300.0
 # Decoded frames per hashed frame before sampling gives up (120 fps video, one hash a second).
@@ -177,6 +189,34 @@ class _Sampler:
         return None
 
 
+def _held(threads: int) -> int:
+    return FRAMES_HELD + max(threads, 1)
+
+
+def _memory_refusal(
+    width: int, height: int, frame_bytes: int, threads: int, budget: int
+) -> str | None:
+    """Why a frame of this size would take the decoder past the memory budget, or None."""
+    need = frame_bytes * _held(threads)
+    if need <= budget:
+        return None
+    return (
+        f"{width}x{height} frames of {frame_bytes:,} bytes, {_held(threads)} held by the "
+        f"decoder: {need:,} bytes, above the decoded-memory budget of {budget:,}"
+    )
+
+
+def _frame_refusal(
+    frame: av.VideoFrame, max_side: int, max_pixels: int, threads: int, budget: int
+) -> str | None:
+    """A decoded frame bigger than the caps (a stream that changed size mid-way), or None."""
+    width, height = frame.width, frame.height
+    if max(width, height) > max_side or width * height > max_pixels:
+        return f"{width}x{height}, above the limits ({max_side} px a side, {max_pixels:,} pixels)"
+    size = sum(plane.buffer_size for plane in frame.planes)
+    return _memory_refusal(width, height, size, threads, budget)
+
+
 def _refusal(container: av.container.InputContainer, max_side: int, max_pixels: int) -> str | None:
     if len(container.streams) > MAX_STREAMS:
         return (
@@ -207,7 +247,12 @@ def _result(sampler: _Sampler, width: int | None, height: int | None, **kw: obje
 
 
 def _decode(
-    data: bytes, max_frames: int, max_side: int, max_pixels: int, max_seconds: float
+    data: bytes,
+    max_frames: int,
+    max_side: int,
+    max_pixels: int,
+    max_seconds: float,
+    max_decoded_bytes: int,
 ) -> VideoHashes:
     sampler = _Sampler(max_frames, time.monotonic() + max_seconds)
     with av.open(io.BytesIO(data), mode="r") as container:
@@ -218,8 +263,22 @@ def _decode(
         width, height = stream.codec_context.width, stream.codec_context.height
         rate = float(stream.average_rate or stream.guessed_rate or 25) or 25.0
         stream.thread_type = "AUTO"
+        threads = stream.codec_context.thread_count or 1
+        frame_bytes = (width or 0) * (height or 0) * 3 // 2  # 8-bit 4:2:0
+        refusal = _memory_refusal(width or 0, height or 0, frame_bytes, threads, max_decoded_bytes)
+        if refusal is not None:
+            return VideoHashes(
+                status="skipped", error=f"video declares {refusal}; exact hashes only"
+            )
         try:
             for frame in container.decode(stream):
+                too_big = _frame_refusal(frame, max_side, max_pixels, threads, max_decoded_bytes)
+                if too_big is not None:
+                    why = _clip(
+                        f"partial vPDQ ({len(sampler.frames)} frames): decoding stopped at frame "
+                        f"{sampler.decoded + 1} ({too_big}; the headers declared {width}x{height})"
+                    )
+                    return _result(sampler, width, height, status="error", error=why)
                 sampler.offer(frame, rate)
                 if (reason := sampler.budget_reason()) is not None:
                     return _result(sampler, width, height, error=reason)
@@ -256,10 +315,11 @@ def hash_video(
     max_side: int = DEFAULT_MAX_SIDE,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_seconds: float = DEFAULT_MAX_SECONDS,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> VideoHashes:
     """Per-second vPDQ of ``data``. Never raises for any bytes."""
     try:
-        return _decode(data, max_frames, max_side, max_pixels, max_seconds)
+        return _decode(data, max_frames, max_side, max_pixels, max_seconds, max_decoded_bytes)
     except Exception as exc:  # any container or decoder failure is an outcome
         return VideoHashes(
             status="error", error=_clip(f"could not decode the video ({type(exc).__name__}: {exc})")

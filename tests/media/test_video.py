@@ -11,6 +11,8 @@ import pytest
 from crawler.media.hashing import hash_media
 from crawler.media.pdq import hamming
 from crawler.media.video import (
+    DEFAULT_MAX_DECODED_BYTES,
+    FRAMES_HELD,
     Frame,
     hash_video,
     match_percent,
@@ -195,3 +197,28 @@ def test_v04_a_decoding_time_budget_stops_a_slow_video_and_says_so() -> None:
     found = hash_video(make_video(5), max_seconds=0.0)
     assert found.status == "hashed" and len(found.frames) == 1
     assert "decoding time budget reached" in (found.error or "")
+
+
+def test_v04_a_decoded_memory_budget_refuses_before_decoding() -> None:
+    data = make_video(2, size=(160, 120))
+    frame_bytes = 160 * 120 * 3 // 2
+    found = hash_video(data, max_decoded_bytes=frame_bytes * FRAMES_HELD)  # threads on top
+    assert found.status == "skipped" and found.frames == ()
+    assert "above the decoded-memory budget" in (found.error or "")
+    assert "video declares 160x120" in (found.error or "")
+    assert hash_video(data, max_decoded_bytes=frame_bytes * (FRAMES_HELD + 64)).status == "hashed"
+    assert DEFAULT_MAX_DECODED_BYTES == 512 * 1024 * 1024
+
+
+def test_v04_a_stream_that_grows_mid_way_stops_at_its_first_big_frame() -> None:
+    """Raw H.264 whose headers declare 64x48 and that switches to 640x480 after 3 s: the
+    header checks pass, the per-frame check stops decoding at the first big frame."""
+    small = make_video(3, fmt="h264", codec="libx264", size=(64, 48), fps=4, seed=5)
+    big = make_video(3, fmt="h264", codec="libx264", size=(640, 480), fps=4, seed=6)
+    for limits in ({"max_side": 100}, {"max_decoded_bytes": 64 * 48 * 3 // 2 * 40}):
+        found = hash_video(small + big, **limits)  # type: ignore[arg-type]
+        assert found.status == "error", limits
+        assert (found.width, found.height) == (64, 48)
+        assert "decoding stopped at frame 13 (640x480" in (found.error or "")
+        assert "the headers declared 64x48" in (found.error or "")
+    assert hash_video(small + big).status == "hashed"  # within the default caps: decoded

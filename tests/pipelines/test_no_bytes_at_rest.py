@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import os
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -76,6 +78,7 @@ def test_marker_in_media_bytes_is_nowhere_at_rest(
             synthetic_png(7, text=marker.decode()),
             synthetic_jpeg(8, comment=marker),
             marker * 50,  # not an image at all
+            _stored_zip({"../in/x.png": synthetic_png(9, text=marker.decode())}),  # issue 18
         ]
         items = [MediaItem(page, f"{page}m{n}", status=200, body=b) for n, b in enumerate(bodies)]
         items.append(MediaItem(page, f"{page}short", status=200, body=bodies[0][:120],
@@ -115,3 +118,16 @@ def test_marker_in_media_bytes_is_nowhere_at_rest(
     leaks = [where for where, data in haystacks.items() for n in needles if n in data]
     assert leaks == []
     assert len(haystacks) > 3
+    with db.read_session() as s:  # the ZIP's member was hashed (so its bytes were read)
+        assert s.execute(text("SELECT path, status FROM archive_members")).all() == [
+            ("../in/x.png", "hashed")
+        ]
+
+
+def _stored_zip(members: dict[str, bytes]) -> bytes:
+    """A ZIP with its members stored raw: the marker is in the archive's own bytes too."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
