@@ -166,3 +166,52 @@ def test_cli_json_and_html_without_personal_data(env, cli, db: Database, tmp_pat
     assert render_transparency_html(data).count("<svg") == html.count("<svg") == 5
     assert cli("report", "--kind", "transparency", "--format", "json")[0] == 2
     assert cli("report", "--kind", "yearly", "--year", "2026")[0] == 2
+
+
+def test_a_page_an_auto_list_confirmed_is_noticed_and_reported_as_auto(
+    env, cli, db: Database, tmp_path: Path, monkeypatch
+) -> None:
+    """End to end through the CLI: an auto list, a stored page with an exact match, notices
+    build, then the transparency report counts its URL as decided by a trusted list."""
+    from crawler.db.models import Page
+    from crawler.matching import Matcher
+    from tests.test_matching import add_media, crawl_step, fake_hashes
+
+    monkeypatch.setenv("TAKEDOWN_OPERATOR_NAME", "Example Hotline")
+    monkeypatch.setenv("TAKEDOWN_OPERATOR_CONTACT", "notices@hotline.example")
+    known = fake_hashes(None)
+    listed = tmp_path / "trusted.csv"
+    listed.write_text(f"type,hash,category,reference\nmd5,{known.md5},A,partner-1\n")
+    code, _, err = cli("hashlist", "import", str(listed), "--name", "trusted", "--action", "auto")
+    assert code == 0, err
+    url = "http://127.0.0.1/auto-page"
+    media_id = add_media(db, known, [url])
+    with db.session() as s:
+        host = seed.host(s, "auto.example.net", "198.51.100.9", contact="abuse@auto.example",
+                         asn=64509, as_org="Auto Hosting", country="NL")  # fmt: skip
+        s.execute(Page.__table__.update().values(host_id=host.id))
+    with db.read_session() as s:
+        matcher = Matcher.load(s)
+    crawl_step(db, matcher, media_id, url)  # what the store pipeline does
+    with db.read_session() as s:
+        item = s.execute(select(ReviewItem)).scalar_one()
+        assert (item.status, item.decided_via, item.decided_by) == (
+            "confirmed", "list:trusted", None,
+        )  # fmt: skip
+    code, _, err = cli("notices", "build")
+    assert code == 0, err
+    with db.read_session() as s:
+        notice_url = s.execute(select(NoticeUrl)).scalar_one()
+        assert notice_url.item_id == item.id and notice_url.url == url
+        year = s.execute(select(Notice.created_at)).scalar_one().year
+    target = tmp_path / "report.json"
+    code, _, err = cli(
+        "report", "--kind", "transparency", "--year", str(year), "--format", "json",
+        "--output", str(target),
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(target.read_text())
+    assert data["totals"] == {"notices": 1, "urls": 1}
+    assert data["decided"] == {"auto": 1, "analyst": 0}
+    assert data["auto_by"] == {"trusted_list": 1, "earlier_decision": 0}
+    assert data["by_category"] == [{"category": "A", "urls": 1}]
