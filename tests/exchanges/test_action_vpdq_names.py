@@ -147,3 +147,31 @@ def test_exchange_names_follow_the_shared_rule(env, cli, db: Database, tmp_path:
     assert code == 0, err
     assert cli("exchange", "fetch", name)[0] == 0
     assert _entries(db) == [("md5", MD5, None)]
+
+
+def test_a_vpdq_opinion_is_reported_with_the_serialisation(
+    env, cli, db: Database, tmp_path: Path, monkeypatch
+) -> None:
+    from threatexchange.exchanges.impl.file_api import LocalFileSignalExchangeAPI
+
+    from crawler.db.models import ExchangeOpinion
+
+    upstream = json.dumps([f"{PDQ_A},100,0.0"])
+    canonical = serialise(parse_vpdq(upstream))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    path = tmp_path / "signals.txt"
+    path.write_text(f"vpdq {upstream}\n")
+    assert _add(cli, "videos", path)[0] == 0
+    assert cli("exchange", "fetch", "videos")[0] == 0
+    with db.session() as s:
+        exchange_id = s.execute(select(Exchange.id)).scalar_one()
+        s.add(ExchangeOpinion(exchange_id=exchange_id, hash_type="vpdq", hash=digest))
+    calls: list[tuple[str, str]] = []
+
+    def report_opinion(self, s_type, signal, opinion) -> None:  # type: ignore[no-untyped-def]
+        calls.append((s_type.get_name(), signal))
+
+    monkeypatch.setattr(LocalFileSignalExchangeAPI, "report_opinion", report_opinion)
+    code, _, err = cli("exchange", "feedback")
+    assert code == 0 and "1 opinions sent" in err, err
+    assert calls == [("vpdq", canonical)]
