@@ -42,6 +42,8 @@ SETTINGS_DOC: dict[str, str] = {
     "ESCALATE_DAYS": "days after which a notice escalates upstream (default 7)",
     "DAILY_REVEAL_BUDGET": "reveals per analyst per day before a warning (default 50)",
     "FOUR_EYES": "`true`: a lead countersigns confirmations without an exact known match",
+    "BENIGN_FOUR_EYES": "`true`: media benign-listed on Reject join the list only when a "
+    "second analyst or a lead agrees",
     "ROUTING": "TOML file routing notices by hosting country: host, hotline or hold",
     "TRUSTED_FLAGGER": "the operator's trusted-flagger status, stated in every notice",
     "TRUSTED_FLAGGER_AUTHORITY": "the authority that granted the trusted-flagger status",
@@ -75,6 +77,7 @@ class Settings:
     escalate_days: int = 7
     daily_reveal_budget: int = 50
     four_eyes: bool = False
+    benign_four_eyes: bool = False
     routing: Path | None = None
     trusted_flagger: str | None = None
     trusted_flagger_authority: str | None = None
@@ -188,6 +191,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             kwargs[name.lower()] = _int(name, values[name])
     if values.get("FOUR_EYES"):
         kwargs["four_eyes"] = _bool("FOUR_EYES", values["FOUR_EYES"])
+    if values.get("BENIGN_FOUR_EYES"):
+        kwargs["benign_four_eyes"] = _bool("BENIGN_FOUR_EYES", values["BENIGN_FOUR_EYES"])
     if values.get("CATEGORIES"):
         cats = tuple(c.strip() for c in values["CATEGORIES"].split(",") if c.strip())
         if not cats:

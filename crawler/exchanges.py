@@ -14,7 +14,12 @@ ThreatExchange, Tech Against Terrorism, and a local file. This module is only th
   its whole contents, such as the local file) marks every record with a new generation;
   when it completes, records left on an older generation are deleted like upstream
   deletions. A full fetch interrupted half-way is resumed, still as a full fetch.
-- Signal types the project does not match are counted and skipped.
+- Signal types the project does not match are counted and skipped. vPDQ signals (the
+  library's `vpdq` extension) become entries of our `vpdq` type: the serialisation checked
+  and made canonical like a hash-list file's, its SHA-256 as the entry's hash.
+- `exchange add --action review|auto` sets the list's action as `hashlist import` does;
+  exchange names follow the shared rule for names (crawler/names.py), and may not start
+  with '-' (a schedule passes the name on a command line).
 - Credentials never reach the database, logs or messages: they come from a file only its
   owner can read (refused otherwise, exit 2) or from an environment variable, and are
   handed to the library's `for_collab` directly (never its home-directory fallback).
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import json
 import logging
 import os
@@ -60,6 +66,7 @@ from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.errors import DependencyError, TakedownError, UsageError
 from crawler.media import hashlists
+from crawler.names import check_name
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +76,6 @@ SNAPSHOT_APIS = frozenset({"local_file"})
 CHUNK = 2_000
 FETCH_LEASE = timedelta(minutes=30)
 MAX_KEY = 256
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _RECORDS = cast(Table, ExchangeRecord.__table__)  # Core inserts: no ORM bookkeeping
 
 
@@ -109,7 +115,7 @@ def _signal_types() -> tuple[list[Any], dict[str, str]]:
     from threatexchange.signal_type.url import URLSignal
     from threatexchange.signal_type.url_md5 import UrlMD5Signal
 
-    known = [
+    known: list[Any] = [
         PdqSignal,
         VideoMD5Signal,
         VideoSHA256Signal,
@@ -119,6 +125,12 @@ def _signal_types() -> tuple[list[Any], dict[str, str]]:
         TrendQuerySignal,
     ]
     ours = {"pdq": "pdq", "video_md5": "md5", "video_sha256": "sha256"}
+    try:  # an extension of the library; it needs the vpdq package
+        from threatexchange.extensions.vpdq.vpdq import VPDQSignal
+    except ImportError:  # pragma: no cover - vpdq is a dependency of this project
+        return known, ours
+    known.append(VPDQSignal)
+    ours[VPDQSignal.get_name()] = "vpdq"
     return known, ours
 
 
@@ -236,6 +248,7 @@ class ExchangeSpec:
     options: dict[str, str] = field(default_factory=dict)
     kind: str | None = None
     pdq_threshold: int | None = None
+    action: str | None = None  # review | auto (hashlists.check_action); None: review
 
 
 def parse_options(pairs: Iterable[str]) -> dict[str, str]:
@@ -249,9 +262,11 @@ def parse_options(pairs: Iterable[str]) -> dict[str, str]:
 
 
 def add_exchange(session: Session, spec: ExchangeSpec, actor: str = "cli") -> Exchange:
-    if not _NAME.fullmatch(spec.name):
-        raise UsageError(f"exchange name {spec.name[:80]!r}: use letters, digits, '.', '_', '-'")
+    check_name(spec.name, "exchange name")
+    if spec.name.startswith("-"):
+        raise UsageError(f"exchange name {spec.name[:40]!r}: may not start with '-'")
     cls = api_class(spec.api)
+    hashlists.check_action(spec.action, spec.kind or "known")
     if session.execute(select(Exchange.id).where(Exchange.name == spec.name)).first():
         raise UsageError(f"exchange {spec.name!r} already exists (remove it first)")
     config: dict[str, Any] = {"options": dict(spec.options)}
@@ -280,7 +295,12 @@ def add_exchange(session: Session, spec: ExchangeSpec, actor: str = "cli") -> Ex
                 f"list {spec.list_name!r} already has entries; an exchange feeds a list of its own"
             )
     result = hashlists.import_rows(
-        session, spec.list_name, [], kind=spec.kind, pdq_threshold=spec.pdq_threshold
+        session,
+        spec.list_name,
+        [],
+        kind=spec.kind,
+        pdq_threshold=spec.pdq_threshold,
+        action=spec.action,
     )
     row = Exchange(
         name=spec.name,
@@ -295,6 +315,8 @@ def add_exchange(session: Session, spec: ExchangeSpec, actor: str = "cli") -> Ex
     session.add(row)
     session.flush()
     details = {"name": spec.name, "api": spec.api, "list": spec.list_name}
+    if spec.action is not None:
+        details["action"] = spec.action
     record(session, Event(actor, "exchange.added", "exchange", row.id, details))
     return row
 
@@ -382,6 +404,8 @@ class _Converter:
         )
 
         self.simple = issubclass(cls, SignalExchangeAPIWithSimpleUpdates)
+        # vpdq entries of the current batch: SHA-256 -> canonical serialisation.
+        self.vpdq: dict[str, str] = {}
 
     def is_deletion(self, value: Any) -> bool:
         if value is None:
@@ -428,6 +452,15 @@ class _Converter:
             return set()
         found = set()
         for signal in signals:
+            if ours == "vpdq":
+                canonical = hashlists._check_vpdq(str(signal).strip())
+                if canonical.startswith("vpdq"):  # a reason, not a serialisation
+                    skipped["malformed"] = skipped.get("malformed", 0) + 1
+                    continue
+                digest = hashlib.sha256(canonical.encode()).hexdigest()
+                self.vpdq[digest] = canonical
+                found.add((ours, digest))
+                continue
             value = str(signal).strip().lower()
             if len(value) == hashlists.HEX_LENGTHS[ours] and hashlists._HEX.fullmatch(value):
                 found.add((ours, value))
@@ -523,7 +556,8 @@ def _apply(
                 }
                 for hash_type, value in found
             )
-        _replace_records(session, exchange, keys, new_rows, new_signals, stats)
+        _replace_records(session, exchange, keys, new_rows, new_signals, stats, converter.vpdq)
+        converter.vpdq.clear()
     stats.records += len(items)
 
 
@@ -534,6 +568,7 @@ def _replace_records(
     new_rows: list[dict[str, Any]],
     new_signals: set[tuple[str, str]],
     stats: FetchStats,
+    vpdq: Mapping[str, str] | None = None,
 ) -> None:
     where = (ExchangeRecord.exchange_id == exchange.id, ExchangeRecord.record_key.in_(keys))
     old = {
@@ -546,8 +581,9 @@ def _replace_records(
         session.execute(delete(ExchangeRecord).where(*where))
     if new_rows:
         session.connection().execute(insert(_RECORDS), new_rows)
+        reference = f"exchange:{exchange.name}"[:256]
         rows = [
-            hashlists.HashRow(t, h, None, f"exchange:{exchange.name}"[:256])
+            hashlists.HashRow(t, h, None, reference, (vpdq or {}).get(h) if t == "vpdq" else None)
             for t, h in sorted(new_signals)
         ]
         # Entries are written with fixed category and reference: only new ones count.
@@ -901,6 +937,18 @@ def send_opinions(db: Database, name: str | None = None) -> dict[str, int]:
         exchanges = {e.name: e for e in s.execute(select(Exchange)).scalars()}
         for e in exchanges.values():
             s.expunge(e)
+        # A vpdq opinion is reported with the serialisation, not our SHA-256 of it.
+        serialised = {
+            (line.id): s.execute(
+                select(HashEntry.vpdq).where(
+                    HashEntry.list_id == exchanges[line.exchange].list_id,
+                    HashEntry.hash_type == "vpdq",
+                    HashEntry.hash == line.hash,
+                )
+            ).scalar()
+            for line in lines
+            if line.hash_type == "vpdq"
+        }
     clients: dict[str, Any] = {}
     for line in lines:
         exchange = exchanges[line.exchange]
@@ -911,7 +959,8 @@ def send_opinions(db: Database, name: str | None = None) -> dict[str, int]:
                 if line.exchange not in clients:
                     clients[line.exchange] = _connect(exchange)
                 opinion = SignalOpinion(True, SignalOpinionCategory.NEGATIVE_CLASS, set())
-                clients[line.exchange].report_opinion(s_type, line.hash, opinion)
+                signal = serialised.get(line.id) or line.hash
+                clients[line.exchange].report_opinion(s_type, signal, opinion)
                 status = "sent"
             except NotImplementedError:
                 status = "unsupported"

@@ -5,8 +5,10 @@ notices (one URL row per notice). Each breakdown sums to those totals:
 
 - by hosting provider (ASN and AS organisation, as frozen in the notice) and by hosting
   country: notices and URLs;
-- by category and by decision (`auto`: confirmed by a trusted hash list with no person,
-  `decided_by` empty, shown as `list:NAME` elsewhere; `analyst`: a person decided): URLs;
+- by category and by decision, read from `decided_via` (crawler/decided.py): `auto`
+  (confirmed with no person), split in `auto_by` into `trusted_list` (`list:NAME`, an
+  exact match on a trusted list) and `earlier_decision` (`media:ITEM_ID`, an analyst's
+  earlier decision on the same media); `analyst`: a person decided): URLs;
 - by route (host, hotline, hold): notices and URLs;
 - outcome per URL, as of the report's generation: `removed` (with hours from the first
   send of its notice, or its creation when never sent, to removal: median and nearest-rank
@@ -32,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler.db.models import Notice, NoticeDispute, NoticeUrl, ReviewItem
+from crawler.decided import BY_DECISION, BY_LIST, how_decided
 from crawler.errors import UsageError
 from crawler.exports import iso
 from crawler.reports import median, p90
@@ -50,19 +53,11 @@ def year_window(year: int) -> tuple[datetime, datetime]:
     return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
 
 
-def is_auto(item: ReviewItem) -> bool:
-    """Decided by a trusted list, not a person (`decided_via`/`decided_by` `list:NAME`)."""
-    via = getattr(item, "decided_via", None)
-    if isinstance(via, str):
-        return via.startswith("list:")
-    return item.decided_by is None
-
-
 @dataclass(frozen=True)
 class _Url:
     notice: Notice
     url: NoticeUrl
-    auto: bool
+    how: str  # crawler.decided: analyst, list or media
 
 
 def _hours(start: datetime | None, end: datetime | None) -> float | None:
@@ -102,7 +97,9 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
             .order_by(NoticeUrl.id)
         )
         urls = [
-            _Url(by_id[u.notice_id], u, is_auto(item)) for u, item in rows if u.notice_id in by_id
+            _Url(by_id[u.notice_id], u, how_decided(item.decided_via))
+            for u, item in rows
+            if u.notice_id in by_id
         ]
     per_notice = Counter(u.notice.id for u in urls)
 
@@ -119,7 +116,8 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
             table[key][1] += per_notice[n.id]  # type: ignore[index]
 
     categories = Counter(u.url.category for u in urls)
-    decided = Counter("auto" if u.auto else "analyst" for u in urls)
+    how = Counter(u.how for u in urls)
+    auto = how[BY_LIST] + how[BY_DECISION]
     removed_hours: list[float] = []
     outcome: Counter[str] = Counter()
     for u in urls:
@@ -165,7 +163,8 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
             ({"category": c, "urls": n} for c, n in categories.items()),
             key=lambda r: (-r["urls"], r["category"] or "~"),
         ),
-        "decided": {"auto": decided["auto"], "analyst": decided["analyst"]},
+        "decided": {"auto": auto, "analyst": len(urls) - auto},
+        "auto_by": {"trusted_list": how[BY_LIST], "earlier_decision": how[BY_DECISION]},
         "outcome": {
             "removed": outcome["removed"],
             "withdrawn": outcome["withdrawn"],

@@ -185,6 +185,8 @@ def decision(item_id: int) -> Response:
             "skipped": outcome.skipped,
             "settled": outcome.settled,
             "confirm_match": outcome.confirm_match,
+            "benign_proposed": outcome.benign_proposed,
+            "benign_joined": outcome.benign_joined,
         }
     )
 

@@ -39,6 +39,7 @@ class ReviewConfig:
     categories: tuple[str, ...] = ("A", "B", "C")
     daily_reveal_budget: int = 50
     four_eyes: bool = False
+    benign_four_eyes: bool = False  # a second person agrees before media join the benign list
     require_totp: bool = False  # users without one-time codes may only enrol
     lease_seconds: int = 900
     idle_timeout_s: int = 1800
@@ -58,6 +59,7 @@ class ReviewConfig:
             categories=settings.categories,
             daily_reveal_budget=settings.daily_reveal_budget,
             four_eyes=settings.four_eyes,
+            benign_four_eyes=settings.benign_four_eyes,
         )
         return base.with_overrides(overrides)
 

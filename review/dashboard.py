@@ -27,6 +27,7 @@ from crawler.db.models import (
     ReviewItem,
     User,
 )
+from crawler.decided import ANALYST, BY_DECISION, BY_LIST, how_decided_sql
 
 DAYS = 7
 AGE_BUCKETS = (
@@ -45,12 +46,14 @@ class Figures:
     by_status: dict[str, int]
     open_by_age: dict[str, dict[str, int]]  # status -> bucket -> count
     decisions: dict[str, dict[str, int]]  # analyst -> day -> decisions
-    auto_decided: int
+    auto_decided: int  # without a person: auto_by_list + auto_by_decision
     analyst_decided: int
     reveals: dict[str, int]  # day -> reveals (all analysts)
     views: dict[str, int]  # day -> item views
     notices_by_state: dict[str, int]
     removal_hours: list[float] = field(default_factory=list)
+    auto_by_list: int = 0  # decided_via list:NAME (a trusted list)
+    auto_by_decision: int = 0  # decided_via media:ITEM_ID (an earlier decision)
 
     @property
     def reveals_avoided(self) -> int:
@@ -107,14 +110,15 @@ def collect(session: Session, now: datetime) -> Figures:
         if day in days:
             decisions[names.get(user_id, f"user {user_id}")][day] += 1
 
-    decided = Counter(
-        bool(by)
-        for (by,) in session.execute(
-            select(ReviewItem.decided_by).where(
-                ReviewItem.status.in_(DECIDED), ReviewItem.decided_at.is_not(None)
-            )
-        )
-    )
+    # How each decided item was settled, from decided_via (crawler/decided.py).
+    how = how_decided_sql()
+    decided: Counter[str] = Counter()
+    for kind, count in session.execute(
+        select(how, func.count())
+        .where(ReviewItem.status.in_(DECIDED), ReviewItem.decided_at.is_not(None))
+        .group_by(how)
+    ):
+        decided[kind] += int(count)
 
     reveals = dict.fromkeys(days, 0)
     views = dict.fromkeys(days, 0)
@@ -145,12 +149,14 @@ def collect(session: Session, now: datetime) -> Figures:
         by_status=by_status,
         open_by_age=open_by_age,
         decisions=dict(sorted(decisions.items())),
-        auto_decided=decided.get(False, 0),
-        analyst_decided=decided.get(True, 0),
+        auto_decided=decided[BY_LIST] + decided[BY_DECISION],
+        analyst_decided=decided[ANALYST],
         reveals=reveals,
         views=views,
         notices_by_state=notices,
         removal_hours=hours,
+        auto_by_list=decided[BY_LIST],
+        auto_by_decision=decided[BY_DECISION],
     )
 
 
@@ -197,7 +203,11 @@ def charts(d: Figures) -> dict[str, Markup]:
         "decisions": bar_chart("Decisions per day", [(k[5:], v) for k, v in per_day.items()]),
         "auto": bar_chart(
             "Automatic versus analyst decisions",
-            [("automatic", d.auto_decided), ("analyst", d.analyst_decided)],
+            [
+                ("trusted list", d.auto_by_list),
+                ("earlier decision", d.auto_by_decision),
+                ("analyst", d.analyst_decided),
+            ],
         ),
         "reveals": bar_chart("Reveals per day", [(k[5:], v) for k, v in d.reveals.items()]),
         "notices": bar_chart("Notices by state", list(d.notices_by_state.items())),

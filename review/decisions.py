@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from crawler import exchanges, media_decisions
+from crawler import benign_proposals, exchanges, media_decisions
 from crawler.audit import Event
 from crawler.db.models import Decision, ReviewItem
 from review import audit, exposure
@@ -58,6 +58,8 @@ class DecisionOutcome:
     applied_to: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     settled: int = 0  # other pages the media decision confirmed at once
+    benign_proposed: int = 0  # media proposed for the benign list (benign four-eyes)
+    benign_joined: int = 0  # media that joined the benign list with this decision
     confirm_match: int = 0  # near copies queued as confirm-match items
 
     @property
@@ -220,7 +222,9 @@ def decide(
     outcome = DecisionOutcome(200, "recorded", item_id, status)
     _apply_to_related(session, principal, req, item_id, status, now, outcome)
     exchanges.after_decision(session, req.action, [item_id, *outcome.applied_to], now)
-    if req.action == "reject" and req.add_benign:
+    if req.action == "reject" and cfg.benign_four_eyes:
+        _benign_four_eyes(session, principal, view, cfg, req.add_benign, now, outcome)
+    elif req.action == "reject" and req.add_benign:
         _add_benign(session, principal, view, cfg)
     if req.action == "confirm" and status == "confirmed" and ticked:
         spread = media_decisions.confirm_media(
@@ -319,6 +323,35 @@ def _add_benign(session: Session, principal: Principal, view: ItemView, cfg: Rev
     record(
         session, Event(principal.username, "hashlist.benign_add", "review_item", view.id, details)
     )
+
+
+def _benign_four_eyes(
+    session: Session,
+    principal: Principal,
+    view: ItemView,
+    cfg: ReviewConfig,
+    add_benign: bool,
+    now: datetime,
+    outcome: DecisionOutcome,
+) -> None:
+    """A Reject agrees with every other person's pending proposal for a media this page
+    shows; with `add_benign`, the page's other media are proposed (crawler.benign_proposals)."""
+    shown = {m.media_id for m in view.media if m.media_id is not None}
+    others = [
+        p for p in benign_proposals.pending(session, shown) if p.proposed_by != principal.user_id
+    ]
+    joined = benign_proposals.agree(
+        session, others, principal.user_id, principal.username, cfg.categories, now, view.id
+    )
+    outcome.benign_joined = len(joined)
+    if not add_benign:
+        return
+    media = [m for m in view.media if m.media_id is not None and m.sha256 and not m.exact_known]
+    ids = [m.media_id for m in media if m.media_id is not None and m.media_id not in joined]
+    proposed = benign_proposals.propose(
+        session, ids, view.id, principal.user_id, principal.username, cfg.benign_list, now
+    )
+    outcome.benign_proposed = len(proposed)
 
 
 def _audit(

@@ -23,9 +23,16 @@ from flask import (
 )
 from sqlalchemy import desc, func, select
 
-from crawler import disputes
+from crawler import benign_proposals, disputes
 from crawler.audit import Event
-from crawler.db.models import DISPUTE_OUTCOMES, AuditEvent, Notice, NoticeUrl, User
+from crawler.db.models import (
+    DISPUTE_OUTCOMES,
+    AuditEvent,
+    BenignProposal,
+    Notice,
+    NoticeUrl,
+    User,
+)
 from crawler.errors import UsageError
 from crawler.media_decisions import revert
 from crawler.notices import hold_age
@@ -334,6 +341,8 @@ def decision(item_id: int) -> Response:
         also=also,
         settled=outcome.settled or None,
         near=outcome.confirm_match or None,
+        benign_proposed=outcome.benign_proposed or None,
+        benign_joined=outcome.benign_joined or None,
     )
     return redirect(target)  # type: ignore[return-value]
 
@@ -472,6 +481,38 @@ def settled_revert() -> Response:
     else:
         abort(400, "name what to revert: list:NAME or media:ITEM_ID")
     target = url_for("views.settled_page", reverted=summary.reverted)
+    return redirect(target)  # type: ignore[return-value]
+
+
+@bp.get("/benign-proposals")
+@roles("lead", "admin")
+def benign_proposals_page() -> str:
+    """Media benign-listed on Reject awaiting a second person (TAKEDOWN_BENIGN_FOUR_EYES)."""
+    return render_template(
+        "benign_proposals.html",
+        rows=benign_proposals.waiting_rows(reader()),
+        joined=request.args.get("joined", type=int),
+    )
+
+
+@bp.post("/benign-proposals/agree")
+@roles("lead", "admin")
+def benign_proposals_agree() -> Response:
+    """A lead agrees with one pending proposal (never their own): the media join the list."""
+    raw = request.form.get("proposal", "")
+    if not (raw.isdigit() and len(raw) < 12):
+        abort(400, "name the proposal to agree with")
+    p = user()
+    with writing() as session:
+        proposal = session.get(BenignProposal, int(raw))
+        if proposal is None or proposal.agreed_at is not None:
+            abort(409, "this proposal is no longer pending")
+        if proposal.proposed_by == p.user_id:
+            abort(403, "a proposal is agreed by someone other than its author")
+        joined = benign_proposals.agree(
+            session, [proposal], p.user_id, p.username, cfg().categories, now()
+        )
+    target = url_for("views.benign_proposals_page", joined=len(joined))
     return redirect(target)  # type: ignore[return-value]
 
 
@@ -623,6 +664,15 @@ def _page_message() -> str | None:
         extra += f" The media decision confirmed {settled} other pages."
     if near:
         extra += f" {near} pages with near copies wait as confirm-match items."
+    proposed = request.args.get("benign_proposed", 0, type=int) or 0
+    joined = request.args.get("benign_joined", 0, type=int) or 0
+    if proposed:
+        extra += (
+            f" {proposed} media proposed for the benign list: a second analyst or a lead"
+            " must agree."
+        )
+    if joined:
+        extra += f" You agreed: {joined} media joined the benign list."
     return f"Decision recorded: item {item} is now {status}.{extra}"
 
 

@@ -40,13 +40,20 @@ def exchange_add(
     ] = None,
     kind: Annotated[str | None, typer.Option(help="known (default) or benign")] = None,
     pdq_threshold: Annotated[int | None, typer.Option(help="PDQ match distance")] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(
+            "--action",
+            help="review (default) or auto: an exact match confirms with no person (known lists)",
+        ),
+    ] = None,
 ) -> None:
     """Add an exchange feeding list LIST (created if missing; it must hold no entries)."""
     options = exchanges.parse_options(option or [])
     if file is not None:
         options["filename"] = str(file)
     spec = exchanges.ExchangeSpec(
-        name, api, list_name, credentials_file, options, kind, pdq_threshold
+        name, api, list_name, credentials_file, options, kind, pdq_threshold, action
     )
     with database() as db, db.session() as session:
         exchanges.add_exchange(session, spec)

@@ -722,3 +722,20 @@ class WellnessSetting(Base):
     break_reveals: Mapped[int] = mapped_column(Integer, default=0)  # 0: no reminder
     theme: Mapped[str] = mapped_column(String(8), default="auto")  # auto | light | dark
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BenignProposal(Base):
+    """An analyst's benign-listing of one media awaiting a second person's agreement
+    (`TAKEDOWN_BENIGN_FOUR_EYES`, docs/review.md); agreed: its hashes join the list."""
+
+    __tablename__ = "benign_proposals"
+    __table_args__ = (Index("ix_benign_proposals_media", "media_id", "agreed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("review_items.id", ondelete="SET NULL"))
+    list_name: Mapped[str] = mapped_column(String(128))
+    proposed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    agreed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    agreed_at: Mapped[datetime | None]

@@ -112,7 +112,7 @@ def test_add_refuses_bad_input_with_exit_2(env, cli, db: Database, tmp_path: Pat
     cases = [
         ("x", "--api", "nope", "--list", "l1", "--file", str(path)),
         ("x", "--api", "local_file", "--list", "l1"),
-        ("bad name!", "--api", "local_file", "--list", "l1", "--file", str(path)),
+        ("bad\x00name", "--api", "local_file", "--list", "l1", "--file", str(path)),
         ("x", "--api", "local_file", "--list", "l1", "--file", str(path), "--option", "zzz=1"),
     ]
     for args in cases:

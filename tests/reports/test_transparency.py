@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from crawler.db.models import Notice, NoticeUrl
+from crawler.db.models import Notice, NoticeUrl, ReviewItem
 from crawler.db.session import Database
 from crawler.disputes import open_dispute, resolve_dispute
 from crawler.notices import build_notices, mark_removed, mark_sent, release
@@ -49,16 +49,19 @@ def _seed(db: Database) -> dict[str, int]:
         ]
         build_notices(s, CFG, old, routing=ROUTING)
         items = {}
-        for name, host, cat, person in (
-            ("nl1", nl, "A", "alice.analyst"),
-            ("nl2", nl, "A", "alice.analyst"),
-            ("nl3", nl, "B", "alice.analyst"),
-            ("de1", de, "A", None),
-            ("de2", de, "C", None),
-            ("gb1", gb, "B", "alice.analyst"),
+        # de1 confirmed by a trusted list, de2 by alice's earlier decision on nl1's media
+        # (both without a person); gb1 decided before decided_via existed (NULL: a person).
+        for name, host, cat, person, via in (
+            ("nl1", nl, "A", "alice.analyst", "analyst"),
+            ("nl2", nl, "A", "alice.analyst", "analyst"),
+            ("nl3", nl, "B", "alice.analyst", "analyst"),
+            ("de1", de, "A", None, "list:trusted-partner"),
+            ("de2", de, "C", None, "media:{nl1}"),
+            ("gb1", gb, "B", "alice.analyst", None),
         ):
             row = seed.item(s, host, category=cat, url=f"http://{host.host}/{name}")
             row.decided_by = users[person] if person else None
+            row.decided_via = via.format(**items) if via else None
             items[name] = row.id
         build_notices(s, CFG, T0, routing=ROUTING)
     serials = {}
@@ -88,6 +91,17 @@ def test_sums_equal_the_notices_and_urls_of_the_year(db: Database) -> None:
         urls = s.execute(
             select(func.count()).select_from(NoticeUrl).join(Notice).where(in_year)
         ).scalar_one()
+
+        def urls_via(pattern: str) -> int:
+            return s.execute(
+                select(func.count())
+                .select_from(NoticeUrl)
+                .join(Notice)
+                .join(ReviewItem, ReviewItem.id == NoticeUrl.item_id)
+                .where(in_year, ReviewItem.decided_via.like(pattern))
+            ).scalar_one()
+
+        by_list, by_decision = urls_via("list:%"), urls_via("media:%")
     assert report["totals"] == {"notices": notices, "urls": urls} == {"notices": 3, "urls": 6}
     for key in ("by_provider", "by_country", "by_route"):
         assert sum(r["notices"] for r in report[key]) == notices, key
@@ -100,7 +114,9 @@ def test_sums_equal_the_notices_and_urls_of_the_year(db: Database) -> None:
         "host": (1, 3), "hotline": (1, 2), "hold": (1, 1),
     }  # fmt: skip
     assert {r["category"]: r["urls"] for r in report["by_category"]} == {"A": 3, "B": 2, "C": 1}
-    assert report["decided"] == {"auto": 2, "analyst": 4}
+    assert report["decided"] == {"auto": by_list + by_decision, "analyst": urls - 2}
+    assert report["auto_by"] == {"trusted_list": by_list, "earlier_decision": by_decision}
+    assert (by_list, by_decision) == (1, 1)
     assert (out["removed"], out["withdrawn"], out["still_up"]) == (2, 0, 4)
     # sent at +1 h, removed at +3 h and +5 h: 2 h and 4 h
     assert out["hours_to_removal"] == {"count": 2, "median": 3.0, "p90": 4.0}
@@ -138,6 +154,7 @@ def test_cli_json_and_html_without_personal_data(env, cli, db: Database, tmp_pat
         outputs[fmt] = target.read_text()
     data = json.loads(outputs["json"])
     assert data["totals"] == {"notices": 3, "urls": 6}
+    assert data["auto_by"] == {"trusted_list": 1, "earlier_decision": 1}
     for text in outputs.values():
         assert "@" not in text  # no e-mail address of anyone
         for name in PEOPLE:
@@ -149,3 +166,52 @@ def test_cli_json_and_html_without_personal_data(env, cli, db: Database, tmp_pat
     assert render_transparency_html(data).count("<svg") == html.count("<svg") == 5
     assert cli("report", "--kind", "transparency", "--format", "json")[0] == 2
     assert cli("report", "--kind", "yearly", "--year", "2026")[0] == 2
+
+
+def test_a_page_an_auto_list_confirmed_is_noticed_and_reported_as_auto(
+    env, cli, db: Database, tmp_path: Path, monkeypatch
+) -> None:
+    """End to end through the CLI: an auto list, a stored page with an exact match, notices
+    build, then the transparency report counts its URL as decided by a trusted list."""
+    from crawler.db.models import Page
+    from crawler.matching import Matcher
+    from tests.test_matching import add_media, crawl_step, fake_hashes
+
+    monkeypatch.setenv("TAKEDOWN_OPERATOR_NAME", "Example Hotline")
+    monkeypatch.setenv("TAKEDOWN_OPERATOR_CONTACT", "notices@hotline.example")
+    known = fake_hashes(None)
+    listed = tmp_path / "trusted.csv"
+    listed.write_text(f"type,hash,category,reference\nmd5,{known.md5},A,partner-1\n")
+    code, _, err = cli("hashlist", "import", str(listed), "--name", "trusted", "--action", "auto")
+    assert code == 0, err
+    url = "http://127.0.0.1/auto-page"
+    media_id = add_media(db, known, [url])
+    with db.session() as s:
+        host = seed.host(s, "auto.example.net", "198.51.100.9", contact="abuse@auto.example",
+                         asn=64509, as_org="Auto Hosting", country="NL")  # fmt: skip
+        s.execute(Page.__table__.update().values(host_id=host.id))
+    with db.read_session() as s:
+        matcher = Matcher.load(s)
+    crawl_step(db, matcher, media_id, url)  # what the store pipeline does
+    with db.read_session() as s:
+        item = s.execute(select(ReviewItem)).scalar_one()
+        assert (item.status, item.decided_via, item.decided_by) == (
+            "confirmed", "list:trusted", None,
+        )  # fmt: skip
+    code, _, err = cli("notices", "build")
+    assert code == 0, err
+    with db.read_session() as s:
+        notice_url = s.execute(select(NoticeUrl)).scalar_one()
+        assert notice_url.item_id == item.id and notice_url.url == url
+        year = s.execute(select(Notice.created_at)).scalar_one().year
+    target = tmp_path / "report.json"
+    code, _, err = cli(
+        "report", "--kind", "transparency", "--year", str(year), "--format", "json",
+        "--output", str(target),
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(target.read_text())
+    assert data["totals"] == {"notices": 1, "urls": 1}
+    assert data["decided"] == {"auto": 1, "analyst": 0}
+    assert data["auto_by"] == {"trusted_list": 1, "earlier_decision": 0}
+    assert data["by_category"] == [{"category": "A", "urls": 1}]

@@ -60,6 +60,8 @@ POLICY: dict[str, Cell] = {
     "views.audit_page": Cell(LEADS, 200),
     "views.settled_page": Cell(LEADS, 200),
     "views.settled_revert": Cell(LEADS, 400),
+    "views.benign_proposals_page": Cell(LEADS, 200),
+    "views.benign_proposals_agree": Cell(LEADS, 400),
     "views.users_page": Cell(ADMIN, 200),
     "views.change_role": Cell(ADMIN, 302),
     "api.me": Cell(ANY, 200),

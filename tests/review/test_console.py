@@ -148,25 +148,31 @@ def test_dashboard_figures_equal_the_database(
         per: dict[tuple[str, str], int] = defaultdict(int)
         for d in s.execute(select(Decision)).scalars():
             per[(names[d.user_id], d.created_at.strftime("%Y-%m-%d"))] += 1
-        auto = s.scalar(
-            select(func.count()).where(
-                ReviewItem.status.in_(("confirmed", "rejected", "removed")),
-                ReviewItem.decided_by.is_(None),
-                ReviewItem.decided_at.is_not(None),
-            )
+        decided = (
+            ReviewItem.status.in_(("confirmed", "rejected", "removed")),
+            ReviewItem.decided_at.is_not(None),
+        )
+        by_list = s.scalar(
+            select(func.count()).where(*decided, ReviewItem.decided_via.like("list:%"))
+        )
+        by_decision = s.scalar(
+            select(func.count()).where(*decided, ReviewItem.decided_via.like("media:%"))
         )
         manual = s.scalar(
             select(func.count()).where(
-                ReviewItem.status.in_(("confirmed", "rejected", "removed")),
-                ReviewItem.decided_by.is_not(None),
+                *decided,
+                ReviewItem.decided_via.is_(None) | (ReviewItem.decided_via == "analyst"),
             )
         )
         reveals = s.scalar(select(func.sum(ExposureDay.reveals)))
         removed = s.scalar(select(func.count()).where(NoticeUrl.removed_at.is_not(None)))
     assert per and all(_figure(html, "decisions", f"{n}/{d}") == c for (n, d), c in per.items())
     assert sum(per.values()) == 4
-    assert (auto, manual) == (2, 4)
+    assert (by_list, by_decision, manual) == (1, 1, 4)
+    auto = by_list + by_decision
     assert f'data-figure="auto">{auto}<' in html and f'data-figure="analyst">{manual}<' in html
+    assert f'data-figure="auto-list">{by_list}<' in html
+    assert f'data-figure="auto-decision">{by_decision}<' in html
     assert f'data-figure="reveals">{reveals}<' in html
     assert f"({removed} URLs" in html
     # removal after 18, 24 and 30 hours (seeded): median 24 h
