@@ -164,18 +164,29 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        # Another test process (pytest-xdist) may take the free port first: redis-server
+        # then exits at once, and it starts again on another free port.
+        for _ in range(3):
+            if self._start_once():
+                return self
+            self.port = free_port()
+        raise RuntimeError("redis-server did not start")
+
+    def _start_once(self) -> bool:
         binary = shutil.which("redis-server") or "redis-server"
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "no", "--dir", str(self.folder)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
+                return self.proc.poll() is None
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        return False
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -9,6 +9,7 @@ connection to it is a policy escape and is counted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -97,6 +98,19 @@ class Web:
         return [h.path for h in self.hits if h.host == host]
 
     def start(self) -> Web:
+        # The port is free when chosen, but another test process (pytest-xdist) may take it
+        # before every address is bound: then start again on another free port.
+        for attempt in range(5):
+            try:
+                return self._start_once()
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == 4:
+                    raise
+                self.stop()
+                self.servers, self.port = [], free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> Web:
         for host in self.hosts.values():
             server = ThreadingHTTPServer((host.ip, self.port), make_handler(self, host))
             server.daemon_threads = True
@@ -111,7 +125,11 @@ class Web:
     def _start_canary(self, family: int, address: str) -> None:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((address, self.port))
+        try:
+            sock.bind((address, self.port))
+        except OSError:
+            sock.close()
+            raise
         sock.listen(64)
         self.servers.append(sock)
 
