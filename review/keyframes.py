@@ -1,0 +1,165 @@
+"""A video as a strip of blurred greyscale keyframes, made in memory (docs/review.md).
+
+The review app never plays a video and never sends one to the browser. The preview route
+fetches the video live under the run's policy (as for images), and this module decodes a
+few frames with PyAV from a ``BytesIO`` (never a file), re-encodes each through
+:func:`review.preview.finish` (downscaled, greyscale and blurred unless revealed, fresh
+PNG from raw pixels) and drops the video. Nothing is written to disk or cached.
+
+Which frames: ``count`` times spread evenly over the video (the keyframe at or before
+each: a seek and one decoded frame) and the time of every frame match (decoded up to that
+exact time, so the analyst sees the matching frame, marked). Decoding stops at a frame
+budget and a deadline; a video that cannot be sought is decoded from its start within
+the same budget.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+import av
+import av.error
+from PIL import Image
+
+from crawler.media.video import DEFAULT_MAX_SIDE, MAX_STREAMS
+from review.preview import UnsupportedMedia, finish
+
+MAX_DECODED = 3000  # frames decoded per strip, all targets together
+MAX_MATCH_MARKS = 4  # matching frames shown besides the evenly spread ones
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    timestamp: float
+    match: bool  # the frame a match names (its timestamp)
+    png: bytes
+
+
+def targets(duration: float | None, matches: list[float], count: int) -> list[tuple[float, bool]]:
+    """(time, is a match) pairs in time order: `count` evenly spread over `duration`, and
+    the match times; an even time close to a match time gives way to it."""
+    marks = sorted({round(t, 3) for t in matches if t >= 0})[:MAX_MATCH_MARKS]
+    even: list[float] = []
+    if duration and duration > 0:
+        even = [round(duration * (k + 0.5) / count, 3) for k in range(count)]
+    elif not marks:
+        even = [0.0]
+    gap = (duration / count / 2) if duration else 0.5
+    kept = [t for t in even if all(abs(t - m) > gap for m in marks)]
+    return sorted([(t, False) for t in kept] + [(m, True) for m in marks])
+
+
+def _open(body: bytes, max_pixels: int) -> av.container.InputContainer:
+    try:
+        container = av.open(io.BytesIO(body), mode="r")
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        raise UnsupportedMedia(f"not a decodable video: {type(exc).__name__}") from exc
+    if len(container.streams) > MAX_STREAMS or not container.streams.video:
+        container.close()
+        raise UnsupportedMedia("no video track to show")
+    ctx = container.streams.video[0].codec_context
+    width, height = ctx.width or 0, ctx.height or 0
+    if max(width, height) > DEFAULT_MAX_SIDE or width * height > max_pixels:
+        container.close()
+        raise UnsupportedMedia("the video has more pixels than the crawl policy allows")
+    return container
+
+
+@dataclass
+class _Budget:
+    deadline: float
+    decoded: int = 0
+
+    def spend(self) -> None:
+        self.decoded += 1
+        if self.decoded > MAX_DECODED or time.monotonic() > self.deadline:
+            raise UnsupportedMedia("the video takes too long to decode for a preview")
+
+
+def _small(frame: av.VideoFrame, max_side: int) -> Image.Image:
+    scale = min(1.0, max_side / max(frame.width, frame.height, 1))
+    width, height = max(2, int(frame.width * scale)), max(2, int(frame.height * scale))
+    return frame.reformat(width=width, height=height, format="rgb24").to_image()
+
+
+def _by_seeking(
+    container: av.container.InputContainer, wanted: list[tuple[float, bool]], budget: _Budget
+) -> dict[tuple[float, bool], av.VideoFrame]:
+    stream = container.streams.video[0]
+    base = stream.time_base
+    if base is None:
+        raise ValueError("the video stream has no time base")
+    out: dict[tuple[float, bool], av.VideoFrame] = {}
+    for target in wanted:
+        at, exact = target
+        container.seek(int(at / base), stream=stream, backward=True, any_frame=False)
+        for frame in container.decode(stream):
+            budget.spend()
+            if not exact or frame.time is None or frame.time >= at - 0.02:
+                out[target] = frame
+                break
+    return out
+
+
+def _from_start(
+    container: av.container.InputContainer, wanted: list[tuple[float, bool]], budget: _Budget
+) -> dict[tuple[float, bool], av.VideoFrame]:
+    stream = container.streams.video[0]
+    rate = float(stream.average_rate or 25) or 25.0
+    out: dict[tuple[float, bool], av.VideoFrame] = {}
+    left = list(wanted)
+    for n, frame in enumerate(container.decode(stream)):
+        budget.spend()
+        at = frame.time if frame.time is not None else n / rate
+        while left and at >= left[0][0] - 0.02:
+            out[left.pop(0)] = frame
+        if not left:
+            break
+    return out
+
+
+def strip(
+    body: bytes,
+    *,
+    duration_s: float | None,
+    match_times: list[float],
+    count: int,
+    reveal: bool,
+    max_side: int,
+    max_pixels: int,
+    timeout_s: float,
+) -> list[Keyframe]:
+    """The strip's frames as PNGs (blurred greyscale unless `reveal`), in time order.
+    Raises `UnsupportedMedia` when the bytes are not a video the app shows."""
+    budget = _Budget(time.monotonic() + timeout_s)
+    container = _open(body, max_pixels)
+    try:
+        duration = duration_s or (container.duration / 1_000_000 if container.duration else None)
+        wanted = targets(duration, match_times, count)
+        try:
+            found = _by_seeking(container, wanted, budget)
+        except (av.error.FFmpegError, ValueError, OverflowError):
+            container.close()
+            container = _open(body, max_pixels)
+            found = _from_start(container, wanted, budget)
+        frames: list[Keyframe] = []
+        seen: set[float] = set()
+        for at, exact in wanted:
+            frame = found.get((at, exact))
+            if frame is None:
+                continue
+            shown = at if exact or frame.time is None else round(float(frame.time), 3)
+            if not exact and shown in seen:
+                continue  # two spread times on one keyframe: show it once
+            seen.add(shown)
+            png = finish(_small(frame, max_side), reveal=reveal, max_side=max_side)
+            frames.append(Keyframe(shown, exact, png))
+    except av.error.FFmpegError as exc:
+        raise UnsupportedMedia(f"the video could not be decoded: {type(exc).__name__}") from exc
+    finally:
+        container.close()
+    if not frames:
+        raise UnsupportedMedia("no frame of the video could be decoded")
+    return frames
