@@ -54,16 +54,20 @@ def targets(duration: float | None, matches: list[float], count: int) -> list[tu
 def _open(body: bytes, max_pixels: int) -> av.container.InputContainer:
     try:
         container = av.open(io.BytesIO(body), mode="r")
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
+    except Exception as exc:  # any container failure is an outcome, never a 500
         raise UnsupportedMedia(f"not a decodable video: {type(exc).__name__}") from exc
-    if len(container.streams) > MAX_STREAMS or not container.streams.video:
+    try:
+        if len(container.streams) > MAX_STREAMS or not container.streams.video:
+            raise UnsupportedMedia("no video track to show")
+        ctx = container.streams.video[0].codec_context
+        width, height = (ctx.width or 0, ctx.height or 0) if ctx is not None else (0, 0)
+        if not width or not height:
+            raise UnsupportedMedia("not a decodable video: no picture size")
+        if max(width, height) > DEFAULT_MAX_SIDE or width * height > max_pixels:
+            raise UnsupportedMedia("the video has more pixels than the crawl policy allows")
+    except Exception:
         container.close()
-        raise UnsupportedMedia("no video track to show")
-    ctx = container.streams.video[0].codec_context
-    width, height = ctx.width or 0, ctx.height or 0
-    if max(width, height) > DEFAULT_MAX_SIDE or width * height > max_pixels:
-        container.close()
-        raise UnsupportedMedia("the video has more pixels than the crawl policy allows")
+        raise
     return container
 
 
@@ -156,7 +160,9 @@ def strip(
             seen.add(shown)
             png = finish(_small(frame, max_side), reveal=reveal, max_side=max_side)
             frames.append(Keyframe(shown, exact, png))
-    except av.error.FFmpegError as exc:
+    except UnsupportedMedia:
+        raise
+    except Exception as exc:  # hostile bytes: any decoder failure is an outcome
         raise UnsupportedMedia(f"the video could not be decoded: {type(exc).__name__}") from exc
     finally:
         container.close()
