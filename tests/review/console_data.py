@@ -124,7 +124,7 @@ def _evidence_items(db: Database, media_base: str, now: datetime) -> dict[str, i
 
     video = seed_item(
         db,
-        priority=1_540_001,
+        priority=1_563_001,  # near (PDQ distance 8), category A, one matched media
         title="Synthetic video page",
         host="video.example.org",
         media=[
@@ -135,7 +135,7 @@ def _evidence_items(db: Database, media_base: str, now: datetime) -> dict[str, i
     )  # fmt: skip
     near = seed_item(
         db,
-        priority=1_560_001,
+        priority=1_583_001,  # near (PDQ distance 6)
         title="Synthetic repost page",
         host="share.example.net",
         media=[{"url": f"{media_base}/c.png", "match": ("analyst-confirmed", "known", "pdq", 6)}],

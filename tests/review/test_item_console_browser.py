@@ -10,7 +10,7 @@ import pytest
 
 from crawler.db.session import Database
 from tests.review.conftest import MediaServer
-from tests.review.item_data import MIXED_REASONS, mixed_item, video_item
+from tests.review.item_data import MIXED_REASONS, archive_item, mixed_item, video_item
 from tests.review.test_browser import _sign_in, page, served  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
@@ -47,6 +47,7 @@ def test_matches_come_first_strongest_first_in_words_and_hashes_are_folded(
         box = page.get_by_role("checkbox", name=f"Illegal: media {n}")
         assert box.is_checked() == (n in (2, 4))
     assert page.locator('article[data-media="2"] figure').count() == 0
+    assert _serious(page) == []
     # the decision panel stays in view while the page scrolls
     page.set_viewport_size({"width": 1280, "height": 800})
     page.mouse.wheel(0, 3000)
@@ -90,11 +91,33 @@ def test_a_video_is_a_strip_of_blurred_keyframes_from_the_apps_origin(
     # the browser only ever asked the app; the app fetched the video itself
     assert requests and all(u.startswith((served, f"blob:{served}/")) for u in requests)
     assert "/clip.mp4" in media_server.hits
+    assert _serious(page) == []  # the strip passes the same accessibility check
     # Reveal shows the same frames unblurred, in colour
     page.get_by_role("button", name="Reveal").click()
     page.locator('figure.keyframes[data-outcome="revealed"]').wait_for()
     assert figure.count() == 0
     assert not _strip_stats(page)["grey"]
+
+
+def test_archive_members_show_under_their_archive_as_text(
+    page: Any,  # noqa: F811
+    served: str,  # noqa: F811
+    db: Database,
+) -> None:
+    item_id = archive_item(db)
+    _sign_in(page, served, "ana")
+    page.goto(f"{served}/items/{item_id}")
+    reasons = page.get_by_role("list", name="Matches, strongest first").locator("li")
+    assert reasons.all_inner_texts() == [
+        "Media 1, archive member photos/<b>x</b>.png: Exact copy (sha256) of list known-z "
+        "entry z-7, category A"
+    ]
+    files = page.get_by_role("list", name="Files inside the archive of media 1")
+    assert files.locator(":scope > li").count() == 3
+    assert "../../etc/passwd" in files.inner_text()
+    assert page.locator("article.media b").count() == 0  # the member's name is text
+    assert page.locator("figure").count() == 0  # members are never previewed
+    assert _serious(page) == []
 
 
 def _strip_stats(tab: Any) -> dict[str, Any]:
@@ -113,3 +136,10 @@ def _strip_stats(tab: Any) -> dict[str, Any]:
         return {grey};
     }"""
     )
+
+
+def _serious(tab: Any) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(tab).response["violations"]
+    return [v["id"] for v in found if v.get("impact") in ("serious", "critical")]
