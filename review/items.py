@@ -157,8 +157,9 @@ class MediaView:
 
     @property
     def previewable(self) -> bool:
-        # Exact known matches are metadata only; video is never previewed (no autoplay).
-        return not self.exact_known and self.media_type != "video"
+        # Exact known matches are metadata only; a video is a keyframe strip (never played);
+        # an archive lists its members (never unpacked again for a look).
+        return not self.exact_known and self.media_type not in ("video", "archive")
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from PIL import Image
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from crawler.db.models import ExposureDay, Media, WellnessSetting
+from crawler.db.models import ExposureDay, Match, Media, WellnessSetting
 from crawler.db.session import Database
 from tests.review.conftest import Clock, MediaServer, login, loopback_preview_config, make_app
 from tests.review.item_data import MIXED_REASONS, archive_item, mixed_item, video_item
@@ -111,3 +111,8 @@ def test_item_page_lists_reasons_strongest_first_and_archive_members_as_text(
     assert "Inside the archive (3 files)" in html
     assert "../../etc/passwd" in html and "encrypted member" in html
     assert "/keyframes" not in html and "data-preview=" not in html  # members: no preview
+    # an archive with no match is not previewed either (its members are listed instead)
+    with db.session() as s:
+        s.execute(delete(Match))
+    html = client.get(f"/items/{archive}").get_data(as_text=True)
+    assert "data-preview=" not in html and "Archive: members are listed below" in html
