@@ -71,6 +71,10 @@ def _open(body: bytes, max_pixels: int) -> av.container.InputContainer:
     return container
 
 
+class _OutOfBudget(Exception):
+    """The strip's decoding budget is spent: show the frames found so far."""
+
+
 @dataclass
 class _Budget:
     deadline: float
@@ -79,7 +83,7 @@ class _Budget:
     def spend(self) -> None:
         self.decoded += 1
         if self.decoded > MAX_DECODED or time.monotonic() > self.deadline:
-            raise UnsupportedMedia("the video takes too long to decode for a preview")
+            raise _OutOfBudget
 
 
 def _small(frame: av.VideoFrame, max_side: int) -> Image.Image:
@@ -96,14 +100,17 @@ def _by_seeking(
     if base is None:
         raise ValueError("the video stream has no time base")
     out: dict[tuple[float, bool], av.VideoFrame] = {}
-    for target in wanted:
-        at, exact = target
-        container.seek(int(at / base), stream=stream, backward=True, any_frame=False)
-        for frame in container.decode(stream):
-            budget.spend()
-            if not exact or frame.time is None or frame.time >= at - 0.02:
-                out[target] = frame
-                break
+    try:
+        for target in wanted:
+            at, exact = target
+            container.seek(int(at / base), stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                budget.spend()
+                if not exact or frame.time is None or frame.time >= at - 0.02:
+                    out[target] = frame
+                    break
+    except _OutOfBudget:
+        pass  # a strip with the frames found so far
     return out
 
 
@@ -114,13 +121,16 @@ def _from_start(
     rate = float(stream.average_rate or 25) or 25.0
     out: dict[tuple[float, bool], av.VideoFrame] = {}
     left = list(wanted)
-    for n, frame in enumerate(container.decode(stream)):
-        budget.spend()
-        at = frame.time if frame.time is not None else n / rate
-        while left and at >= left[0][0] - 0.02:
-            out[left.pop(0)] = frame
-        if not left:
-            break
+    try:
+        for n, frame in enumerate(container.decode(stream)):
+            budget.spend()
+            at = frame.time if frame.time is not None else n / rate
+            while left and at >= left[0][0] - 0.02:
+                out[left.pop(0)] = frame
+            if not left:
+                break
+    except _OutOfBudget:
+        pass
     return out
 
 

@@ -116,3 +116,21 @@ def test_item_page_lists_reasons_strongest_first_and_archive_members_as_text(
         s.execute(delete(Match))
     html = client.get(f"/items/{archive}").get_data(as_text=True)
     assert "data-preview=" not in html and "Archive: members are listed below" in html
+
+
+def test_a_strip_stops_at_its_decoding_budget_with_the_frames_found_so_far(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from review import keyframes
+    from tests.media.videokit import make_video
+
+    video = make_video(8, fps=4, seed=5)
+    kw = {"duration_s": 8.0, "match_times": [5.0], "count": 6, "reveal": False,
+          "max_side": 128, "max_pixels": 10**7, "timeout_s": 10.0}  # fmt: skip
+    assert len(keyframes.strip(video, **kw)) == 6  # type: ignore[arg-type]
+    monkeypatch.setattr(keyframes, "MAX_DECODED", 2)
+    partial = keyframes.strip(video, **kw)  # type: ignore[arg-type]
+    assert [f.timestamp for f in partial] == [0.0, 2.0]
+    monkeypatch.setattr(keyframes, "MAX_DECODED", 0)
+    with pytest.raises(keyframes.UnsupportedMedia):
+        keyframes.strip(video, **kw)  # type: ignore[arg-type]
