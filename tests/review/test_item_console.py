@@ -80,6 +80,14 @@ def test_keyframes_refuse_what_is_not_shown(
     media_server.routes["/clip.mp4"] = (200, "video/mp4", b"<svg onload=alert(1)>" * 50)
     resp = client.get(url)
     assert resp.status_code == 415 and resp.headers["X-Preview-Status"] == "unsupported"
+    # an HLS playlist naming another address: refused, and nothing else is fetched
+    playlist = (
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{media_server.base}/seg.ts\n"
+        "#EXT-X-ENDLIST\n"
+    )
+    media_server.routes["/clip.mp4"] = (200, "application/vnd.apple.mpegurl", playlist.encode())
+    assert client.get(url).status_code == 415
+    assert "/seg.ts" not in media_server.hits
     media_server.routes.pop("/clip.mp4")
     assert client.get(url).headers["X-Preview-Status"] == "gone"
     # an image is not a video: no strip for it
