@@ -1,8 +1,8 @@
 """Screenshots of the review console over synthetic data, for docs/screenshots/.
 
 Builds a throwaway SQLite database (migrated), five users and the console's synthetic
-data (tests/review/console_data.py: generated PNGs from a loopback media server on
-127.0.0.2, no photographs), serves the app on 127.0.0.1 and has Debian's chromium
+data (tests/review/console_data.py: generated PNGs and a PyAV-made video from a loopback
+media server on 127.0.0.2, no photographs), serves the app on 127.0.0.1 and has Debian's chromium
 (through Playwright) take each page at 1280x800, in the light theme and the item page
 also in the dark one.
 
@@ -33,19 +33,29 @@ PAGES = (
     ("settings", "/settings", "ada"),
     ("shortcuts", "ITEM?", "lee"),
     ("item-dark", "ITEM", "lee"),
+    ("item-video", "VIDEO", "lee"),
+    ("item-confirm-match", "CONFIRM", "lee"),
 )
 
 
 def _media_server() -> tuple[ThreadingHTTPServer, str]:
+    from tests.media.videokit import make_video
     from tests.review.conftest import synthetic_png
 
-    bodies = {"/a.png": synthetic_png(seed=1), "/b.png": synthetic_png(seed=7)}
+    bodies = {
+        "/a.png": synthetic_png(seed=1),
+        "/b.png": synthetic_png(seed=7),
+        "/c.png": synthetic_png(seed=4),
+        "/e.png": synthetic_png(seed=9),
+        "/clip.mp4": make_video(8, fps=4, size=(320, 240), seed=5),
+    }
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             body = bodies.get(self.path, b"")
             self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "image/png")
+            kind = "video/mp4" if self.path.endswith(".mp4") else "image/png"
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -126,20 +136,24 @@ def main() -> int:
                         page.get_by_label("Password").fill(PASSWORD)
                         page.get_by_role("button", name="Sign in").click()
                         page.wait_for_url(base + "/queue")
-                    if path.startswith("ITEM"):
-                        page.goto(f"{base}/items/{item}")
+                    target_item = {"ITEM": item, "VIDEO": made["video"]}.get(
+                        path.rstrip("?"), made["confirm_match"]
+                    )
+                    if not path.startswith("/"):
+                        page.goto(f"{base}/items/{target_item}")
                         claim = page.get_by_role("button", name="Claim this item")
                         if claim.count():
                             claim.click()
-                            page.wait_for_url(f"{base}/items/{item}*")
-                        page.locator('figure.preview[data-outcome="blurred"]').first.wait_for()
+                            page.wait_for_url(f"{base}/items/{target_item}*")
+                        shown = "keyframes" if path == "VIDEO" else "preview"
+                        page.locator(f'figure.{shown}[data-outcome="blurred"]').first.wait_for()
                         if path.endswith("?"):
                             page.keyboard.press("?")
                     else:
                         page.goto(base + path)
                     target = out / f"{name}.png"
                     page.screenshot(path=str(target))
-                    print(f"{target} ({name}, {width}x{height}, {scheme}; item {item})")
+                    print(f"{target} ({name}, {width}x{height}, {scheme})")
                     context.close()
                 browser.close()
         finally:

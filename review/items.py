@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from crawler.db.models import (
+    ArchiveMember,
     HashEntry,
     HashList,
     Host,
@@ -33,6 +34,14 @@ from review.queue import OPEN_STATUSES
 EXACT_TYPES = ("md5", "sha1", "sha256")
 
 
+def clock(seconds: float) -> str:
+    """Seconds into a video as m:ss (h:mm:ss past an hour)."""
+    whole = max(int(seconds), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 @dataclass(frozen=True)
 class MatchView:
     list_name: str
@@ -45,6 +54,34 @@ class MatchView:
     state: str = ACTIVE
     list_action: str = "review"
     entry_hash: str | None = None
+    timestamp: float | None = None  # a video frame's match: seconds into the video
+    match_percent: float | None = None  # a vpdq match: share of the video's frames
+
+    def strength(self, categories: Sequence[str] = ()) -> tuple[int, float, float, int, str]:
+        """Sort key, strongest first: exact before near, then a smaller distance (a larger
+        share of frames for vpdq), then the more severe category."""
+        ranked = list(categories)
+        cat = self.category or ""
+        severity = len(ranked) - ranked.index(cat) if cat in ranked else 0
+        share = -(self.match_percent or 0.0)
+        tier = 0 if self.match_type in EXACT_TYPES else 1
+        return (tier, float(self.distance), share, -severity, self.list_name)
+
+    def words(self) -> str:
+        """The match in a sentence: what kind of copy, of which list entry, which category."""
+        entry = f"list {self.list_name}" + (f" entry {self.reference}" if self.reference else "")
+        category = f", category {self.category}" if self.category else ""
+        if self.match_type in EXACT_TYPES:
+            return f"Exact copy ({self.match_type}) of {entry}{category}"
+        if self.match_type == "vpdq":
+            share = f"{self.match_percent:g}% of frames" if self.match_percent else "its frames"
+            return f"Video matches {entry}: {share} within PDQ distance {self.distance}{category}"
+        near = (
+            f"Near copy, {self.match_type.upper()} distance {self.distance}, of {entry}{category}"
+        )
+        if self.timestamp is not None:
+            return f"{near}, at {clock(self.timestamp)}"
+        return near
 
     @property
     def exact_known(self) -> bool:
@@ -82,11 +119,30 @@ class MediaView:
     pdq_quality: int | None
     width: int | None
     height: int | None
+    duration_s: float | None
     matches: list[MatchView] = field(default_factory=list)
+    # archives: what is inside (path as text, hashes and matches; never previewed)
+    members: list[MemberView] = field(default_factory=list)
 
     @property
     def exact_known(self) -> bool:
         return any(m.exact_known for m in self.matches)
+
+    @property
+    def keyframes(self) -> bool:
+        """A video shown as a strip of blurred keyframes (never played, never sound)."""
+        return self.media_type == "video" and not self.exact_known and self.media_id is not None
+
+    @property
+    def own_matches(self) -> list[MatchView]:
+        """Matches that count, less those an archive only holds through a member (these
+        are shown under the member)."""
+        inner = {(x.list_name, x.entry_hash, x.match_type) for m in self.members for x in m.matches}
+        return [
+            x
+            for x in self.matches
+            if x.counts and (x.list_name, x.entry_hash, x.match_type) not in inner
+        ]
 
     @property
     def benign(self) -> bool:
@@ -101,8 +157,42 @@ class MediaView:
 
     @property
     def previewable(self) -> bool:
-        # Exact known matches are metadata only; video is never previewed (no autoplay).
-        return not self.exact_known and self.media_type != "video"
+        # Exact known matches are metadata only; a video is a keyframe strip (never played);
+        # an archive lists its members (never unpacked again for a look).
+        return not self.exact_known and self.media_type not in ("video", "archive")
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """A file inside an archive: its path (text only), outcome, hashes and matches."""
+
+    path: str
+    status: str
+    error: str | None
+    depth: int
+    media_id: int | None
+    media_type: str | None
+    format: str | None
+    sha256: str | None
+    pdq: str | None
+    matches: list[MatchView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One line of "why this page is here": a match of media `number` (and member)."""
+
+    number: int
+    media: MediaView
+    match: MatchView
+    member: str | None = None
+
+    @property
+    def text(self) -> str:
+        where = f"Media {self.number}"
+        if self.member is not None:
+            where += f", archive member {self.member}"
+        return f"{where}: {self.match.words()}"
 
 
 @dataclass(frozen=True)
@@ -183,6 +273,16 @@ class ItemView:
             if near is not None and near.category:
                 return near.category
         return None
+
+    def reasons(self, categories: Sequence[str] = ()) -> list[Reason]:
+        """Every counting match of the page's media (archive members included), strongest
+        first: exact before near, then smaller distance, then severity."""
+        found: list[Reason] = []
+        for n, m in enumerate(self.media, 1):
+            found += [Reason(n, m, x) for x in m.own_matches]
+            for member in m.members:
+                found += [Reason(n, m, x, member.path) for x in member.matches if x.counts]
+        return sorted(found, key=lambda r: (r.match.strength(categories), r.number))
 
     @property
     def no_viewing_needed(self) -> bool:
@@ -267,6 +367,7 @@ _MEDIA_COLUMNS = (
     Media.pdq_quality,
     Media.width,
     Media.height,
+    Media.duration_s,
 )
 _OBSERVATION = (
     select(*_MEDIA_COLUMNS)
@@ -286,6 +387,8 @@ _MATCHES = (
         active_clause(Match, HashEntry, HashList),
         HashList.action,
         HashEntry.hash,
+        Match.timestamp,
+        Match.match_percent,
     )
     .join(HashList, HashList.id == Match.list_id)
     .join(HashEntry, HashEntry.id == Match.entry_id)
@@ -305,7 +408,17 @@ def _matches(conn: Connection, media_ids: list[int]) -> dict[int, list[MatchView
         states = match_states((r[2], r[7]) for r in found)
         out[media_id] = [
             MatchView(
-                r[1], r[2], r[3], r[4], r[5], r[6], state=st, list_action=r[8], entry_hash=r[9]
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                state=st,
+                list_action=r[8],
+                entry_hash=r[9],
+                timestamp=r[10],
+                match_percent=r[11],
             )
             for r, st in zip(found, states, strict=True)
         ]
@@ -314,9 +427,49 @@ def _matches(conn: Connection, media_ids: list[int]) -> dict[int, list[MatchView
 
 def _media_views(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[MediaView]:
     """`MediaView`s of observation rows (columns `_MEDIA_COLUMNS`), with their matches."""
+    archives = [r[5] for r in rows if r[5] is not None and r[6] == "archive"]
+    members = _members(conn, archives)
     matches = _matches(conn, [r[5] for r in rows if r[5] is not None])
     # Rows spread in column order; mypy cannot count a row's columns, hence the ignores.
-    return [MediaView(*r, matches=matches.get(r[5], [])) for r in rows]  # type: ignore[misc]
+    return [
+        MediaView(*r, matches=matches.get(r[5], []), members=members.get(r[5], []))  # type: ignore[misc]
+        for r in rows
+    ]
+
+
+MAX_MEMBERS_SHOWN = 200  # per archive on an item page; the export lists every member
+_MEMBERS = (
+    select(
+        ArchiveMember.archive_id,
+        ArchiveMember.path,
+        ArchiveMember.status,
+        ArchiveMember.error,
+        ArchiveMember.depth,
+        Media.id,
+        Media.media_type,
+        Media.format,
+        Media.sha256,
+        Media.pdq,
+    )
+    .outerjoin(Media, Media.id == ArchiveMember.media_id)
+    .where(ArchiveMember.archive_id.in_(bindparam("archive_ids", expanding=True)))
+    .order_by(ArchiveMember.archive_id, ArchiveMember.id)
+    .limit(MAX_MEMBERS_SHOWN * 50)
+)
+
+
+def _members(conn: Connection, archive_ids: list[int]) -> dict[int, list[MemberView]]:
+    """The members of each archive (at most `MAX_MEMBERS_SHOWN` each), with matches."""
+    if not archive_ids:
+        return {}
+    rows = conn.execute(_MEMBERS, {"archive_ids": archive_ids}).all()
+    matches = _matches(conn, sorted({r[5] for r in rows if r[5] is not None}))
+    out: dict[int, list[MemberView]] = {}
+    for r in rows:
+        shown = out.setdefault(r[0], [])
+        if len(shown) < MAX_MEMBERS_SHOWN:
+            shown.append(MemberView(*r[1:], matches=matches.get(r[5], [])))  # type: ignore[misc]
+    return out
 
 
 def related_items(session: Session, item_id: int, media: list[MediaView]) -> list[RelatedItem]:

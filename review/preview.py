@@ -59,7 +59,13 @@ def render(
     """PNG bytes of the preview: blurred and greyscale unless `reveal`."""
     if _looks_like_markup(body, content_type):
         raise UnsupportedMedia("markup (SVG/HTML) is never previewed")
-    image = _open(body, max_pixels).convert("RGB")
+    return finish(_open(body, max_pixels), reveal=reveal, max_side=max_side)
+
+
+def finish(image: Image.Image, *, reveal: bool, max_side: int) -> bytes:
+    """PNG bytes of a decoded image (a picture or a video frame): downscaled, then
+    greyscale and blurred unless `reveal`, re-encoded from raw pixels."""
+    image = image.convert("RGB")
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     if not reveal:
         image = image.convert("L")

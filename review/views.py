@@ -7,6 +7,7 @@ audit trail and the exposure counters, which record that something was looked at
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -270,6 +271,7 @@ def item_page(item_id: int) -> str:
     return render_template(
         "item.html",
         item=view,
+        reasons=view.reasons(config.categories),
         holder=view.claimed_by == p.user_id,
         categories=config.categories,
         exposure=mine,
@@ -411,6 +413,82 @@ def reveal(item_id: int, observation_id: int) -> Response:
     p = user()
     found(observation_for(reader(), item_id, observation_id))
     response = _preview(item_id, observation_id, reveal=True)
+    with writing() as session:
+        count = (
+            exposure.revealed(session, p.user_id, now()) if response.status_code == 200 else None
+        )
+        details = {"observation": observation_id, "status": response.status_code, "today": count}
+        record(session, Event(p.username, "media.reveal", "review_item", item_id, details))
+    if count is not None and count >= cfg().daily_reveal_budget:
+        response.headers["X-Reveal-Budget"] = "exceeded"
+    return response
+
+
+# --- video keyframe strips (review.keyframes) ------------------------------------------
+
+KEYFRAMES = 6  # frames in a strip; 12 when the analyst's "keyframe strip only" is off
+
+
+def _keyframes(item_id: int, observation_id: int, reveal: bool) -> Response:
+    """A video's strip as JSON: each frame a PNG (base64) made from the live video, with
+    its time and whether a match names it. The video itself never reaches the browser."""
+    import base64
+
+    from review.keyframes import strip
+    from review.wellness import for_user
+
+    p = user()
+    if not _preview_allowed(p.user_id):
+        return _unavailable("rate-limited", "Too many previews; wait a minute.", 429)
+    media = found(observation_for(reader(), item_id, observation_id))
+    if not media.keyframes:
+        return _unavailable("metadata-only", "This media is shown as metadata only.", 403)
+    preview = preview_config_for(reader(), observation_id, cfg().preview)
+    dense = not for_user(reader(), p.user_id).keyframes_only
+    times = [x.timestamp for x in media.matches if x.counts and x.timestamp is not None]
+    try:
+        fetched = fetch_media(media.media_url, preview)
+        frames = strip(
+            fetched.body,
+            duration_s=media.duration_s,
+            match_times=times,
+            count=KEYFRAMES * 2 if dense else KEYFRAMES,
+            reveal=reveal,
+            max_side=min(preview.max_side, 256),
+            max_pixels=preview.max_pixels,
+            timeout_s=preview.timeout_s,
+        )
+    except PreviewUnavailable as exc:
+        status = {"gone": 410, "refused": 403, "too-large": 413}.get(exc.kind, 502)
+        return _unavailable(exc.kind, str(exc), status)
+    except UnsupportedMedia as exc:
+        return _unavailable("unsupported", str(exc), 415)
+    body = {
+        "state": "revealed" if reveal else "blurred",
+        "frames": [
+            {"t": f.timestamp, "match": f.match, "png": base64.b64encode(f.png).decode()}
+            for f in frames
+        ],
+    }
+    response = current_app.response_class(
+        json.dumps(body, separators=(",", ":")), mimetype="application/json"
+    )
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+@bp.get("/items/<int:item_id>/media/<int:observation_id>/keyframes")
+@roles()
+def keyframes(item_id: int, observation_id: int) -> Response:
+    return _keyframes(item_id, observation_id, reveal=False)
+
+
+@bp.post("/items/<int:item_id>/media/<int:observation_id>/keyframes/reveal")
+@roles()
+def reveal_keyframes(item_id: int, observation_id: int) -> Response:
+    p = user()
+    found(observation_for(reader(), item_id, observation_id))
+    response = _keyframes(item_id, observation_id, reveal=True)
     with writing() as session:
         count = (
             exposure.revealed(session, p.user_id, now()) if response.status_code == 200 else None

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from flask import Flask
 from markupsafe import Markup
 
+from review.items import clock
 from review.queue import QueueRow
 from review.text import ascii_host, display_text, link_target, unicode_host
 
@@ -105,3 +106,4 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters["unicode_host"] = unicode_host
     app.jinja_env.filters["when"] = _when
     app.jinja_env.filters["reason"] = reason
+    app.jinja_env.filters["clock"] = clock

@@ -39,6 +39,9 @@
     fetch(figure.getAttribute("data-preview"), { credentials: "same-origin", cache: "no-store" })
       .then(function (resp) { return show(figure, resp, "blurred"); })
       .catch(function () { figure.querySelector(".preview-status").textContent = "Preview unavailable."; });
+    wireReveal(figure, show);
+  });
+  function wireReveal(figure, render) {
     var button = figure.querySelector("button.reveal");
     button.addEventListener("click", function () {
       // Wellness setting: a reveal may need a second press (the name stays "Reveal").
@@ -53,9 +56,60 @@
       fetch(figure.getAttribute("data-reveal"), {
         method: "POST", credentials: "same-origin", cache: "no-store",
         headers: { "X-CSRF-Token": csrf }
-      }).then(function (resp) { return show(figure, resp, "revealed"); })
+      }).then(function (resp) { return render(figure, resp, "revealed"); })
         .catch(function () { button.disabled = false; });
     });
+  }
+  // Videos: a strip of keyframes the server decoded and re-encoded (PNG in JSON); the
+  // video itself never reaches the browser, so nothing can play or make a sound.
+  function clockText(t) {
+    var s = Math.max(0, Math.floor(t)), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    return (h ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(sec).padStart(2, "0");
+  }
+  function pngBlob(b64) {
+    var bin = atob(b64), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    return new Blob([bytes], { type: "image/png" });
+  }
+  function showStrip(figure, resp, state) {
+    var status = figure.querySelector(".preview-status");
+    if (!resp.ok) {
+      status.textContent = explain(resp);
+      figure.setAttribute("data-outcome", resp.headers.get("X-Preview-Status") || "error");
+      return;
+    }
+    return resp.json().then(function (data) {
+      var list = figure.querySelector("ol.strip");
+      var n = figure.getAttribute("data-media-number");
+      list.querySelectorAll("img").forEach(function (img) { URL.revokeObjectURL(img.src); });
+      list.textContent = "";
+      data.frames.forEach(function (f) {
+        var li = document.createElement("li");
+        if (f.match) { li.className = "match"; }
+        var box = document.createElement("div");
+        box.className = "frame";
+        var img = document.createElement("img");
+        img.alt = "Media " + n + " at " + clockText(f.t) + (f.match ? ", the matching frame" : "") +
+          (state === "blurred" ? " (blurred, greyscale)" : "");
+        img.setAttribute("data-state", state);
+        img.setAttribute("src", URL.createObjectURL(pngBlob(f.png)));
+        box.appendChild(img);
+        li.appendChild(box);
+        var caption = document.createElement("span");
+        caption.textContent = clockText(f.t) + (f.match ? " · match" : "");
+        li.appendChild(caption);
+        list.appendChild(li);
+      });
+      figure.setAttribute("data-outcome", state);
+      status.textContent = state === "revealed" ? "Revealed keyframes (unblurred, downscaled)."
+        : data.frames.length + " blurred, greyscale keyframes; the video is never played.";
+    });
+  }
+  document.querySelectorAll("figure.keyframes").forEach(function (figure) {
+    fetch(figure.getAttribute("data-keyframes"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (resp) { return showStrip(figure, resp, "blurred"); })
+      .catch(function () { figure.querySelector(".preview-status").textContent = "Keyframes unavailable."; });
+    wireReveal(figure, showStrip);
   });
   // --- break reminder (wellness settings: after N minutes or N reveals) ------------------
   var body = document.body;
@@ -137,7 +191,8 @@
     return target;
   }
   function illegalBox(n) {
-    var boxes = document.querySelectorAll('form.decision input[type="checkbox"]');
+    // The media's boxes sit in the media grid, tied to the form by form="decision-form".
+    var boxes = document.querySelectorAll('form.decision input[type="checkbox"], input[type="checkbox"][form="decision-form"]');
     var want = "illegal: media " + n;
     for (var i = 0; i < boxes.length; i++) {
       var b = boxes[i];

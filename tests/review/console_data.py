@@ -20,6 +20,7 @@ def seed_console(
         [
             {"url": f"{media_base}/a.png", "match": ("known-a", "known", "pdq", 9)},
             {"url": f"{media_base}/b.png"},
+            {"url": f"{media_base}/d.png", "match": ("known-b", "known", "sha256", 0)},
         ]
         if media_base
         else None
@@ -114,4 +115,60 @@ def seed_console(
                     removed_at=(sent + timedelta(hours=6 * (i + 1))) if sent and i >= 2 else None,
                 )
             )
-    return {"open": opened, "decided": decided, "notices": notices}
+    made: dict[str, Any] = {"open": opened, "decided": decided, "notices": notices}
+    if media_base:
+        made.update(_evidence_items(db, media_base, now))
+    return made
+
+
+def _evidence_items(db: Database, media_base: str, now: datetime) -> dict[str, int]:
+    """A video whose frame at 0:05 matched (served as `/clip.mp4`) and a confirm-match
+    item: a near copy of media an analyst confirmed, beside the known one's metadata."""
+    from sqlalchemy import select, update
+
+    from crawler.db.models import HashEntry, HashList, Match, Media
+
+    video = seed_item(
+        db,
+        priority=1_563_001,  # near (PDQ distance 8), category A, one matched media
+        title="Synthetic video page",
+        host="video.example.org",
+        media=[
+            {"url": f"{media_base}/clip.mp4", "type": "video",
+             "match": ("known-frames", "known", "pdq", 8)},
+            {"url": f"{media_base}/e.png"},
+        ],
+    )  # fmt: skip
+    near = seed_item(
+        db,
+        priority=1_583_001,  # near (PDQ distance 6)
+        title="Synthetic repost page",
+        host="share.example.net",
+        media=[{"url": f"{media_base}/c.png", "match": ("analyst-confirmed", "known", "pdq", 6)}],
+    )
+    with db.session() as s:
+        frames = s.execute(select(HashList.id).where(HashList.name == "known-frames")).scalar_one()
+        clip = s.execute(select(Match.media_id).where(Match.list_id == frames)).scalar_one()
+        s.execute(
+            update(Media)
+            .where(Media.id == clip)
+            .values(format="MP4", duration_s=8.0, width=320, height=240)
+        )
+        s.execute(update(Match).where(Match.media_id == clip).values(timestamp=5.0))
+        confirmed = s.execute(select(HashList).where(HashList.name == "analyst-confirmed"))
+        listed = confirmed.scalar_one()
+        listed.action = "auto"
+        entry = s.execute(select(HashEntry).where(HashEntry.list_id == listed.id)).scalar_one()
+        entry.reference = f"item:{video - 1}"
+        s.add(
+            Media(sha256="e" * 64, sha1="e" * 40, md5="e" * 32, pdq=entry.hash, pdq_quality=95,
+                  bytes=48_213, width=640, height=480, media_type="image", format="JPEG")
+        )  # fmt: skip
+        item = s.get(ReviewItem, near)
+        assert item is not None
+        item.review_kind = "confirm-match"
+        for made in (video, near):
+            created = s.get(ReviewItem, made)
+            assert created is not None
+            created.created_at = now - timedelta(hours=2)
+    return {"video": video, "confirm_match": near}

@@ -49,6 +49,8 @@ POLICY: dict[str, Cell] = {
     "views.decision": Cell(ANY, 400),
     "views.preview": Cell(ANY, 404),
     "views.reveal": Cell(ANY, 404),
+    "views.keyframes": Cell(ANY, 404),
+    "views.reveal_keyframes": Cell(ANY, 404),
     "views.leave_warning": Cell(ANY, 200),
     "views.exposure_page": Cell(ANY, 200),
     "views.notices_page": Cell(ANY, 200),

@@ -53,15 +53,12 @@ def test_full_review_by_keyboard_alone(
     keys.press("h")  # keep holding: the renew form, then back on the item
     page.wait_for_url(f"{served}/items/{item_id}*")
     page.locator('figure.preview[data-outcome="blurred"]').first.wait_for()
-    # The per-media boxes ("Illegal: media N", issue 17's markup) are ticked by number
-    # keys; a stand-in box here, without a name so that it is not submitted.
-    page.evaluate(
-        """() => { const l = document.createElement('label'); l.textContent = ' Illegal: media 2';
-        const b = document.createElement('input'); b.type = 'checkbox'; b.id = 'ill-2';
-        l.prepend(b); document.querySelector('form.decision').prepend(l); }"""
-    )
+    # The per-media boxes ("Illegal: media N") sit in the media grid, tied to the decision
+    # form by form="decision-form": a number key ticks the real box.
+    box = page.get_by_role("checkbox", name="Illegal: media 2")
+    assert not box.is_checked()
     keys.press("2")  # focus media 2 and tick its box
-    assert page.locator("#ill-2").is_checked()
+    assert box.is_checked()
     assert page.evaluate("document.activeElement.getAttribute('data-media')") == "2"
     keys.press("k")  # back to media 1
     assert page.evaluate("document.activeElement.getAttribute('data-media')") == "1"
