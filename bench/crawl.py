@@ -21,7 +21,7 @@ every hash (SHA-256, SHA-1, MD5, PDQ), matches against a 1,000-entry known list 
 stores everything. Then the ratio printed is of images/s (target >= 0.8).
 `--no-evidence` runs takedown with `TAKEDOWN_EVIDENCE=false` (evidence pipeline off).
 
-With `--media-every K` (issue 18) every K-th page also embeds a video (`<video src>`, one of
+With `--media-every K` every K-th page also embeds a video (`<video src>`, one of
 4 synthetic 10-second 640x360 H.264 clips made in memory by PyAV) and links a ZIP
 (`<a href>`, six of the served JPEGs): the bare spider downloads both and computes their
 SHA-256; `takedown crawl` computes every video's vPDQ and opens every ZIP in memory,

@@ -1,4 +1,4 @@
-"""How many pages one human decision settles, and how fast a decision spreads (issue 17).
+"""How many pages one human decision settles, and how fast a decision spreads.
 
 Builds a "repost" site in the database (media that exist only as hashes, no images):
 `--media` illegal media, each on `--copies` pages; a `--near-share` of those pages show a

@@ -1,4 +1,4 @@
-"""Signed checkpoints of the audit chain, kept outside the database (issue 15.9).
+"""Signed checkpoints of the audit chain, kept outside the database.
 
 The chain (`crawler.audit`) shows that no event was changed, removed or inserted *relative
 to the other rows*; whoever can write the database can still delete its last events and

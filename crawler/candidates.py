@@ -25,7 +25,7 @@ updates priority of `pending`, `suppressed` and `escalated` ones). An item an an
 decided (`confirmed`, `rejected`, `removed`) is never touched, nor is an escalated one
 closed: a person is already looking at it.
 
-Trusted lists (`action` `auto`, CONTRACT "Second round"): a page where some unsuppressed
+Trusted lists (`action` `auto`, docs/interface.md): a page where some unsuppressed
 media matched an `auto` list *exactly* is confirmed here, with no person: `decided_via`
 `list:NAME`, or `media:ITEM_ID` when the entry came from an analyst's media decision on
 item ITEM_ID (the built-in list `analyst-confirmed`, reference `item:ID`); the category is

@@ -64,7 +64,7 @@ MEDIA_FIELDS = (
     "first_seen", "last_seen", "matches",
     # additions to the contract (second round: only active matches are `matches`):
     "suppressed_matches", "benign_matches",
-    # additions (CONTRACT.md "Second round", video records):
+    # additions (docs/interface.md, video records):
     "vpdq_frames", "duration_s",
     # archive members (records of their own, after their archive's):
     "archive_member", "archive_sha256",

@@ -13,7 +13,7 @@ new ones, never half of each (docs/hazards.md M-12).
 
 Media whose PDQ quality is below 50 are never PDQ-matched; their exact hashes still are.
 
-Videos (CONTRACT.md "Second round"): the frames of every listed `vpdq` entry (quality >= 50,
+Videos (docs/interface.md): the frames of every listed `vpdq` entry (quality >= 50,
 duplicates removed) sit in the same PDQ index as the `pdq` entries, under negative ids
 (frame slots), so one lookup serves images and frames. A crawled video's frames are looked
 up once: a frame within a `pdq` entry's threshold is a `pdq` match with that frame's

@@ -1,4 +1,4 @@
-"""Decisions about media, and how far one decision reaches (CONTRACT "Second round").
+"""Decisions about media, and how far one decision reaches (docs/interface.md).
 
 An analyst who confirms a page ticks the media that are illegal; their hashes (md5, sha1,
 sha256, pdq, and vpdq where the media row has one) join the built-in list

@@ -1,4 +1,4 @@
-"""The archives a notice's URLs hold, with how many matched members each (issue 18).
+"""The archives a notice's URLs hold, with how many matched members each.
 
 An archive (ZIP, TAR, tar.gz; `crawler.media.archive`) found on a noticed page is named in
 the notice by its own URL, with the number of its members (nested ones included) that have

@@ -1,4 +1,4 @@
-"""The request body limit, however the body is framed (issue 15.15).
+"""The request body limit, however the body is framed.
 
 Werkzeug refuses a `Content-Length` above `MAX_CONTENT_LENGTH` with 413, but a chunked
 body (`Transfer-Encoding: chunked`, no length) is only cut: its form is parsed from the

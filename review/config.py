@@ -45,7 +45,7 @@ class ReviewConfig:
     idle_timeout_s: int = 1800
     absolute_timeout_s: int = 12 * 3600
     max_body_bytes: int = 64 * 1024
-    benign_list: str = "analyst-benign"  # CONTRACT "Second round": the built-in list
+    benign_list: str = "analyst-benign"  # docs/interface.md: the built-in list
     max_item_seconds: int = 900  # time on one item page counted at most, per view
     preview: PreviewConfig = field(default_factory=PreviewConfig)
     clock: Callable[[], datetime] = utcnow

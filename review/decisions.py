@@ -6,7 +6,7 @@ so of twenty identical POSTs exactly one changes the row and writes a `Decision`
 others get 409 and are audited as stale. The outcome is returned, never raised, so the
 audit event of a refused attempt is committed with the caller's transaction.
 
-Decisions are about media (CONTRACT "Second round"): `illegal_media` names the media ids
+Decisions are about media (docs/interface.md): `illegal_media` names the media ids
 the analyst ticked `Illegal` (None: the default ticks, `ItemView.default_illegal`). A
 Confirm adds their hashes to `analyst-confirmed` and spreads in the same transaction
 (`crawler.media_decisions`): exact copies on other stored pages are confirmed, near copies

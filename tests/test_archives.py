@@ -1,4 +1,4 @@
-"""Archives end to end (CONTRACT.md "Second round"): members stored as media (hashes
+"""Archives end to end (docs/interface.md): members stored as media (hashes
 only), matched, the archive matching what its members match, export records per member,
 caps recorded, rematch. Both engines; synthetic archives and images made in memory."""
 

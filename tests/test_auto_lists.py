@@ -1,6 +1,6 @@
 """Trusted lists (`--action auto`): an exact match confirms the page with no person.
 
-CONTRACT "Second round": exact matches of an auto list confirm (`decided_via` `list:NAME`,
+docs/interface.md: exact matches of an auto list confirm (`decided_via` `list:NAME`,
 the entry's category, an audit event, ready for `notices build`); near matches still go to
 review (as `confirm-match` items); benign lists win over every known list.
 """

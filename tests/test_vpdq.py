@@ -1,4 +1,4 @@
-"""vPDQ end to end (CONTRACT.md "Second round"): vpdq hash-list rows, videos stored with
+"""vPDQ end to end (docs/interface.md): vpdq hash-list rows, videos stored with
 their frame hashes, frame matches against pdq entries (with `timestamp`), vpdq matches
 (with `match_percent`, `--vpdq-percent`), export fields and rematch. Both engines."""
 

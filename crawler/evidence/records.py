@@ -98,7 +98,7 @@ _FACTS = (
 _FACTS_OF_PAGES = _FACTS.where(_O.page_id.in_(bindparam("pages", expanding=True)))
 
 # An archive's members (crawler.media.archive): the path as text, where it sits, the
-# outcome and the member's hashes; never its bytes (issue 18, docs/hazards.md Z-01..Z-03).
+# outcome and the member's hashes; never its bytes (docs/hazards.md Z-01..Z-03).
 _MEMBER_MEDIA = Media.__table__.alias("member")
 _A, _MM = ArchiveMember.__table__.c, _MEMBER_MEDIA.c
 _MEMBER_HASHES = ("sha256", "sha1", "md5", "pdq", "pdq_quality", "bytes", "vpdq", "duration_s")

@@ -5,7 +5,7 @@ nothing is ever written to disk, no member name is ever used as a path), hands e
 member's bytes to ``hasher`` one at a time and keeps only what it returns (hashes). It
 never raises for any bytes.
 
-Policies (HAZARDS Z-01..Z-03, docs/hazards.md "Video and archives"; tests in
+Policies (docs/hazards.md Z-01..Z-03; tests in
 ``tests/media/test_archive.py``):
 
 * **Caps, checked while streaming** (policy ``[media]``): ``archive_max_members`` members

@@ -190,7 +190,7 @@ class ImportResult:
 
 
 def check_action(action: str | None, kind: str) -> None:
-    """`--action auto` is for known lists only (CONTRACT "Second round")."""
+    """`--action auto` is for known lists only (docs/interface.md)."""
     if action is None:
         return
     if action not in ACTIONS:

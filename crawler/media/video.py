@@ -6,7 +6,7 @@ timestamps, hashes it with the project's PDQ (:mod:`crawler.media.pdq`) on its l
 and keeps frames of quality >= 50 whose hash was not seen before in this video. It never
 raises for any bytes; like :func:`crawler.media.hashing.hash_media` it keeps no bytes.
 
-Policies (HAZARDS V-01..V-04, tests in ``tests/media/test_video.py``):
+Policies (docs/hazards.md V-01..V-04, tests in ``tests/media/test_video.py``):
 
 * **Timestamps, not declarations.** Sampling follows each decoded frame's presentation
   time; a container that lies about its duration or frame count changes nothing, and

@@ -1,4 +1,4 @@
-"""Signed checkpoints anchor the audit chain outside the database (issue 15.9).
+"""Signed checkpoints anchor the audit chain outside the database.
 
 Whoever can write the database can cut the chain's tail and move `audit_head` back, or
 edit an event and recompute every hash after it: the chain alone still verifies. The

@@ -1,4 +1,4 @@
-"""Usage errors and unwritable outputs exit 2 with one line (issue 15, items 10 and 14)."""
+"""Usage errors and unwritable outputs exit 2 with one line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile input refused at the door, the same on both engines (issue 15, items 11, 12, 16)."""
+"""Hostile input refused at the door, the same on both engines."""
 
 from __future__ import annotations
 

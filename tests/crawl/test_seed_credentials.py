@@ -1,4 +1,4 @@
-"""A seed's user name and password never reach the database or the site (issue 15.16)."""
+"""A seed's user name and password never reach the database or the site."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Evidence of a crawl that found a ZIP: its WARC media record and the bundle carry each
 member's path (text) and hashes, and no member bytes are anywhere at rest: WARC, bundle,
-home folder, database (issue 18; M-11)."""
+home folder, database (docs/hazards.md M-11)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """An evidence bundle carries the signed audit checkpoint of the chain head it was read at
-(issue 15.9): the same line as in TAKEDOWN_HOME/audit/checkpoints.jsonl (both engines)."""
+(docs/operations.md, "Audit trail"): the same line as in TAKEDOWN_HOME/audit/checkpoints.jsonl (both engines)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Archives in memory (crawler.media.archive): members hashed as media, caps, hostile
-archives (HAZARDS Z-01..Z-03, docs/hazards.md "Video and archives"). Synthetic archives
+archives (docs/hazards.md Z-01..Z-03). Synthetic archives
 are built with zipfile/tarfile in memory; the images are synthetic."""
 
 from __future__ import annotations

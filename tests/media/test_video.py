@@ -1,5 +1,5 @@
 """vPDQ in memory (crawler.media.video): conformance with Meta's reference hashes, the
-serialisation, and hostile videos (HAZARDS V-01..V-04, docs/hazards.md "Video and archives")."""
+serialisation, and hostile videos (docs/hazards.md V-01..V-04)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""A notice names each archive on a noticed page with how many matched members it holds
-(issue 18): in the JSON export, and in the text and HTML of the .eml. Both engines;
+"""A notice names each archive on a noticed page with how many matched members it holds,
+in the JSON export, and in the text and HTML of the .eml. Both engines;
 synthetic images zipped in memory."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def test_a_benign_member_is_not_counted_and_a_plain_page_says_zero(env, cli, db:
 
 
 def test_rematch_drops_a_benign_copy_made_before_the_fix(env, cli, db: Database) -> None:
-    """An archive given its benign member's match (as before issue 18's fix) loses it on
+    """An archive given its benign member's match (as an earlier version did) loses it on
     `rematch`, and its page is a candidate again."""
     from sqlalchemy import delete, insert
 

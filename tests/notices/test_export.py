@@ -20,7 +20,7 @@ from tests.notices.seed import T0
 
 CFG = seed.settings()
 URL_FIELDS = {"url", "category", "legal_basis", "first_seen", "ip", "removed_at"}
-URL_FIELDS |= {"archive_members_matched", "archives"}  # issue 18: archives on the page
+URL_FIELDS |= {"archive_members_matched", "archives"}  # archives on the page
 NOTICE_FIELDS = {
     "id",
     "serial",

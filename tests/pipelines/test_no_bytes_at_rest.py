@@ -78,7 +78,7 @@ def test_marker_in_media_bytes_is_nowhere_at_rest(
             synthetic_png(7, text=marker.decode()),
             synthetic_jpeg(8, comment=marker),
             marker * 50,  # not an image at all
-            _stored_zip({"../in/x.png": synthetic_png(9, text=marker.decode())}),  # issue 18
+            _stored_zip({"../in/x.png": synthetic_png(9, text=marker.decode())}),
         ]
         items = [MediaItem(page, f"{page}m{n}", status=200, body=b) for n, b in enumerate(bodies)]
         items.append(MediaItem(page, f"{page}short", status=200, body=bodies[0][:120],

@@ -1,4 +1,4 @@
-"""The 64 KiB body limit holds however the body is framed (issue 15.15).
+"""The 64 KiB body limit holds however the body is framed.
 
 Raw HTTP/1.1 requests with `Transfer-Encoding: chunked` against a served app: the
 development server and waitress in a thread, gunicorn through `takedown review serve`.

@@ -218,7 +218,7 @@ def test_forced_failure_shows_a_generic_page_and_records_no_decision(
 def test_apply_to_cannot_decide_an_item_the_caller_could_not_decide_directly(
     app: Flask, db: Database, users: dict[str, int]
 ) -> None:
-    """Issue 15.8: bob escalates B (lead-only now); ana's Reject of A with apply_to=B
+    """bob escalates B (lead-only now); ana's Reject of A with apply_to=B
     leaves B escalated, reports it skipped and audits the refusal on B."""
     from crawler.db.models import AuditEvent
 

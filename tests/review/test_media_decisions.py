@@ -1,4 +1,4 @@
-"""One decision settles every copy (issue 17, CONTRACT "Second round"), on both engines.
+"""One decision settles every copy (docs/review.md), on both engines.
 
 The scenario: a page shows one known image and four unlisted ones; each of the four is
 also on five other pages (two hosts). One Confirm with the four ticked confirms all 21

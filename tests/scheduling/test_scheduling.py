@@ -214,7 +214,7 @@ def _schedules(db: Database) -> int:
 
 
 def test_add_refuses_what_can_never_run(env, cli, db: Database, tmp_path: Path) -> None:
-    """Issue 15.13: `schedule add` checks what a run would check (exit 2, nothing stored)."""
+    """`schedule add` checks what a run would check (exit 2, nothing stored)."""
     seeds = tmp_path / "seeds.txt"
     seeds.write_text("http://site.example/\n")
     bad_policy = tmp_path / "bad.toml"
