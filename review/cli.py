@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from crawler.cli._common import database, info, settings
+from crawler.config import Settings
 from crawler.errors import UsageError
 
 review_app = typer.Typer(help="The analyst review app.", no_args_is_help=True)
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(review_app, name="review")
 
 
-def demo_app(cfg: Any, site_host: str) -> Any:
+def demo_app(cfg: Settings, site_host: str) -> Any:
     """The review app of `takedown demo`: previews fetch from the synthetic site only."""
     from crawler.net.addresses import AddressPolicy
     from review.app import create_app

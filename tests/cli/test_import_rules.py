@@ -97,3 +97,21 @@ def test_a_broken_command_module_is_not_hidden(
     monkeypatch.setattr(plugins, "COMMAND_MODULES", ("json",))
     with pytest.raises(AttributeError):  # json has no register(app)
         plugins.register_all(plugins.typer.Typer())
+
+
+def test_the_demo_serves_the_review_app_from_the_registry(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`takedown demo` builds its app through `review.cli.demo_app`: previews reach only
+    the synthetic site."""
+    from crawler.config import load_settings
+
+    monkeypatch.setenv("TAKEDOWN_SECRET_KEY", "import-rules-secret-key-0123456789abcdef")
+    app = plugins.load(plugins.REVIEW).demo_app(load_settings(), "127.0.0.9")
+    try:
+        network = app.extensions["review_config"].preview.address_policy
+        assert network.check("127.0.0.9") is None
+        assert network.check("127.0.0.10") is not None
+        assert app.test_client().get("/login").status_code == 200
+    finally:
+        app.extensions["review_db"].dispose()
