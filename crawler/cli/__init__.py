@@ -15,7 +15,7 @@ from typing import Any
 import click
 import typer
 
-from crawler.cli import admin
+from crawler.cli import admin, plugins
 from crawler.cli import crawl as crawl_cli
 from crawler.cli import demo as demo_cli
 from crawler.cli import export as export_cli
@@ -26,7 +26,6 @@ from crawler.cli import report as report_cli
 from crawler.cli import schedule as schedule_cli
 from crawler.cli.evidence import evidence_app
 from crawler.cli.exchange import exchange_app
-from crawler.cli.review import review_app
 from crawler.errors import TakedownError
 
 app = typer.Typer(
@@ -41,7 +40,7 @@ app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.hashlist_app, name="hashlist")
 app.add_typer(admin.seeds_app, name="seeds")
 app.add_typer(admin.audit_app, name="audit")
-app.add_typer(review_app, name="review")
+plugins.register_all(app)  # `takedown review ...` from review.cli (crawler never imports review)
 app.add_typer(notices_cli.notices_app, name="notices")
 app.command("report")(report_cli.report_command)
 export_cli.export_app.command("hashlist")(report_cli.export_hashlist_command)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 
+from crawler.cli import plugins
 from crawler.cli._common import info, settings
 from crawler.config import Settings
 from crawler.db.models import ReviewItem
@@ -31,12 +32,7 @@ def _queue_size(cfg: Settings) -> int:
 def _serve(cfg: Settings, demo: run.Demo, host: str, port: int) -> None:
     import waitress
 
-    from crawler.net.addresses import AddressPolicy
-    from review.app import create_app
-    from review.config import PreviewConfig
-
-    preview = PreviewConfig(address_policy=AddressPolicy(False, (f"{demo.site_host}/32",)))
-    app = create_app(cfg, {"preview": preview})
+    app = plugins.load(plugins.REVIEW).demo_app(cfg, demo.site_host)
     waitress.serve(app, host=host, port=port, threads=8, ident="takedown-demo")
 
 

@@ -1,94 +1,16 @@
-"""`takedown review serve`: the analyst review app under gunicorn, several worker processes."""
+"""The old home of `takedown review ...`: the commands now live in review/cli.py.
+
+Kept so older imports (`from crawler.cli.review import _preview_config`) still work.
+Names are looked up in `review.cli` at run time, never imported here: `crawler` does not
+import `review` (docs/architecture.md, "Import rules"). New code imports `review.cli`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from crawler.cli._common import database, info, settings
-from crawler.errors import UsageError
-
-review_app = typer.Typer(help="The analyst review app.", no_args_is_help=True)
+from crawler.cli import plugins
 
 
-def _preview_config(policy_path: Path | None):  # type: ignore[no-untyped-def]
-    """Preview fetches follow the crawl policy's [network] and [media] limits."""
-    from crawler.net.addresses import AddressPolicy
-    from review.config import PreviewConfig
-
-    if policy_path is None:
-        return PreviewConfig()
-    from crawler.policy import PolicyError, load_policy
-
-    try:
-        policy = load_policy(policy_path)
-    except PolicyError as exc:
-        raise UsageError(str(exc)) from exc
-    network = AddressPolicy(policy.network.allow_private, policy.network.allowed_networks)
-    return PreviewConfig(
-        address_policy=network,
-        max_bytes=policy.media.max_bytes,
-        max_pixels=policy.media.max_pixels,
-        timeout_s=policy.politeness.timeout_s,
-        user_agent=policy.politeness.user_agent,
-        use_run_policy=False,  # --policy overrides the rules each crawl run recorded
-    )
-
-
-@review_app.command("serve")
-def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    policy: Annotated[
-        Path | None,
-        typer.Option(
-            "--policy",
-            help="crawl policy file for every preview fetch [default: the network rules "
-            "of the crawl run that saw the media]",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(help="app processes [default: two per CPU, at most 8]", show_default=False),
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="threads per app process [default: 4]", show_default=False)
-    ] = None,
-    require_totp: Annotated[
-        bool, typer.Option("--require-totp", help="users must set up one-time codes first")
-    ] = False,
-) -> None:
-    """Serve the review app (behind a TLS reverse proxy in production: docs/review.md)."""
-    cfg = settings()
-    if not cfg.secret_key:
-        raise UsageError("TAKEDOWN_SECRET_KEY is not set: the review app will not start without it")
-    if not 0 < port < 65536:
-        raise UsageError(f"--port {port}: must be between 1 and 65535")
-    from review.server import DEFAULT_THREADS, default_workers
-
-    count = default_workers() if workers is None else workers
-    threads = DEFAULT_THREADS if threads is None else threads
-    if not 0 < count <= 64 or not 0 < threads <= 256:
-        raise UsageError("--workers must be 1-64 and --threads 1-256")
-    with database(cfg=cfg):
-        pass  # reachable (exit 3) and migrated (exit 2) before we listen
-    overrides = {"preview": _preview_config(policy), "require_totp": require_totp}
-    factory = _app_factory(cfg, overrides)
-    info(f"review app on http://{host}:{port}/ with {count} process(es) (Ctrl-C stops it)")
-    from review.server import serve as run_server
-
-    run_server(factory, host, port, count, threads)
-
-
-def _app_factory(cfg: Any, overrides: dict[str, Any]) -> Callable[[], Any]:
-    """Checks the app builds here (exit 2 on a bad setting); each worker builds its own."""
-    from review.app import create_app
-
-    try:
-        create_app(cfg, overrides).extensions["review_db"].dispose()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    return lambda: create_app(cfg, overrides)
+def __getattr__(name: str) -> Any:
+    return getattr(plugins.load(plugins.REVIEW), name)
