@@ -1,4 +1,5 @@
-"""Review-app fixtures: an app on this test's database, users, and seeded review items."""
+"""Review-app fixtures and helpers: an app on this test's database, users, seeded review items,
+a loopback media server. tests/review/conftest.py re-exports the fixtures."""
 
 from __future__ import annotations
 
