@@ -104,7 +104,7 @@ def make_videos_and_zips(jpegs: list[bytes]) -> None:
     import zipfile
 
     sys.path.insert(0, str(ROOT))
-    from tests.media.videokit import make_video
+    from tests.support.video import make_video
 
     for n in range(4):
         EXTRA["videos"].append(

@@ -36,18 +36,11 @@ from crawler.media.hashing import _draft_jpeg, hash_media
 from crawler.media.pdq import Geometry, hamming, hex_from_pdqhash_bits, pdq_from_luma
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' image generator
-from tests.media.synthetic import structured  # noqa: E402
+from tests.support.media import jpeg as synthetic_jpeg  # noqa: E402
 
 SIZES = [(640, 480), (1280, 960), (3000, 2000)]
 ROW = "{:>10} {:>7} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>12}"
 ROW_BLOCKS = "{:>10} {:>6} {:>10} {:>18} {:>18}"
-
-
-def synthetic_jpeg(width: int, height: int, seed: int, quality: int = 85) -> bytes:
-    """Waves, filled shapes and grain (the tests' generator): no photograph."""
-    buffer = io.BytesIO()
-    structured(width, height, seed).save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 def baseline(data: bytes) -> str:

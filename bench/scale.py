@@ -1,6 +1,6 @@
 """Scale-out benchmark: pages/s and images/s with 1 and 2 workers on the same site.
 
-Serves the generated tree site of the scale-out tests (`tests/crawl/scalekit.py`: every
+Serves the generated tree site of the scale-out tests (`tests/support/scalekit.py`: every
 page links to `--branching` children down to `--depth`, and embeds one synthetic PNG made
 in memory) on 127.0.0.2, starts a private `redis-server` on a free loopback port, and
 runs `takedown crawl --workers N` for each N in `--workers` against a fresh SQLite
@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from crawler.db.migrate import upgrade  # noqa: E402
 from crawler.db.session import Database  # noqa: E402
-from tests.crawl.scalekit import TreeSite, clean_env, crawl_command, redis_server  # noqa: E402
+from tests.support.scalekit import TreeSite, clean_env, crawl_command, redis_server  # noqa: E402
 
 
 def fresh_db(folder: Path) -> str:

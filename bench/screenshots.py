@@ -1,7 +1,7 @@
 """Screenshots of the review console over synthetic data, for docs/screenshots/.
 
 Builds a throwaway SQLite database (migrated), five users and the console's synthetic
-data (tests/review/console_data.py: generated PNGs and a PyAV-made video from a loopback
+data (tests/support/console_data.py: generated PNGs and a PyAV-made video from a loopback
 media server on 127.0.0.2, no photographs), serves the app on 127.0.0.1 and has Debian's chromium
 (through Playwright) take each page at 1280x800, in the light theme and the item page
 also in the dark one.
@@ -39,14 +39,14 @@ PAGES = (
 
 
 def _media_server() -> tuple[ThreadingHTTPServer, str]:
-    from tests.media.videokit import make_video
-    from tests.review.conftest import synthetic_png
+    from tests.support.media import blocks_png
+    from tests.support.video import make_video
 
     bodies = {
-        "/a.png": synthetic_png(seed=1),
-        "/b.png": synthetic_png(seed=7),
-        "/c.png": synthetic_png(seed=4),
-        "/e.png": synthetic_png(seed=9),
+        "/a.png": blocks_png(seed=1),
+        "/b.png": blocks_png(seed=7),
+        "/c.png": blocks_png(seed=4),
+        "/e.png": blocks_png(seed=9),
         "/clip.mp4": make_video(8, fps=4, size=(320, 240), seed=5),
     }
 
@@ -86,8 +86,8 @@ def main() -> int:
     from crawler.db.session import Database
     from crawler.users import add_user
     from review.app import create_app
-    from tests.review.conftest import PASSWORD, loopback_preview_config
-    from tests.review.console_data import seed_console
+    from tests.support.console_data import seed_console
+    from tests.support.review import PASSWORD, loopback_preview_config
 
     pw._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # type: ignore[attr-defined]
     now = datetime.now(UTC).replace(microsecond=0)

@@ -46,7 +46,7 @@ from crawler.media.pdq import hamming
 from crawler.media.video import Frame, hash_video, match_percent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' video generator
-from tests.media.videokit import make_video  # noqa: E402
+from tests.support.video import make_video  # noqa: E402
 
 try:  # Meta's reference implementation (bench extra); optional
     import vpdq as meta_vpdq

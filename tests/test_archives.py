@@ -7,48 +7,22 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import zipfile
 
 from sqlalchemy import delete, select
 
 from crawler.db.models import ArchiveMember, Match, Media, ReviewItem
 from crawler.db.session import Database
 from crawler.exports import export
-from crawler.items import MediaItem, PageItem
+from crawler.items import MediaItem
 from crawler.media.hashing import hash_media
 from crawler.media.hashlists import HashRow, import_rows
-from crawler.pipelines.store import StoreConfig, StorePipeline
+from crawler.pipelines.store import StoreConfig
 from crawler.rematch import rematch
 from spiders.extract import is_media_link
-from tests.media.synthetic import jpeg
+from tests.support.archives import PAGE, make_zip, store_bodies
+from tests.support.media import jpeg
 
-PAGE = "http://127.0.0.2/downloads"
 A, B, C = jpeg(160, 120, 11), jpeg(160, 120, 12), jpeg(160, 120, 13)
-
-
-def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", method) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def _store(db: Database, bodies: dict[str, bytes]) -> None:
-    from scrapy.statscollectors import MemoryStatsCollector
-    from scrapy.utils.test import get_crawler
-
-    pipeline = StorePipeline(
-        StoreConfig(db.url, rdap_enrich=False), MemoryStatsCollector(get_crawler())
-    )
-    pipeline.open()
-    try:
-        pipeline.store(PageItem(url=PAGE, final_url=PAGE, status=200, depth=0, ip="127.0.0.2"))
-        for name, body in bodies.items():
-            url = f"http://127.0.0.3/{name}"
-            pipeline.store(MediaItem(PAGE, url, status=200, ip="127.0.0.3", body=body))
-    finally:
-        pipeline.close()
 
 
 def _matched(db: Database) -> dict[str, set[str]]:
@@ -71,15 +45,17 @@ def test_archive_links_are_fetched_as_media() -> None:
 def test_members_are_media_of_their_own_and_the_archive_matches_through_them(
     db: Database,
 ) -> None:
-    archive = _zip({"a.jpg": A, "inner.zip": _zip({"b.jpg": B}), "readme.txt": b"text", "c.jpg": C})
-    bomb = _zip({"zeros.jpg": b"\xff\xd8\xff" + bytes(5_000_000)})
+    archive = make_zip(
+        {"a.jpg": A, "inner.zip": make_zip({"b.jpg": B}), "readme.txt": b"text", "c.jpg": C}
+    )
+    bomb = make_zip({"zeros.jpg": b"\xff\xd8\xff" + bytes(5_000_000)})
     with db.session() as session:
         rows = [
             HashRow("sha256", hash_media(A).sha256, "A", "exact-a"),
             HashRow("pdq", str(hash_media(B).pdq), "B", "near-b"),
         ]
         import_rows(session, "known", rows)
-    _store(db, {"pack.zip": archive, "bomb.zip": bomb})
+    store_bodies(db, {"pack.zip": archive, "bomb.zip": bomb})
 
     sha = {name: hashlib.sha256(body).hexdigest() for name, body in
            {"pack": archive, "bomb": bomb, "a": A, "b": B, "c": C}.items()}  # fmt: skip
@@ -131,7 +107,7 @@ def test_policy_caps_reach_the_store(db: Database) -> None:
     from crawler.pipelines.store import hash_item
 
     item = MediaItem(
-        PAGE, "http://127.0.0.3/two.zip", status=200, body=_zip({"a.jpg": A, "b.jpg": B})
+        PAGE, "http://127.0.0.3/two.zip", status=200, body=make_zip({"a.jpg": A, "b.jpg": B})
     )
     outcome = hash_item(item, config.max_pixels, config.video_max_frames, config.archive_limits)
     assert outcome.status == "skipped" and "archive_max_members" in (outcome.error or "")

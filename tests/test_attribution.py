@@ -14,8 +14,8 @@ from crawler.db.session import Database
 from crawler.items import PageItem
 from crawler.net.rdap import RdapClient
 from crawler.storage import Storage
-from tests.net.fake_rdap import FakeRdap, entity, ip_network, json_answer, raw_answer
-from tests.net.mmdb_fixtures import write_asn_db, write_country_db
+from tests.support.mmdb import write_asn_db, write_country_db
+from tests.support.rdap import FakeRdap, entity, ip_network, json_answer, raw_answer
 
 
 def abuse(email: str) -> dict:

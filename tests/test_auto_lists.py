@@ -16,7 +16,7 @@ from crawler.db.models import AuditEvent, HashList, ReviewItem
 from crawler.db.session import Database
 from crawler.exports import iter_candidates
 from crawler.matching import Matcher, MatcherConfig
-from tests.test_matching import Cli, add_list, add_media, crawl_step, fake_hashes, flip, page_id
+from tests.support.matching import Cli, add_list, add_media, crawl_step, fake_hashes, flip, page_id
 
 PDQ = "f" * 16 + "0" * 16 + "a5" * 16
 
@@ -163,8 +163,8 @@ def test_cli_import_and_set_action_then_rematch_confirms(
 def test_a_page_an_auto_list_confirmed_goes_into_the_next_notices_build(db: Database) -> None:
     from crawler.db.models import NoticeUrl, Page
     from crawler.notices import build_notices
-    from tests.notices import seed
-    from tests.notices.seed import T0
+    from tests.support import notice_seed as seed
+    from tests.support.notice_seed import T0
 
     known = fake_hashes(None)
     add_list(db, "trusted", [("md5", known.md5, "A")])

@@ -17,7 +17,7 @@ from crawler.db.session import Database
 from crawler.exports import CANDIDATE_FIELDS, MEDIA_FIELDS, csv_cell, export
 from crawler.items import MediaItem, PageItem
 from crawler.pipelines.store import StoreConfig, StorePipeline
-from tests.pipelines.conftest import synthetic_png
+from tests.support.media import synthetic_png
 
 CONTRACT_MEDIA = set(
     [

@@ -25,7 +25,7 @@ from crawler.media.pdq import pdq_from_luma
 from crawler.media.video import hash_video, parse_vpdq, serialise
 from crawler.pipelines.store import StoreConfig, StorePipeline
 from crawler.rematch import rematch
-from tests.media.videokit import make_video, scene
+from tests.support.video import make_video, scene
 
 PAGE = "http://127.0.0.2/videos"
 
@@ -216,7 +216,7 @@ def test_serialise_round_trip_of_a_stored_video() -> None:
 
 
 def test_hostile_videos_are_recorded_and_the_crawl_goes_on(db: Database) -> None:
-    from tests.media.videokit import audio_only, corrupt_middle
+    from tests.support.video import audio_only, corrupt_middle
 
     good = make_video(3, seed=21)
     _store(

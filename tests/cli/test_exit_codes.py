@@ -87,9 +87,9 @@ def test_output_into_missing_folder_or_onto_folder_is_exit_2_leaving_nothing(
 def test_evidence_export_onto_folder_is_exit_2_leaving_nothing(
     cli, db: Database, db_url: str, env: dict[str, str], tmp_path: Path
 ) -> None:
-    from tests.evidence.test_export_verify import _crawled
+    from tests.support.evidence_seed import crawled_page
 
-    page_id = _crawled(db, db_url, env)
+    page_id = crawled_page(db, db_url, env)
     out_dir = tmp_path / "bundles"
     out_dir.mkdir()
     before = _audit_count(db)

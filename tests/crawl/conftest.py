@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.crawl.sitekit import Web
+from tests.support.sitekit import Web
 
 
 @pytest.fixture

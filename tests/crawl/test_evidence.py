@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from tests.crawl.sitekit import Web, policy_text, run_crawl
+from tests.support.sitekit import Web, policy_text, run_crawl
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"synthetic-media-bytes" * 10
 INLINE = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"inline-marker-bytes" * 8).decode()

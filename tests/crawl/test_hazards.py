@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from crawler.db.migrate import upgrade
 from crawler.db.session import Database
-from tests.crawl.sitekit import Web, policy_text, run_crawl
+from tests.support.sitekit import Web, policy_text, run_crawl
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"synthetic-media-bytes" * 10
 MEDIA_CAP = 100_000

@@ -28,8 +28,8 @@ from sqlalchemy import create_engine, text
 
 from crawler.db.migrate import upgrade
 from crawler.db.session import Database
-from tests.crawl.sitekit import Host, Web, make_handler, policy_text, run_crawl
-from tests.crawl.sitekit import tree_web as sitekit_tree_web
+from tests.support.sitekit import Host, Web, make_handler, policy_text, run_crawl
+from tests.support.sitekit import tree_web as sitekit_tree_web
 
 BOMB_SIZE = 40 * 1024 * 1024  # four times the 10 MiB page cap
 RSS_BOUND_KB = 700 * 1024

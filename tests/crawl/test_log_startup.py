@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.crawl.sitekit import Web, run_crawl
+from tests.support.sitekit import Web, run_crawl
 
 STARTUP = ("Scrapy ", "Versions:", "Overridden settings:", "Enabled ")
 

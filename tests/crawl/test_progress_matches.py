@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from crawler.db.models import CrawlRun, HashEntry, HashList
 from crawler.db.session import Database
-from tests.crawl.sitekit import Web, policy_text, run_crawl
-from tests.pipelines.conftest import synthetic_png
+from tests.support.media import synthetic_png
+from tests.support.sitekit import Web, policy_text, run_crawl
 
 
 @pytest.mark.parametrize("writer_process", ["true", "false"])

@@ -15,20 +15,10 @@ from sqlalchemy import create_engine, text
 from crawler.net.addresses import AddressPolicy
 from crawler.net.egress_proxy import EgressProxy
 from crawler.net.resolver import FilteringResolver
-from tests.crawl.sitekit import Web, policy_text, run_crawl
+from tests.support.media import synthetic_png
+from tests.support.sitekit import Web, policy_text, run_crawl
 
-
-def synthetic_png() -> bytes:
-    from io import BytesIO
-
-    from PIL import Image
-
-    buffer = BytesIO()
-    Image.linear_gradient("L").resize((64, 64)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-PNG = synthetic_png()
+PNG = synthetic_png(1, (64, 64))
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from crawler.db.models import HashEntry, HashList, Observation, ReviewItem
 from crawler.db.session import Database
-from tests.crawl.sitekit import Web, policy_text, run_crawl
-from tests.pipelines.conftest import synthetic_png
+from tests.support.media import synthetic_png
+from tests.support.sitekit import Web, policy_text, run_crawl
 
 
 def test_known_image_on_three_pages_gives_three_candidates(

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.crawl.sitekit import Web, policy_text, run_crawl
-from tests.crawl.sitekit import tree_web as sitekit_tree_web
+from tests.support.sitekit import Web, policy_text, run_crawl
+from tests.support.sitekit import tree_web as sitekit_tree_web
 
 BRANCHING = 6
 CONCURRENCY = 16

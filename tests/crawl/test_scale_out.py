@@ -18,7 +18,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from crawler.redis_frontier import Wire, decode, encode
-from tests.crawl.scalekit import RedisServer, TreeSite, clean_env, crawl_command, redis_server
+from tests.support.scalekit import RedisServer, TreeSite, clean_env, crawl_command, redis_server
 
 PER_HOST = 2
 CONCURRENCY = 8

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from tests.crawl.sitekit import Web, policy_text, run_crawl
+from tests.support.sitekit import Web, policy_text, run_crawl
 
 SECRETS = ("hunter2", "ann:", "s3cret", "bob:")
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.crawl.sitekit import Web, policy_text
+from tests.support.sitekit import Web, policy_text
 
 SCRIPT = """
 import json, sys

@@ -16,9 +16,9 @@ from crawler.db.models import ArchiveMember, Match, Media, Observation, ReviewIt
 from crawler.db.session import Database
 from crawler.media.hashlists import HashRow, import_rows
 from crawler.media.video import hash_video
-from tests.crawl.sitekit import Web, policy_text, run_crawl
-from tests.media.synthetic import jpeg
-from tests.media.videokit import make_video
+from tests.support.media import jpeg
+from tests.support.sitekit import Web, policy_text, run_crawl
+from tests.support.video import make_video
 
 
 def test_a_linked_zip_and_an_embedded_video_are_hashed_and_matched(

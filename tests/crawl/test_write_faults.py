@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.crawl.sitekit import policy_text, run_crawl, tree_web
+from tests.support.sitekit import policy_text, run_crawl, tree_web
 
 TOTAL_PAGES = 1 + 6 + 36 + 216  # the tree site, branching 6, depth 3
 ROWS_BEFORE_FULL = 10

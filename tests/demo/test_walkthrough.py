@@ -29,7 +29,7 @@ from crawler.demo.site import ABUSE_CONTACT
 from crawler.net.addresses import AddressPolicy
 from review.app import create_app
 from review.config import PreviewConfig
-from tests.review.test_browser import CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 playwright = pytest.importorskip("playwright.sync_api")

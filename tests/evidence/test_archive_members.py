@@ -15,10 +15,9 @@ from pathlib import Path
 from crawler.db.session import Database
 from crawler.evidence import export_bundle
 from crawler.evidence.warc import iter_records
-from tests.evidence.seed import crawl
-from tests.evidence.test_no_media_at_rest import _expanded
-from tests.pipelines.conftest import synthetic_png
-from tests.pipelines.test_no_bytes_at_rest import _db_text, _needles
+from tests.support.at_rest import db_text, expanded, marker_needles
+from tests.support.evidence_seed import crawl
+from tests.support.media import synthetic_png
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -67,15 +66,15 @@ def test_warc_records_member_hashes_and_no_member_bytes_at_rest(
     assert in_bundle["archive_members"] == facts["archive_members"]
 
     needles = [
-        *_needles(marker.encode()),
+        *marker_needles(marker.encode()),
         outer[:64],
         inner[:64],
         outer[-64:],
         inner[-64:],
     ]
-    haystacks = {"database": _db_text(db)}
+    haystacks = {"database": db_text(db)}
     for path in [p for p in tmp_path.rglob("*") if p.is_file()]:
-        haystacks[str(path)] = b"".join(_expanded(path.read_bytes()))
+        haystacks[str(path)] = b"".join(expanded(path.read_bytes()))
     assert any(p.endswith("bundle.zip") for p in haystacks)
     assert any(p.endswith(".warc.gz") for p in haystacks)
     assert gzip.decompress(warc.read_bytes()).count(b"archive_members") == 1

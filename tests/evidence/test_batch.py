@@ -17,7 +17,7 @@ from crawler.evidence.records import EvidenceRecorder
 from crawler.evidence.warc import check_warc, iter_records
 from crawler.items import PageItem
 from crawler.storage import Storage
-from tests.evidence.seed import new_run, page_item
+from tests.support.evidence_seed import new_run, page_item
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 40).decode()
 

@@ -15,8 +15,8 @@ from crawler.audit_checkpoint import read, sign
 from crawler.db.session import Database
 from crawler.evidence import EvidenceInvalid, verify_bundle
 from crawler.evidence.bundle import BundleContent, build
-from tests.evidence.seed import crawl, decide
-from tests.pipelines.conftest import synthetic_png
+from tests.support.evidence_seed import crawl, decide
+from tests.support.media import synthetic_png
 
 HTML = "<html><head><title>Gallery</title></head><body><img src='a.png'></body></html>"
 

@@ -16,8 +16,8 @@ import pytest
 
 from crawler.db.session import Database
 from crawler.exports import export
-from tests.evidence.seed import crawl, decide
-from tests.pipelines.conftest import synthetic_png
+from tests.support.evidence_seed import crawl, decide
+from tests.support.media import synthetic_png
 
 HTML = "<html><head><title>Gallery</title></head><body><img src='a.png'></body></html>"
 FIRST, SECOND = "http://127.0.0.2/first/", "http://127.0.0.2/second/"

@@ -17,29 +17,13 @@ from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.evidence import evidence_root, purge
 from crawler.evidence.warc import iter_records
-from tests.evidence.seed import crawl, decide
-from tests.pipelines.conftest import synthetic_png
-
-HTML = "<html><head><title>Gallery</title></head><body><img src='a.png'><img src='b.png'></body></html>"
-
-
-def _crawled(db: Database, db_url: str, env: dict[str, str]) -> int:
-    home = Path(env["TAKEDOWN_HOME"])
-    media = [
-        ("http://127.0.0.3/a.png", synthetic_png(1)),
-        ("http://127.0.0.3/b.png", synthetic_png(2)),
-    ]
-    done = crawl(db, db_url, home, HTML, media)
-    decide(db, done.page_id)
-    done.store.close()
-    done.evidence.close()
-    return done.page_id
+from tests.support.evidence_seed import GALLERY_HTML, crawl, crawled_page
 
 
 def test_bundle_exports_verifies_and_holds_the_facts(
     db: Database, db_url: str, env: dict[str, str], cli, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    page_id = _crawled(db, db_url, env)
+    page_id = crawled_page(db, db_url, env)
     out = tmp_path / "bundle.zip"
     code, _, err = cli("evidence", "export", str(page_id), "--output", str(out))
     assert code == 0, err
@@ -85,7 +69,7 @@ def test_bundle_exports_verifies_and_holds_the_facts(
 def test_verify_with_another_key_fails(
     db: Database, db_url: str, env: dict[str, str], cli, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    page_id = _crawled(db, db_url, env)
+    page_id = crawled_page(db, db_url, env)
     out = tmp_path / "bundle.zip"
     assert cli("evidence", "export", str(page_id), "--output", str(out))[0] == 0
     code, _, err = cli("evidence", "verify", str(out), "--key", "11" * 32)
@@ -110,8 +94,8 @@ def test_purge_removes_expired_records_audits_and_reruns_as_noop(
     db: Database, db_url: str, env: dict[str, str], cli
 ) -> None:  # type: ignore[no-untyped-def]
     home = Path(env["TAKEDOWN_HOME"])
-    old = crawl(db, db_url, home, HTML, [], url="http://127.0.0.2/old/")
-    new = crawl(db, db_url, home, HTML, [], url="http://127.0.0.2/new/")
+    old = crawl(db, db_url, home, GALLERY_HTML, [], url="http://127.0.0.2/old/")
+    new = crawl(db, db_url, home, GALLERY_HTML, [], url="http://127.0.0.2/new/")
     for done in (old, new):
         done.store.close()
         done.evidence.close()
@@ -147,7 +131,7 @@ def test_purge_resumes_after_being_killed_between_file_and_row(
     db: Database, db_url: str, env: dict[str, str]
 ) -> None:
     home = Path(env["TAKEDOWN_HOME"])
-    done = crawl(db, db_url, home, HTML, [])
+    done = crawl(db, db_url, home, GALLERY_HTML, [])
     done.store.close()
     done.evidence.close()
     with db.read_session() as s:

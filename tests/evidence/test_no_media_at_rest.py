@@ -5,29 +5,15 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import io
 import uuid
-import zipfile
 from pathlib import Path
 from urllib.parse import quote_from_bytes
 
 from crawler.db.session import Database
 from crawler.evidence import export_bundle, sanitize
-from tests.evidence.seed import crawl
-from tests.pipelines.conftest import synthetic_png
-from tests.pipelines.test_no_bytes_at_rest import _db_text, _needles
-
-
-def _expanded(data: bytes) -> list[bytes]:
-    """The bytes, plus what gzip and zip layers inside them hold (WARCs are gzipped)."""
-    out = [data]
-    if data[:2] == b"\x1f\x8b":
-        out += _expanded(gzip.decompress(data))
-    if data[:4] == b"PK\x03\x04":
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for name in zf.namelist():
-                out += _expanded(zf.read(name))
-    return out
+from tests.support.at_rest import db_text, expanded, marker_needles
+from tests.support.evidence_seed import crawl
+from tests.support.media import synthetic_png
 
 
 def _page(png: bytes) -> str:
@@ -64,10 +50,10 @@ def test_data_images_leave_only_their_hashes(
     assert text.count(f"sha256={digest}") == 7  # every form replaced by its placeholder
     assert "srcset='a.png 1x, data:application/x-takedown-removed" in text and " 2x'>" in text
 
-    needles = [*_needles(marker.encode()), base64.b64encode(png)[:40], png[:64]]
-    haystacks = {"database": _db_text(db)}
+    needles = [*marker_needles(marker.encode()), base64.b64encode(png)[:40], png[:64]]
+    haystacks = {"database": db_text(db)}
     for path in [p for p in tmp_path.rglob("*") if p.is_file()]:
-        haystacks[str(path)] = b"".join(_expanded(path.read_bytes()))
+        haystacks[str(path)] = b"".join(expanded(path.read_bytes()))
     assert any(p.endswith("bundle.zip") for p in haystacks)
     assert [where for where, data in haystacks.items() for n in needles if n in data] == []
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from crawler.db.models import ExchangeOpinion, ReviewItem
 from crawler.db.session import Database
-from tests.review.conftest import login, seed_item
+from tests.support.review import login, seed_item
 
 S1, S2, S3 = "a1" * 32, "b2" * 32, "c3" * 32
 

@@ -12,8 +12,8 @@ import pytest
 
 from crawler.media.archive import ArchiveLimits, scan_archive
 from crawler.media.hashing import hash_media
-from tests.media.synthetic import jpeg
-from tests.media.videokit import make_video
+from tests.support.media import jpeg
+from tests.support.video import make_video
 
 
 def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:

@@ -19,7 +19,7 @@ from PIL import Image, ImageEnhance, ImageFile
 
 from crawler.media.hashing import DEFAULT_MAX_PIXELS, MediaHashes, hash_media
 from crawler.media.pdq import MIN_USEFUL_QUALITY, hamming
-from tests.media.synthetic import encode, header_only_png, jpeg, structured, ztxt_bomb_png
+from tests.support.media import encode, header_only_png, jpeg, structured, ztxt_bomb_png
 
 MATCH = 31
 HEX = set("0123456789abcdef")

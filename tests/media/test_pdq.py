@@ -17,7 +17,7 @@ from crawler.media.pdq import (
     pdq_from_luma,
     pdq_hex_from_image,
 )
-from tests.media.synthetic import structured
+from tests.support.media import structured
 
 SIZES = [(640, 480), (333, 517), (130, 128), (64, 64), (65, 64), (2000, 7), (1, 1), (4, 300)]
 

@@ -20,7 +20,7 @@ from crawler.media.video import (
     serialise,
     usable_frames,
 )
-from tests.media.videokit import audio_only, corrupt_middle, lie_about_duration, make_video
+from tests.support.video import audio_only, corrupt_middle, lie_about_duration, make_video
 
 REFERENCE = Path("/work/shared/vpdq-reference")
 ORIGINAL = "chair-orig-22-sd-bar"

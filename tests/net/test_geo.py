@@ -10,7 +10,7 @@ import pytest
 
 from crawler.errors import UsageError
 from crawler.net.geo import GeoError, GeoInfo, GeoLookup
-from tests.net.mmdb_fixtures import write_asn_db, write_country_db, write_truncated_copy
+from tests.support.mmdb import write_asn_db, write_country_db, write_truncated_copy
 
 COUNTRIES = {"203.0.113.0/24": "NL", "198.51.100.0/24": "us", "2001:db8::/32": "DE"}
 ASNS = {

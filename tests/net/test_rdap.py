@@ -10,7 +10,7 @@ import pytest
 
 from crawler.net.rdap import RdapClient
 from crawler.net.rdap_parse import valid_email
-from tests.net.fake_rdap import (
+from tests.support.rdap import (
     FakeRdap,
     entity,
     ip_network,

@@ -15,9 +15,9 @@ from crawler.db.models import Host, ReviewItem
 from crawler.db.session import Database
 from crawler.media.hashing import hash_media
 from crawler.media.hashlists import HashRow, import_rows
-from tests.media.synthetic import jpeg
-from tests.notices import seed
-from tests.test_archives import _store, _zip
+from tests.support import notice_seed as seed
+from tests.support.archives import make_zip, store_bodies
+from tests.support.media import jpeg
 
 A, B, C, D = (jpeg(160, 120, seed) for seed in (21, 22, 23, 24))
 
@@ -34,8 +34,8 @@ def _seed(db: Database, benign: bytes | None = None) -> None:
         if benign is not None:
             ok = [HashRow("sha256", hash_media(benign).sha256, None, "ok")]
             import_rows(session, "benign", ok, kind="benign")
-    pack = _zip({"a.jpg": A, "deeper/inner.zip": _zip({"b.jpg": B}), "c.jpg": C})
-    _store(db, {"pack.zip": pack, "clean.zip": _zip({"d.jpg": D})})
+    pack = make_zip({"a.jpg": A, "deeper/inner.zip": make_zip({"b.jpg": B}), "c.jpg": C})
+    store_bodies(db, {"pack.zip": pack, "clean.zip": make_zip({"d.jpg": D})})
     with db.session() as session:
         session.execute(update(Host).values(abuse_contact="abuse@hoster.example"))
         session.execute(update(Host).values(abuse_contact_source="rdap"))

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from crawler.db.models import AuditEvent, Notice, NoticeUrl
 from crawler.db.session import Database
 from crawler.notices import build_notices, next_serial
-from tests.notices import seed
-from tests.notices.seed import T0
+from tests.support import notice_seed as seed
+from tests.support.notice_seed import T0
 
 CFG = seed.settings()
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from crawler.db.models import AuditEvent, Notice, Page
 from crawler.db.session import Database
-from tests.notices import seed
+from tests.support import notice_seed as seed
 
 ROUTING = """\
 [legal_basis]

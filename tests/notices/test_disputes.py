@@ -10,7 +10,7 @@ from sqlalchemy import select
 from crawler.db.models import AuditEvent, Decision, Notice, NoticeDispute, ReviewItem
 from crawler.db.session import Database
 from crawler.users import add_user
-from tests.notices import seed
+from tests.support import notice_seed as seed
 
 
 def _seed(db: Database) -> dict[str, int]:

@@ -15,8 +15,8 @@ from crawler.db.session import Database
 from crawler.errors import UsageError
 from crawler.notice_mail import render_message
 from crawler.notices import build_notices
-from tests.notices import seed
-from tests.notices.seed import T0
+from tests.support import notice_seed as seed
+from tests.support.notice_seed import T0
 
 CFG = seed.settings()
 URL_FIELDS = {"url", "category", "legal_basis", "first_seen", "ip", "removed_at"}

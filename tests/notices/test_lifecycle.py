@@ -16,8 +16,8 @@ from crawler.notices import (
     outbox,
     set_escalation_contact,
 )
-from tests.notices import seed
-from tests.notices.seed import T0
+from tests.support import notice_seed as seed
+from tests.support.notice_seed import T0
 
 CFG = seed.settings(renotice_hours=24, escalate_days=7)
 

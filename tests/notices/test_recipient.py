@@ -15,9 +15,9 @@ from crawler.abuse_address import address_problem, valid_abuse_address
 from crawler.db.models import Notice
 from crawler.db.session import Database
 from crawler.notices import build_notices, outbox, waiting
-from tests.notices import seed
-from tests.notices.seed import T0
-from tests.review.conftest import cheap_password_hashing, login, make_app, users  # noqa: F401
+from tests.support import notice_seed as seed
+from tests.support.notice_seed import T0
+from tests.support.review import cheap_password_hashing, login, make_app, users  # noqa: F401
 
 CFG = seed.settings()
 

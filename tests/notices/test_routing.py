@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from crawler.db.models import AuditEvent, Notice
 from crawler.db.session import Database
-from tests.notices import seed
+from tests.support import notice_seed as seed
 
 ROUTING = """\
 default = "host"
@@ -91,7 +91,7 @@ def test_hotline_notices_never_escalate_upstream(
     from datetime import timedelta
 
     from crawler.notices import advance, mark_sent
-    from tests.notices.seed import T0
+    from tests.support.notice_seed import T0
 
     _routing(tmp_path, monkeypatch, ROUTING)
     _seed(db)

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from crawler.db.models import AuditEvent, Notice
 from crawler.db.session import Database
 from crawler.transparency import build_transparency
-from tests.notices import seed
-from tests.notices.seed import T0
+from tests.support import notice_seed as seed
+from tests.support.notice_seed import T0
 
 
 def _seed(db: Database) -> tuple[int, int]:
@@ -85,7 +85,7 @@ def test_leads_see_urgent_referrals_at_the_top(db: Database, db_url: str) -> Non
     from crawler.urgent import refer_urgent
     from crawler.users import add_user
     from review.app import create_app
-    from tests.review.conftest import SECRET, login
+    from tests.support.review import SECRET, login
 
     _, item_id = _seed(db)
     cfg = Settings(home=Path("/nonexistent"), db_url=db_url, urgent_contact="u@police.example")

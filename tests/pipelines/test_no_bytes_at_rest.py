@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import logging
 import os
@@ -16,23 +15,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from crawler.db.models import Base
 from crawler.db.session import Database
 from crawler.exports import export
 from crawler.items import MediaItem, PageItem
 from crawler.pipelines.store import StorePipeline
-from tests.pipelines.conftest import synthetic_jpeg, synthetic_png
+from tests.support.at_rest import db_text, marker_needles
+from tests.support.media import synthetic_jpeg, synthetic_png
 
 MakePipeline = Callable[..., StorePipeline]
-
-
-def _needles(marker: bytes) -> list[bytes]:
-    """The marker raw and base64-encoded at each of the three alignments."""
-    out = [marker]
-    for shift in range(3):
-        encoded = base64.b64encode(b"\0" * shift + marker)[4:-4]
-        out.append(encoded)
-    return out
 
 
 def _files(root: Path, since: float) -> Iterator[Path]:
@@ -45,15 +35,6 @@ def _files(root: Path, since: float) -> Iterator[Path]:
                 continue
             if st.st_mtime >= since and st.st_size < 200_000_000 and path.is_file():
                 yield path
-
-
-def _db_text(db: Database) -> bytes:
-    chunks: list[str] = []
-    with db.read_session() as s:
-        for table in Base.metadata.sorted_tables:
-            for row in s.execute(text(f"SELECT * FROM {table.name}")):  # noqa: S608
-                chunks.append(repr(tuple(row)))
-    return "\n".join(chunks).encode()
 
 
 def test_marker_in_media_bytes_is_nowhere_at_rest(
@@ -106,8 +87,8 @@ def test_marker_in_media_bytes_is_nowhere_at_rest(
         logging.getLogger().removeHandler(log_file)
         log_file.close()
 
-    needles = _needles(marker)
-    haystacks: dict[str, bytes] = {"caplog": caplog.text.encode(), "database": _db_text(db)}
+    needles = marker_needles(marker)
+    haystacks: dict[str, bytes] = {"caplog": caplog.text.encode(), "database": db_text(db)}
     for root in (tmp_path, Path(tempfile.gettempdir())):
         for path in _files(root, started):
             try:

@@ -14,7 +14,7 @@ from crawler.db.session import Database
 from crawler.items import MediaItem, PageItem
 from crawler.pipelines.store import StorePipeline
 from crawler.runner import reconcile_media_refs
-from tests.pipelines.conftest import synthetic_png
+from tests.support.media import synthetic_png
 
 MakePipeline = Callable[..., StorePipeline]
 IMAGE_URL = "http://img.site.test/known.png"

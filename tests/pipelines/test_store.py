@@ -16,7 +16,7 @@ from crawler.db.models import Host, Media, Observation, Page
 from crawler.db.session import Database
 from crawler.items import MediaItem, PageItem
 from crawler.pipelines.store import StorePipeline
-from tests.pipelines.conftest import synthetic_jpeg, synthetic_png
+from tests.support.media import synthetic_jpeg, synthetic_png
 
 MakePipeline = Callable[..., StorePipeline]
 

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from crawler.db.models import CrawlRun, Observation, Page, ReviewItem
 from crawler.db.session import Database
 from crawler.demo.images import synthetic_jpeg
-from tests.crawl.sitekit import Web, policy_text, run_crawl
+from tests.support.sitekit import Web, policy_text, run_crawl
 
 pytestmark = pytest.mark.slow
 

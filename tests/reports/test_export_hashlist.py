@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from crawler.db.models import AuditEvent, HashEntry, Media, Observation
 from crawler.db.session import Database
-from tests.notices import seed
+from tests.support import notice_seed as seed
 
 
 def _media(s, page_id: int, n: int, pdq: bool = True) -> Media:  # type: ignore[no-untyped-def]

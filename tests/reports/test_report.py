@@ -13,8 +13,8 @@ from crawler.db.session import Database
 from crawler.notices import build_notices, mark_removed, mark_sent
 from crawler.report_html import render_html
 from crawler.reports import build_report, make_window
-from tests.notices import seed
-from tests.notices.seed import T0
+from tests.support import notice_seed as seed
+from tests.support.notice_seed import T0
 
 GOLDEN = Path(__file__).parent / "golden"
 HOSTILE = '<script>alert("as")</script> Slow & Co'

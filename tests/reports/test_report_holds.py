@@ -9,8 +9,8 @@ from crawler.notices import build_notices, release
 from crawler.report_html import render_html
 from crawler.reports import build_report, make_window
 from crawler.routing import Route, Routing
-from tests.notices import seed
-from tests.notices.seed import T0
+from tests.support import notice_seed as seed
+from tests.support.notice_seed import T0
 
 
 def test_held_notices_and_their_age_at_the_window_end(db: Database) -> None:

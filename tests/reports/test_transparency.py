@@ -17,8 +17,8 @@ from crawler.report_html import render_transparency_html
 from crawler.routing import Route, Routing
 from crawler.transparency import build_transparency
 from crawler.users import add_user
-from tests.notices import seed
-from tests.notices.seed import T0
+from tests.support import notice_seed as seed
+from tests.support.notice_seed import T0
 
 CFG = seed.settings()
 ROUTING = Routing(
@@ -175,7 +175,7 @@ def test_a_page_an_auto_list_confirmed_is_noticed_and_reported_as_auto(
     build, then the transparency report counts its URL as decided by a trusted list."""
     from crawler.db.models import Page
     from crawler.matching import Matcher
-    from tests.test_matching import add_media, crawl_step, fake_hashes
+    from tests.support.matching import add_media, crawl_step, fake_hashes
 
     monkeypatch.setenv("TAKEDOWN_OPERATOR_NAME", "Example Hotline")
     monkeypatch.setenv("TAKEDOWN_OPERATOR_CONTACT", "notices@hotline.example")

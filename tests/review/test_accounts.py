@@ -15,7 +15,7 @@ from crawler.db.session import Database
 from crawler.errors import UsageError
 from crawler.passwords import check_password_rules
 from review import totp
-from tests.review.conftest import PASSWORD, Clock, login, make_app
+from tests.support.review import PASSWORD, Clock, login, make_app
 
 _SECRET = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
 _URI = re.compile(r'id="totp-uri">([^<]+)<')

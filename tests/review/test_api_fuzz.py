@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 from crawler.db.session import Database
 from review.auth import create_api_token
-from tests.review.conftest import make_app, seed_item
+from tests.support.review import make_app, seed_item
 
 schemathesis = pytest.importorskip("schemathesis")
 MAX_EXAMPLES = 25

@@ -17,7 +17,7 @@ from flask import Flask
 from werkzeug.routing import Rule
 
 from crawler.db.session import Database
-from tests.review.conftest import Clock, login, make_app, seed_item
+from tests.support.review import Clock, login, make_app, seed_item
 
 ROLES = ("anonymous", "analyst", "lead", "admin")
 ANY, LEADS, ADMIN, PUBLIC = ("analyst", "lead", "admin"), ("lead", "admin"), ("admin",), ROLES

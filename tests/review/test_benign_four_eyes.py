@@ -24,8 +24,8 @@ from crawler.db.models import (
 )
 from crawler.db.session import Database
 from review.config import ReviewConfig
-from tests.review.conftest import Clock, login, make_app
-from tests.review.test_media_decisions import MAIN, _api_decide, _copies, build_site
+from tests.support.decisions import MAIN, api_decide, build_site, copies
+from tests.support.review import Clock, login, make_app
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_benign_listing_waits_for_a_second_person(
     csrf_a, csrf_b, csrf_l = login(ana, "ana"), login(bob, "bob"), login(lee, "lee")
 
     # ana rejects the page and asks for its media to be benign-listed: only proposals.
-    resp = _api_decide(ana, csrf_a, db, site["item"], action="reject", add_benign=True)
+    resp = api_decide(ana, csrf_a, db, site["item"], action="reject", add_benign=True)
     assert resp.status_code == 200, resp.json
     assert (resp.json["benign_proposed"], resp.json["benign_joined"]) == (4, 0)
     assert _benign(db) == []
@@ -113,13 +113,13 @@ def test_benign_listing_waits_for_a_second_person(
     assert proposed == [("ana", {"list": ANALYST_BENIGN, "media": sorted(unlisted)})]
 
     # ana herself rejecting another page with the same media does not agree.
-    own = _open_item(db, _copies(0)[0])
-    assert _api_decide(ana, csrf_a, db, own, action="reject").status_code == 200
+    own = _open_item(db, copies(0)[0])
+    assert api_decide(ana, csrf_a, db, own, action="reject").status_code == 200
     assert _benign(db) == [] and len(_pending(db)) == 4
 
     # bob rejects a page showing media unlisted[1]: he agrees, its hashes join the list.
-    other = _open_item(db, _copies(1)[0])
-    resp = _api_decide(bob, csrf_b, db, other, action="reject")
+    other = _open_item(db, copies(1)[0])
+    resp = api_decide(bob, csrf_b, db, other, action="reject")
     assert resp.status_code == 200 and resp.json["benign_joined"] == 1
     assert _benign_media(db) == {unlisted[1]}
     references = {r for _, r in _benign(db)}
@@ -165,7 +165,7 @@ def test_nobody_agrees_with_their_own_proposal(
     lee = app4.test_client()
     csrf = login(lee, "lee")
     # The lead proposes (rejecting the page with benign-listing) ...
-    resp = _api_decide(lee, csrf, db, site["item"], action="reject", add_benign=True)
+    resp = api_decide(lee, csrf, db, site["item"], action="reject", add_benign=True)
     assert resp.status_code == 200, resp.json
     assert set(_pending(db).values()) == {users["lee"]}
     page = lee.get("/benign-proposals").get_data(as_text=True)
@@ -177,8 +177,8 @@ def test_nobody_agrees_with_their_own_proposal(
         "/benign-proposals/agree", data={"proposal": str(proposal), "csrf_token": csrf}
     )
     assert refused.status_code == 403
-    copy = _open_item(db, _copies(0)[0])
-    assert _api_decide(lee, csrf, db, copy, action="reject").status_code == 200
+    copy = _open_item(db, copies(0)[0])
+    assert api_decide(lee, csrf, db, copy, action="reject").status_code == 200
     assert _benign(db) == [] and len(_pending(db)) == 4
     assert _events(db, "benign.agreed") == []
 
@@ -187,7 +187,7 @@ def test_without_the_setting_reject_benign_lists_at_once(app: Flask, db: Databas
     site = build_site(db)
     ana = app.test_client()
     csrf = login(ana, "ana")
-    resp = _api_decide(ana, csrf, db, site["item"], action="reject", add_benign=True)
+    resp = api_decide(ana, csrf, db, site["item"], action="reject", add_benign=True)
     assert resp.status_code == 200
     assert _benign_media(db) == set(site["unlisted"])
     assert _pending(db) == {}

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from crawler.db.models import AuditEvent, Decision, ReviewItem
 from crawler.db.session import Database
-from tests.review.conftest import PASSWORD, SECRET, make_app, seed_item
+from tests.support.review import PASSWORD, SECRET, make_app, seed_item
 
 LIMIT = 64 * 1024
 FORM = "application/x-www-form-urlencoded"

@@ -7,77 +7,28 @@ test: hostile titles, alt texts and URLs must never execute.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from crawler.db.session import Database
-from tests.review.conftest import (
-    PASSWORD,
-    Clock,
+from tests.support.browser import sign_in
+from tests.support.media import blocks_png
+from tests.support.review import (
     MediaServer,
-    loopback_preview_config,
-    make_app,
     seed_item,
-    synthetic_png,
 )
 
 pytestmark = pytest.mark.browser
-playwright = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 XSS = '<img src=x onerror=alert(1)><script>alert(2)</script>"><svg onload=alert(3)>\u202e'
-
-
-@pytest.fixture
-def served(db_url: str, users: dict[str, int], clock: Clock) -> Iterator[str]:
-    app = make_app(db_url, preview=loopback_preview_config())
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    app.extensions["review_db"].dispose()
-
-
-@pytest.fixture
-def page(served: str) -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        tab = context.new_page()
-        dialogs: list[str] = []
-        tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        tab.set_default_timeout(15_000)
-        yield tab
-        browser.close()
-        assert dialogs == [], f"a dialog opened: {dialogs}"
-
-
-def _sign_in(page: Any, base: str, username: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(base + "/queue")
 
 
 def test_review_flow_blur_until_reveal_then_confirm(
     page: Any, served: str, db: Database, media_server: MediaServer
 ) -> None:
-    media_server.routes["/a.png"] = (200, "image/png", synthetic_png())
+    media_server.routes["/a.png"] = (200, "image/png", blocks_png())
     item_id = seed_item(
         db,
         priority=5,
@@ -85,7 +36,7 @@ def test_review_flow_blur_until_reveal_then_confirm(
         url='http://example.net/"><script>alert(4)</script>',
         media=[{"url": media_server.base + "/a.png", "match": ("known-a", "known", "pdq", 9)}],
     )
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     page.get_by_role("button", name="Next item").click()
     page.wait_for_url(f"{served}/items/{item_id}")
     figure = page.locator("figure.preview")
@@ -125,7 +76,7 @@ def _image_stats(page: Any) -> dict[str, Any]:
 
 def test_escalate(page: Any, served: str, db: Database) -> None:
     item_id = seed_item(db, title="escalate me")
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     page.get_by_role("button", name="Next item").click()
     page.wait_for_url(f"{served}/items/{item_id}")
     page.get_by_role("button", name="Escalate").click()
@@ -135,7 +86,7 @@ def test_escalate(page: Any, served: str, db: Database) -> None:
 
 def test_csrf_refusal_in_browser(page: Any, served: str, db: Database) -> None:
     seed_item(db)
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     status = page.evaluate(
         """async () => (await fetch('/queue/next', {method: 'POST', redirect: 'manual'})).status"""
     )
@@ -143,14 +94,14 @@ def test_csrf_refusal_in_browser(page: Any, served: str, db: Database) -> None:
 
 
 def test_analyst_refused_on_audit(page: Any, served: str) -> None:
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     response = page.goto(served + "/audit")
     assert response.status == 403
 
 
 def test_hostile_link_needs_warning_page(page: Any, served: str, db: Database) -> None:
     item_id = seed_item(db, url="javascript:alert(5)//http://x")
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     page.goto(f"{served}/items/{item_id}")
     page.get_by_role("link", name="(open with warning)").click()
     assert "shown as text only" in page.content()
@@ -160,7 +111,7 @@ def test_hostile_link_needs_warning_page(page: Any, served: str, db: Database) -
 def test_totp_enrolment_in_browser(page: Any, served: str, db: Database) -> None:
     from review import totp
 
-    _sign_in(page, served, "bob")
+    sign_in(page, served, "bob")
     page.goto(served + "/account")
     page.get_by_role("button", name="Set up one-time codes").click()
     secret = page.locator("#totp-secret").inner_text()
@@ -177,10 +128,10 @@ def test_ticking_illegal_media_and_confirming_settles_every_copy(
     from sqlalchemy import select
 
     from crawler.db.models import ReviewItem
-    from tests.review.test_media_decisions import build_site
+    from tests.support.decisions import build_site
 
     site = build_site(db)
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     page.goto(f"{served}/items/{site['item']}")
     page.get_by_role("button", name="Claim this item").click()
     known = page.get_by_role("checkbox", name="Illegal: media 1")

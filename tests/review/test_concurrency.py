@@ -15,7 +15,7 @@ from review.auth import Principal
 from review.config import ReviewConfig
 from review.decisions import DecisionRequest, decide
 from review.queue import QueueFilters, claim_next, claim_next_naive
-from tests.review.conftest import seed_item
+from tests.support.review import seed_item
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=15)

@@ -21,8 +21,8 @@ from crawler.db.models import (
     WellnessSetting,
 )
 from crawler.db.session import Database
-from tests.review.conftest import Clock, login, seed_item
-from tests.review.console_data import seed_console
+from tests.support.console_data import seed_console
+from tests.support.review import Clock, login, seed_item
 
 GOOD = {
     "blur_px": "20",

@@ -13,16 +13,17 @@ from sqlalchemy import func, select, update
 
 from crawler.db.models import Decision, Notice, ReviewItem
 from crawler.db.session import Database
-from tests.review.conftest import MediaServer, seed_item, synthetic_png
-from tests.review.console_data import seed_console
-from tests.review.test_browser import _sign_in, page, served  # noqa: F401 - fixtures
+from tests.support.browser import sign_in
+from tests.support.console_data import seed_console
+from tests.support.media import blocks_png
+from tests.support.review import MediaServer, seed_item
 
 pytestmark = pytest.mark.browser
 
 
 def _item_with_media(db: Database, media_server: MediaServer, **kw: Any) -> int:
-    media_server.routes["/a.png"] = (200, "image/png", synthetic_png())
-    media_server.routes["/b.png"] = (200, "image/png", synthetic_png(seed=3))
+    media_server.routes["/a.png"] = (200, "image/png", blocks_png())
+    media_server.routes["/b.png"] = (200, "image/png", blocks_png(seed=3))
     return seed_item(
         db,
         priority=kw.pop("priority", 5),
@@ -41,7 +42,7 @@ def test_full_review_by_keyboard_alone(
     media_server: MediaServer,
 ) -> None:
     item_id = _item_with_media(db, media_server)
-    _sign_in(page, served, "ana")  # login excepted
+    sign_in(page, served, "ana")  # login excepted
     keys = page.keyboard
     keys.press("?")
     assert page.locator("#shortcuts").is_visible()
@@ -95,7 +96,7 @@ def test_keyboard_decision_on_a_stale_item_is_refused(
     db: Database,
 ) -> None:
     item_id = seed_item(db, priority=5)
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     page.keyboard.press("n")
     page.wait_for_url(f"{served}/items/{item_id}")
     with db.session() as s:  # someone else's change: the page's version is now stale
@@ -123,7 +124,7 @@ def test_settings_change_the_computed_blur_and_greyscale(
     media_server: MediaServer,
 ) -> None:
     item_id = _item_with_media(db, media_server)
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     page.goto(f"{served}/items/{item_id}")
     assert _filter(page) == "blur(12px) grayscale(1)"
     page.goto(f"{served}/settings")
@@ -159,7 +160,7 @@ def test_dashboard_figures_in_the_browser_equal_the_database(
     users: dict[str, int],
 ) -> None:
     seed_console(db, users, datetime.now(UTC))
-    _sign_in(page, served, "lee")
+    sign_in(page, served, "lee")
     page.keyboard.press("Tab")  # the skip link, then the navigation
     page.get_by_role("link", name="Dashboard").click()
     page.wait_for_url(f"{served}/dashboard")
@@ -202,7 +203,7 @@ def test_no_serious_or_critical_accessibility_violations(
                 page.goto(served + "/login")
             else:
                 if "/login" in page.url or page.url == "about:blank":
-                    _sign_in(page, served, "lee")
+                    sign_in(page, served, "lee")
                 if path == "ITEM":
                     page.goto(f"{served}/items/{item_id}")
                     claim = page.get_by_role("button", name="Claim this item")

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from crawler.audit import verify_chain
 from crawler.db.models import AuditEvent, Decision, ReviewItem
 from crawler.db.session import Database
-from tests.review.conftest import Clock, login, seed_item
+from tests.support.review import Clock, login, seed_item
 
 
 def test_login_page_has_contract_names(app: Flask) -> None:

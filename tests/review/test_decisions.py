@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from crawler.db.models import Decision, HashEntry, HashList, ReviewItem
 from crawler.db.session import Database
-from tests.review.conftest import Clock, login, make_app, seed_item
+from tests.support.review import Clock, login, make_app, seed_item
 
 EXACT = ("known-a", "known", "sha256", 0)  # an exact match against a known list
 

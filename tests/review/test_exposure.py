@@ -93,7 +93,7 @@ def test_the_queue_page_reads_counts_and_exposure_in_one_statement(
     db: Database, users: dict[str, int]
 ) -> None:
     from review import queue
-    from tests.review.conftest import seed_item
+    from tests.support.review import seed_item
 
     for status in ("pending", "pending", "escalated", "rejected"):
         seed_item(db, status=status)
@@ -118,7 +118,7 @@ def test_the_queue_page_reads_counts_and_exposure_in_one_statement(
 
 def test_open_counts_stop_at_the_cap(db: Database, users: dict[str, int]) -> None:
     from review import queue
-    from tests.review.conftest import seed_item
+    from tests.support.review import seed_item
 
     for _ in range(3):
         seed_item(db)

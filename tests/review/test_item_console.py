@@ -15,8 +15,8 @@ from sqlalchemy import delete, select, update
 
 from crawler.db.models import ExposureDay, Match, Media, WellnessSetting
 from crawler.db.session import Database
-from tests.review.conftest import Clock, MediaServer, login, loopback_preview_config, make_app
-from tests.review.item_data import MIXED_REASONS, archive_item, mixed_item, video_item
+from tests.support.item_data import MIXED_REASONS, archive_item, mixed_item, video_item
+from tests.support.review import Clock, MediaServer, login, loopback_preview_config, make_app
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_a_strip_stops_at_its_decoding_budget_with_the_frames_found_so_far(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from review import keyframes
-    from tests.media.videokit import make_video
+    from tests.support.video import make_video
 
     video = make_video(8, fps=4, seed=5)
     kw = {"duration_s": 8.0, "match_times": [5.0], "count": 6, "reveal": False,

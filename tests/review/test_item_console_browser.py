@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from crawler.db.session import Database
-from tests.review.conftest import MediaServer
-from tests.review.item_data import MIXED_REASONS, archive_item, mixed_item, video_item
-from tests.review.test_browser import _sign_in, page, served  # noqa: F401 - fixtures
+from tests.support.browser import sign_in
+from tests.support.item_data import MIXED_REASONS, archive_item, mixed_item, video_item
+from tests.support.review import MediaServer
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ def test_matches_come_first_strongest_first_in_words_and_hashes_are_folded(
     db: Database,
 ) -> None:
     item_id = mixed_item(db)
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     page.goto(f"{served}/items/{item_id}")
     page.get_by_role("button", name="Claim this item").click()
     page.wait_for_url(f"{served}/items/{item_id}*")
@@ -66,7 +66,7 @@ def test_a_video_is_a_strip_of_blurred_keyframes_from_the_apps_origin(
     item_id, _ = video_item(db, media_server)
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     page.goto(f"{served}/items/{item_id}")
     figure = page.locator('figure.keyframes[data-outcome="blurred"]')
     figure.wait_for()
@@ -105,7 +105,7 @@ def test_archive_members_show_under_their_archive_as_text(
     db: Database,
 ) -> None:
     item_id = archive_item(db)
-    _sign_in(page, served, "ana")
+    sign_in(page, served, "ana")
     page.goto(f"{served}/items/{item_id}")
     reasons = page.get_by_role("list", name="Matches, strongest first").locator("li")
     assert reasons.all_inner_texts() == [

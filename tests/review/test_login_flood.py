@@ -39,7 +39,7 @@ def flood_port(tmp_path: Path) -> Iterator[int]:
     db.dispose()
     port_file = tmp_path / "port"
     root = Path(__file__).resolve().parents[2]
-    cmd = [sys.executable, "-m", "tests.review.flood_server", url, str(port_file)]
+    cmd = [sys.executable, "-m", "tests.support.flood_server", url, str(port_file)]
     child = subprocess.Popen(cmd, cwd=root)
     try:
         deadline = time.monotonic() + 60

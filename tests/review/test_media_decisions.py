@@ -8,11 +8,8 @@ is confirmed without a person; a lead's revert undoes it. Every image is synthet
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from crawler.candidates import ANALYST_CONFIRMED
@@ -21,8 +18,8 @@ from crawler.db.session import Database
 from crawler.exports import iter_candidates
 from crawler.matching import Matcher
 from crawler.rematch import rematch
-from tests.review.conftest import login
-from tests.test_matching import (
+from tests.support.decisions import MAIN, api_decide, build_site, copies
+from tests.support.matching import (
     Cli,
     add_list,
     add_media,
@@ -31,42 +28,7 @@ from tests.test_matching import (
     hashes_of,
     synthetic,
 )
-
-MAIN = "http://127.0.0.1/main"
-
-
-def _copies(n: int) -> list[str]:
-    # two hosts
-    return [f"http://127.0.0.{1 + k % 2}/repost-{n}-{k}" for k in range(5)]
-
-
-def build_site(db: Database) -> dict[str, Any]:
-    """The known image, four unlisted ones on 1 + 5 pages each, a 70% copy of the first."""
-    known = hashes_of(encode(synthetic(100)))
-    add_list(db, "graded", [("sha256", known.sha256, "B")])
-    images = [synthetic(101 + n) for n in range(4)]
-    unlisted = [hashes_of(encode(im)) for im in images]
-    known_id = add_media(db, known, [MAIN])
-    ids = [add_media(db, h, [MAIN, *_copies(n)]) for n, h in enumerate(unlisted)]
-    near = hashes_of(encode(images[0].resize((358, 358))))
-    near_id = add_media(db, near, ["http://127.0.0.2/resized"])
-    rematch(db)
-    with db.read_session() as s:
-        item = s.execute(
-            select(ReviewItem.id).join(Page).where(Page.canonical_url == MAIN)
-        ).scalar_one()
-    return {"item": item, "known": known_id, "unlisted": ids, "near": near_id}
-
-
-def _api_decide(client: FlaskClient, csrf: str, db: Database, item_id: int, **body: Any) -> Any:
-    client.post(f"/items/{item_id}/claim", data={"csrf_token": csrf})
-    with db.read_session() as s:
-        version = s.get(ReviewItem, item_id).version  # type: ignore[union-attr]
-    return client.post(
-        f"/api/v1/items/{item_id}/decision",
-        json={"version": version, **body},
-        headers={"X-CSRF-Token": csrf},
-    )
+from tests.support.review import login
 
 
 def _statuses(db: Database) -> dict[str, tuple[str, str | None, str]]:
@@ -83,7 +45,7 @@ def _statuses(db: Database) -> dict[str, tuple[str, str | None, str]]:
 
 
 def _pages_of(n: int) -> list[str]:
-    return _copies(n)
+    return copies(n)
 
 
 def test_one_confirm_settles_every_copy_then_a_lead_reverts(
@@ -98,7 +60,7 @@ def test_one_confirm_settles_every_copy_then_a_lead_reverts(
     page = ana.get(f"/items/{site['item']}")
     html = page.get_data(as_text=True)
     assert "Illegal: media 1" in html and "Illegal: media 5" in html
-    resp = _api_decide(
+    resp = api_decide(
         ana, csrf, db, site["item"], action="confirm", category="A",
         illegal_media=site["unlisted"],
     )  # fmt: skip
@@ -131,8 +93,8 @@ def test_one_confirm_settles_every_copy_then_a_lead_reverts(
     records = {}
     with db.read_session() as s:
         records = {r["page_url"]: r for r in iter_candidates(s)}
-    assert records[_copies(0)[0]]["decided_via"] == via
-    assert records[_copies(0)[0]]["decided_by"] == "list:analyst-confirmed"
+    assert records[copies(0)[0]]["decided_via"] == via
+    assert records[copies(0)[0]]["decided_by"] == "list:analyst-confirmed"
     assert records[MAIN]["decided_via"] == "analyst"
     assert records["http://127.0.0.2/resized"]["review_kind"] == "confirm-match"
 
@@ -201,7 +163,7 @@ def test_unticked_media_do_not_spread_and_benign_listed_media_are_refused(
     rematch(db)
     ana = app.test_client()
     csrf = login(ana, "ana")
-    refused = _api_decide(
+    refused = api_decide(
         ana, csrf, db, site["item"], action="confirm", category="A",
         illegal_media=site["unlisted"][:2],
     )  # fmt: skip
@@ -210,14 +172,12 @@ def test_unticked_media_do_not_spread_and_benign_listed_media_are_refused(
     with db.read_session() as s:
         assert s.execute(select(HashList).where(HashList.name == ANALYST_CONFIRMED)).first() is None
         assert s.get(ReviewItem, site["item"]).status == "pending"  # type: ignore[union-attr]
-    wrong = _api_decide(
+    wrong = api_decide(
         ana, csrf, db, site["item"], action="confirm", category="A", illegal_media=[site["near"]]
     )
     assert wrong.status_code == 400
     # nothing ticked: the page is confirmed, no media spread
-    resp = _api_decide(
-        ana, csrf, db, site["item"], action="confirm", category="A", illegal_media=[]
-    )
+    resp = api_decide(ana, csrf, db, site["item"], action="confirm", category="A", illegal_media=[])
     assert resp.status_code == 200 and resp.json["settled"] == 0
     assert [u for u, v in _statuses(db).items() if v[0] == "confirmed"] == [MAIN]
 
@@ -227,7 +187,7 @@ def test_two_analysts_confirming_the_same_media_write_one_set_of_rows(
 ) -> None:
     site = build_site(db)
     media = site["unlisted"][0]
-    other_page = _copies(0)[0]
+    other_page = copies(0)[0]
     with db.session() as s:
         pid = s.execute(select(Page.id).where(Page.canonical_url == other_page)).scalar_one()
         s.add(ReviewItem(page_id=pid, status="pending"))
@@ -235,11 +195,11 @@ def test_two_analysts_confirming_the_same_media_write_one_set_of_rows(
     ana, bob = app.test_client(), app.test_client()
     csrf, bob_csrf = login(ana, "ana"), login(bob, "bob")
     bob.post(f"/items/{other}/claim", data={"csrf_token": bob_csrf})
-    first = _api_decide(ana, csrf, db, site["item"], action="confirm", category="A",
+    first = api_decide(ana, csrf, db, site["item"], action="confirm", category="A",
                         illegal_media=[media])  # fmt: skip
     assert first.status_code == 200
     # bob holds the other page: it was left to him, and his decision adds no duplicate row
-    second = _api_decide(bob, bob_csrf, db, other, action="confirm", category="B",
+    second = api_decide(bob, bob_csrf, db, other, action="confirm", category="B",
                          illegal_media=[media])  # fmt: skip
     assert second.status_code == 200
     with db.read_session() as s:
@@ -343,5 +303,5 @@ def test_concurrent_confirmations_of_one_media_leave_one_row_per_hash(db: Databa
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "media.confirm")
         ).scalar_one()
         assert audited == 2
-    copies = _statuses(db)
-    assert all(copies[u][0] == "confirmed" for u in _copies(2))
+    statuses = _statuses(db)
+    assert all(statuses[u][0] == "confirmed" for u in copies(2))

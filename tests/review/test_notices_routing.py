@@ -12,8 +12,8 @@ from crawler.db.session import Database
 from crawler.disputes import open_dispute
 from crawler.notices import build_notices
 from crawler.routing import Route, Routing
-from tests.notices import seed
-from tests.review.conftest import Clock, login
+from tests.support import notice_seed as seed
+from tests.support.review import Clock, login
 
 
 def test_held_notices_show_their_age(app: Flask, db: Database, clock: Clock) -> None:

@@ -14,14 +14,14 @@ from sqlalchemy import select
 from crawler.db.models import AuditEvent, ExposureDay
 from crawler.db.session import Database
 from review.preview import UnsupportedMedia, render
-from tests.review.conftest import (
+from tests.support.media import blocks_png
+from tests.support.review import (
     Clock,
     MediaServer,
     login,
     loopback_preview_config,
     make_app,
     seed_item,
-    synthetic_png,
 )
 
 
@@ -50,7 +50,7 @@ def _pixels(body: bytes) -> np.ndarray:
 def test_default_preview_is_blurred_greyscale_and_reveal_is_not(
     papp: Flask, db: Database, media_server: MediaServer
 ) -> None:
-    original = synthetic_png()
+    original = blocks_png()
     media_server.routes["/a.png"] = (200, "image/png", original)
     item_id, obs = _item(db, media_server, "/a.png")
     client = papp.test_client()
@@ -75,7 +75,7 @@ def test_default_preview_is_blurred_greyscale_and_reveal_is_not(
 
 
 def test_reveal_needs_csrf(papp: Flask, db: Database, media_server: MediaServer) -> None:
-    media_server.routes["/a.png"] = (200, "image/png", synthetic_png())
+    media_server.routes["/a.png"] = (200, "image/png", blocks_png())
     item_id, obs = _item(db, media_server, "/a.png")
     client = papp.test_client()
     login(client, "ana")
@@ -115,7 +115,7 @@ def test_address_outside_policy_is_never_fetched(
     db_url: str, users: dict[str, int], db: Database, media_server: MediaServer
 ) -> None:
     app = make_app(db_url)  # default policy: loopback refused
-    media_server.routes["/a.png"] = (200, "image/png", synthetic_png())
+    media_server.routes["/a.png"] = (200, "image/png", blocks_png())
     item_id, obs = _item(db, media_server, "/a.png")
     client = app.test_client()
     login(client, "ana")
@@ -126,7 +126,7 @@ def test_address_outside_policy_is_never_fetched(
 
 
 def test_media_of_another_item_is_404(papp: Flask, db: Database, media_server: MediaServer) -> None:
-    media_server.routes["/a.png"] = (200, "image/png", synthetic_png())
+    media_server.routes["/a.png"] = (200, "image/png", blocks_png())
     item_a, obs_a = _item(db, media_server, "/a.png")
     item_b = seed_item(db)
     client = papp.test_client()

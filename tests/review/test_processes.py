@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from crawler.audit import verify_chain
 from crawler.db.models import AuditEvent, LoginFailure, ReviewItem
 from crawler.db.session import Database
-from tests.review.conftest import PASSWORD, login, make_app, seed_item
+from tests.support.review import PASSWORD, login, make_app, seed_item
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 VERSION = re.compile(r'name="version" value="(\d+)"')

@@ -16,15 +16,16 @@ from crawler.cli.review import _preview_config
 from crawler.db.models import CrawlRun, Observation, ReviewItem
 from crawler.db.session import Database
 from crawler.media.hashing import hash_media
-from tests.crawl.sitekit import Web, policy_text, run_crawl
-from tests.review.conftest import login, make_app, synthetic_png
+from tests.support.media import blocks_png
+from tests.support.review import login, make_app
+from tests.support.sitekit import Web, policy_text, run_crawl
 
 
 def _crawl(
     db: Database, env: dict[str, str], cli: Any, tmp_path: Path, web: Web
 ) -> tuple[int, int]:
     """`takedown crawl` of one page with one matching image; (item id, observation id)."""
-    png = synthetic_png(seed=7)
+    png = blocks_png(seed=7)
     hashed = hash_media(png)
     assert hashed.status == "hashed" and (hashed.pdq_quality or 0) >= 50
     hashlist = tmp_path / "known.csv"
@@ -85,7 +86,7 @@ def test_preview_of_a_runs_media_uses_the_runs_network_rules(
 def test_a_run_under_the_default_policy_still_refuses_private_addresses(
     db: Database, db_url: str, users: dict[str, int]
 ) -> None:
-    from tests.review.conftest import seed_item
+    from tests.support.review import seed_item
 
     item_id = seed_item(db, media=[{"url": "http://127.0.0.2:9/a.png",
                                     "match": ("known-a", "known", "pdq", 12)}])  # fmt: skip

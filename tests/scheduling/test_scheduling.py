@@ -13,7 +13,7 @@ from crawler.db.models import Schedule, ScheduleRun
 from crawler.db.session import Database
 from crawler.scheduling import Scheduler, ScheduleSpec, add_schedule, commands_for
 from crawler.seeds import import_seeds
-from tests.notices.seed import FakeClock
+from tests.support.notice_seed import FakeClock
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 

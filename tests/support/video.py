@@ -12,7 +12,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from tests.media.synthetic import structured
+from tests.support.media import structured
 
 
 def scene(width: int, height: int, seed: int) -> np.ndarray:

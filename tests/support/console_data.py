@@ -9,7 +9,7 @@ from typing import Any
 
 from crawler.db.models import Decision, ExposureDay, Notice, NoticeUrl, ReviewItem
 from crawler.db.session import Database
-from tests.review.conftest import seed_item
+from tests.support.review import seed_item
 
 
 def seed_console(

@@ -1,6 +1,6 @@
 """Synthetic items for the item page's layout: matches of every kind, a video, an archive.
 
-Hashes are made up; the one video is made by PyAV at test time (tests/media/videokit.py).
+Hashes are made up; the one video is made by PyAV at test time (tests/support/video.py).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from crawler.db.models import ArchiveMember, HashEntry, HashList, Match, Media, Observation
 from crawler.db.session import Database
-from tests.review.conftest import MediaServer, seed_item
+from tests.support.review import MediaServer, seed_item
 
 # The "why this page is here" lines of `mixed_item`, strongest first.
 MIXED_REASONS = [
@@ -65,7 +65,7 @@ def mixed_item(db: Database, base: str = "http://127.0.0.2:9") -> int:
 
 def video_item(db: Database, media_server: MediaServer, *, seconds: int = 8) -> tuple[int, str]:
     """A pending item showing one synthetic video whose frame at 0:05 matched a PDQ entry."""
-    from tests.media.videokit import make_video
+    from tests.support.video import make_video
 
     media_server.routes["/clip.mp4"] = (200, "video/mp4", make_video(seconds, fps=4, seed=5))
     sha = _sha(50 + seconds)

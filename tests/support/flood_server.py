@@ -1,6 +1,6 @@
 """A review app at production argon2id cost, for the login-flood test's child process.
 
-    python -m tests.review.flood_server DB_URL PORT_FILE
+    python -m tests.support.flood_server DB_URL PORT_FILE
 
 Serves on 127.0.0.1 with 32 waitress threads (more than enough to run every flood request
 at once), writes its port to PORT_FILE and its peak RSS (VmHWM) on each GET /peak.

@@ -26,7 +26,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.crawl.sitekit import Web, policy_text
+from tests.support.sitekit import Web, policy_text
 
 HOST = "site-a.test"
 

@@ -16,6 +16,7 @@ from crawler.db.session import Database
 from crawler.items import MediaItem, PageItem
 from crawler.pipelines.evidence import EvidencePipeline
 from crawler.pipelines.store import StorePipeline
+from tests.support.media import synthetic_png
 
 POLICY = "[scope]\nmax_depth = 3\n"
 PAGE = "http://127.0.0.2/gallery/"
@@ -102,3 +103,20 @@ def decide(db: Database, page_id: int) -> int:
         record(s, Event("alice", "decision.confirm", "review_item", item.id, {"category": "A"}))
         record(s, Event("alice", "item.viewed", "review_item", item.id))
         return item.id
+
+
+GALLERY_HTML = "<html><head><title>Gallery</title></head><body><img src='a.png'><img src='b.png'></body></html>"
+
+
+def crawled_page(db: Database, db_url: str, env: dict[str, str]) -> int:
+    """A crawled gallery page with two synthetic PNGs, decided; returns the page id."""
+    home = Path(env["TAKEDOWN_HOME"])
+    media = [
+        ("http://127.0.0.3/a.png", synthetic_png(1)),
+        ("http://127.0.0.3/b.png", synthetic_png(2)),
+    ]
+    done = crawl(db, db_url, home, GALLERY_HTML, media)
+    decide(db, done.page_id)
+    done.store.close()
+    done.evidence.close()
+    return done.page_id

@@ -1,0 +1,252 @@
+"""Review-app fixtures and helpers: an app on this test's database, users, seeded review items,
+a loopback media server. tests/review/conftest.py re-exports the fixtures."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from crawler.db.models import (
+    HashEntry,
+    HashList,
+    Host,
+    Match,
+    Media,
+    Observation,
+    Page,
+    ReviewItem,
+)
+from crawler.db.session import Database
+from crawler.users import add_user
+from review.app import create_app
+
+PASSWORD = "correct horse battery"
+SECRET = "test-secret-key-0123456789abcdef"
+_counter = itertools.count(1)
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def users(db: Database) -> dict[str, int]:
+    out = {}
+    with db.session() as s:
+        for name, role in (
+            ("ana", "analyst"),
+            ("bob", "analyst"),
+            ("lee", "lead"),
+            ("ada", "admin"),
+            ("lou", "lead"),
+        ):
+            out[name] = add_user(s, name, role, PASSWORD).id
+    return out
+
+
+def make_app(db_url: str, **overrides: Any) -> Flask:
+    config = {"db_url": db_url, "secret_key": SECRET, **overrides}
+    return create_app(test_config=config)
+
+
+@pytest.fixture
+def app(db_url: str, users: dict[str, int], clock: Clock) -> Iterator[Flask]:
+    application = make_app(db_url, clock=clock)
+    yield application
+    application.extensions["review_db"].dispose()
+
+
+def seed_item(
+    db: Database,
+    *,
+    priority: int = 0,
+    title: str = "A page",
+    url: str | None = None,
+    host: str = "example.net",
+    country: str = "NL",
+    media: list[dict[str, Any]] | None = None,
+    status: str = "pending",
+) -> int:
+    """One page with its host, media, matches and a review item; returns the item id."""
+    n = next(_counter)
+    url = url or f"http://{host}/page-{n}"
+    with db.session() as s:
+        from sqlalchemy import select
+
+        h = s.execute(select(Host).where(Host.host == host, Host.country == country)).scalar()
+        if h is None:
+            h = Host(
+                host=host,
+                ip=f"203.0.113.{n % 250}",
+                country=country,
+                asn=64500,
+                as_org="Example Hosting",
+                abuse_contact="abuse@example.net",
+            )
+            s.add(h)
+            s.flush()
+        page = Page(url=url, canonical_url=f"{url}#{n}", title=title, host_id=h.id, status_code=200)
+        s.add(page)
+        s.flush()
+        for spec in media or []:
+            _add_media(s, page.id, spec)
+        item = ReviewItem(page_id=page.id, priority=priority, status=status)
+        s.add(item)
+        s.flush()
+        return item.id
+
+
+def _list(s: Any, name: str, kind: str) -> HashList:
+    from sqlalchemy import select
+
+    found = s.execute(select(HashList).where(HashList.name == name)).scalar()
+    if found is None:
+        found = HashList(name=name, kind=kind)
+        s.add(found)
+        s.flush()
+    return found
+
+
+def _add_media(s: Any, page_id: int, spec: dict[str, Any]) -> None:
+    from sqlalchemy import select
+
+    sha = spec.get("sha256") or f"{next(_counter):064x}"
+    media = s.execute(select(Media).where(Media.sha256 == sha)).scalar()
+    if media is None:
+        media = Media(
+            sha256=sha,
+            # Distinct per media: a media decision spreads by every hash (md5 included).
+            sha1=hashlib.sha1(sha.encode()).hexdigest(),
+            md5=hashlib.md5(sha.encode()).hexdigest(),
+            pdq=spec.get("pdq") or hashlib.sha256(sha.encode()).hexdigest(),
+            pdq_quality=90,
+            bytes=1000,
+            width=64,
+            height=64,
+            media_type=spec.get("type", "image"),
+            format="PNG",
+        )
+        s.add(media)
+        s.flush()
+    obs = Observation(page_id=page_id, media_id=media.id, media_url=spec["url"], status="hashed")
+    s.add(obs)
+    s.flush()
+    match = spec.get("match")  # e.g. ("known-a", "known", "pdq", 12)
+    if match:
+        lst = _list(s, match[0], match[1])
+        entry = s.execute(
+            select(HashEntry).where(HashEntry.list_id == lst.id, HashEntry.hash == sha)
+        ).scalar()
+        if entry is None:
+            entry = HashEntry(
+                list_id=lst.id,
+                hash_type=match[2] if match[2] != "pdq" else "pdq",
+                hash=sha,
+                category="A",
+                reference="r-1",
+            )
+            s.add(entry)
+            s.flush()
+        s.add(
+            Match(
+                media_id=media.id,
+                list_id=lst.id,
+                entry_id=entry.id,
+                match_type=match[2],
+                distance=match[3],
+            )
+        )
+
+
+_CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+def login(client: FlaskClient, username: str, password: str = PASSWORD) -> str:
+    """Sign in; returns the session's CSRF token."""
+    resp = client.post("/login", data={"username": username, "password": password})
+    assert resp.status_code == 302, resp.data[:300]
+    page = client.get("/queue")
+    match = _CSRF.search(page.get_data(as_text=True))
+    assert match
+    return match.group(1)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at test cost: the production cost (64 MiB) is checked by crawler's tests."""
+    from argon2 import PasswordHasher
+
+    import crawler.passwords as pw
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(pw, "_hasher", cheap)
+    monkeypatch.setattr(pw, "_DUMMY", cheap.hash("dummy password for timing only"))
+
+
+# --- a loopback media server for previews (127.0.0.2, never a public address) ---------
+
+
+@dataclass
+class MediaServer:
+    base: str
+    routes: dict[str, tuple[int, str, bytes]]
+    hits: list[str]
+
+
+@pytest.fixture
+def media_server() -> Iterator[MediaServer]:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    routes: dict[str, tuple[int, str, bytes]] = {}
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            hits.append(self.path)
+            status, ctype, body = routes.get(self.path, (404, "text/plain", b"gone"))
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield MediaServer(f"http://127.0.0.2:{server.server_address[1]}", routes, hits)
+    server.shutdown()
+    server.server_close()
+
+
+def loopback_preview_config() -> Any:
+    from crawler.net.addresses import AddressPolicy
+    from review.config import PreviewConfig
+
+    return PreviewConfig(
+        address_policy=AddressPolicy(allowed_networks=("127.0.0.2/32",)), timeout_s=5
+    )
