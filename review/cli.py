@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 
-from crawler.cli._common import database, info, settings
 from crawler.config import Settings
 from crawler.errors import UsageError
 
@@ -84,6 +83,10 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the review app (behind a TLS reverse proxy in production: docs/review.md)."""
+    # Imported here: importing review.cli must not import the crawler.cli package, whose
+    # import registers review.cli's commands (crawler/cli/plugins.py).
+    from crawler.cli._common import database, info, settings
+
     cfg = settings()
     if not cfg.secret_key:
         raise UsageError("TAKEDOWN_SECRET_KEY is not set: the review app will not start without it")

@@ -115,3 +115,18 @@ def test_the_demo_serves_the_review_app_from_the_registry(
         assert app.test_client().get("/login").status_code == 200
     finally:
         app.extensions["review_db"].dispose()
+
+
+def test_importing_review_cli_first_still_registers_its_commands() -> None:
+    """review.cli imported before crawler.cli (as a test or a script may do) is no import
+    cycle: `takedown review --help` still lists `serve`."""
+    code = (
+        "import review.cli\n"
+        "from crawler.cli import main\n"
+        "raise SystemExit(main(['review', '--help']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "serve" in done.stdout

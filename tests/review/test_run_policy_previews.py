@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crawler.cli.review import _preview_config
 from crawler.db.models import CrawlRun, Observation, ReviewItem
 from crawler.db.session import Database
 from crawler.media.hashing import hash_media
+from review.cli import _preview_config
 from tests.support.media import blocks_png
 from tests.support.review import login, make_app
 from tests.support.sitekit import Web, policy_text, run_crawl
