@@ -2,7 +2,7 @@
 
 An in-process exchange built on the library's own base class
 (`SignalExchangeAPIWithSimpleUpdates`) yields N synthetic PDQ records in pages of
-1,000 (as NCMEC, StopNCII and TAT page theirs), and `crawler.exchanges.fetch` streams
+1,000 (as NCMEC, StopNCII and TAT page theirs), and `crawler.matching.exchanges.fetch` streams
 them into a list. Each size runs in its own subprocess; prints records/s and the
 peak resident memory of each, so 100k and 1M can be compared.
 
@@ -30,7 +30,7 @@ from threatexchange.exchanges import fetch_state as state
 from threatexchange.exchanges.collab_config import CollaborationConfigWithDefaults
 from threatexchange.exchanges.signal_exchange_api import SignalExchangeAPIWithSimpleUpdates
 
-from crawler import exchanges
+from crawler.matching import exchanges
 from crawler.db.migrate import upgrade
 from crawler.db.session import Database
 

@@ -45,10 +45,10 @@ from sqlalchemy import create_engine, insert, text
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from crawler.accounts.users import add_user  # noqa: E402
 from crawler.db.migrate import upgrade  # noqa: E402
 from crawler.db.models import Host, Page, ReviewItem  # noqa: E402
 from crawler.db.session import Database  # noqa: E402
-from crawler.users import add_user  # noqa: E402
 
 PASSWORD = "bench password 123"
 PG_ADMIN = "postgresql+psycopg://root@127.0.0.1:5432/postgres"

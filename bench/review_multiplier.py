@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from crawler.db.migrate import upgrade  # noqa: E402
 from crawler.db.models import Media, Observation, Page, ReviewItem  # noqa: E402
 from crawler.db.session import Database  # noqa: E402
+from crawler.matching.media_decisions import confirm_media  # noqa: E402
+from crawler.matching.rematch import rematch  # noqa: E402
 from crawler.media.hashlists import HashRow, import_rows  # noqa: E402
-from crawler.media_decisions import confirm_media  # noqa: E402
-from crawler.rematch import rematch  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://root@127.0.0.1:5432/test"
 PASSWORD = "bench password 0123"
@@ -110,7 +110,7 @@ def build_site(db: Database, media: int, copies: int, near_share: float, seed: i
 
 
 def _client(url: str) -> Any:
-    from crawler.users import add_user
+    from crawler.accounts.users import add_user
     from review.app import create_app
 
     db = Database(url)

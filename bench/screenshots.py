@@ -81,10 +81,10 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
     from werkzeug.serving import make_server
 
-    import crawler.passwords as pw
+    import crawler.accounts.passwords as pw
+    from crawler.accounts.users import add_user
     from crawler.db.migrate import upgrade
     from crawler.db.session import Database
-    from crawler.users import add_user
     from review.app import create_app
     from tests.support.console_data import seed_console
     from tests.support.review import PASSWORD, loopback_preview_config

@@ -1,11 +1,11 @@
-"""The review app's audit append: `crawler.audit.record` in three Core statements.
+"""The review app's audit append: `crawler.db.audit.record` in three Core statements.
 
 Same chain, same rows, same lock: the `audit_head` row is read `FOR UPDATE` (PostgreSQL;
 SQLite write transactions are already exclusive), the event is inserted with the hash of
-the previous one, and the head moves on. `crawler.audit.record` does this through ORM
+the previous one, and the head moves on. `crawler.db.audit.record` does this through ORM
 objects and a flush, about 1 ms of CPU an append; every item view, claim and decision
 appends one, so the review app's hot paths use these prebuilt statements instead
-(docs/benchmarks.md, "Review app"). `crawler.audit.verify_chain` checks both alike.
+(docs/benchmarks.md, "Review app"). `crawler.db.audit.verify_chain` checks both alike.
 
 On PostgreSQL the head row's lock is what every write transaction of every worker queues
 on, held from the append until COMMIT; there the append is one statement (the hash
@@ -19,7 +19,7 @@ on this process at all. Under 20 busy clients, waiting for the append's answer a
 the GIL before sending COMMIT held the lock 3-4 ms a write, which capped every write of
 every worker at ~300 a second (docs/benchmarks.md, "Review app"). A deferred event is
 written in the same transaction as before, only later in it: an ORM append
-(`crawler.audit.record`) in the same transaction writes the deferred ones first, so the
+(`crawler.db.audit.record`) in the same transaction writes the deferred ones first, so the
 chain keeps the order in which the events were recorded.
 """
 
@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.expression import UpdateBase
 
-from crawler.audit import DEFERRED, GENESIS, Event, event_hash, event_json
+from crawler.db.audit import DEFERRED, GENESIS, Event, event_hash, event_json
 from crawler.db.models import AuditEvent, AuditHead
 from crawler.db.types import utcnow
 
@@ -258,7 +258,7 @@ def record(session: Session, event: Event) -> int | None:
 
 
 def _forget_orm_head(session: Session) -> None:
-    """An `AuditHead` loaded by `crawler.audit.record` in this transaction is now stale.
+    """An `AuditHead` loaded by `crawler.db.audit.record` in this transaction is now stale.
 
     Expiring it makes a later ORM append in the same transaction re-read the head
     instead of reusing the old number (which would fork the chain).

@@ -19,9 +19,9 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from crawler.audit import Event
+from crawler.accounts.passwords import verify_password
+from crawler.db.audit import Event
 from crawler.db.models import ROLES, ApiToken, User, UserSession
-from crawler.passwords import verify_password
 from review import totp
 from review.audit import record
 from review.config import ReviewConfig

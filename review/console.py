@@ -11,7 +11,7 @@ import logging
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
-from crawler.audit import Event
+from crawler.db.audit import Event
 from review import dashboard, wellness
 from review.audit import record
 from review.web import now, principal, reader, roles, user, writing

@@ -27,7 +27,7 @@ from crawler.db.models import (
     ReviewItem,
     User,
 )
-from crawler.decided import ANALYST, BY_DECISION, BY_LIST, how_decided_sql
+from crawler.matching.decided import ANALYST, BY_DECISION, BY_LIST, how_decided_sql
 
 DAYS = 7
 AGE_BUCKETS = (
@@ -110,7 +110,7 @@ def collect(session: Session, now: datetime) -> Figures:
         if day in days:
             decisions[names.get(user_id, f"user {user_id}")][day] += 1
 
-    # How each decided item was settled, from decided_via (crawler/decided.py).
+    # How each decided item was settled, from decided_via (crawler/matching/decided.py).
     how = how_decided_sql()
     decided: Counter[str] = Counter()
     for kind, count in session.execute(

@@ -9,7 +9,7 @@ audit event of a refused attempt is committed with the caller's transaction.
 Decisions are about media (docs/interface.md): `illegal_media` names the media ids
 the analyst ticked `Illegal` (None: the default ticks, `ItemView.default_illegal`). A
 Confirm adds their hashes to `analyst-confirmed` and spreads in the same transaction
-(`crawler.media_decisions`): exact copies on other stored pages are confirmed, near copies
+(`crawler.matching.media_decisions`): exact copies on other stored pages are confirmed, near copies
 queued as confirm-match items. A media already on a benign list is refused (409): a lead
 removes the benign entry first. Under the four-eyes rule the media spread only once the
 confirmation is final (an exact known match; a countersigned one spreads nothing more).
@@ -23,9 +23,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from crawler import benign_proposals, exchanges, media_decisions
-from crawler.audit import Event
+from crawler.db.audit import Event
 from crawler.db.models import Decision, ReviewItem
+from crawler.matching import benign_proposals, exchanges, media_decisions
 from review import audit, exposure
 from review.audit import record
 from review.auth import Principal
@@ -335,7 +335,7 @@ def _benign_four_eyes(
     outcome: DecisionOutcome,
 ) -> None:
     """A Reject agrees with every other person's pending proposal for a media this page
-    shows; with `add_benign`, the page's other media are proposed (crawler.benign_proposals)."""
+    shows; with `add_benign`, the page's other media are proposed (crawler.matching.benign_proposals)."""
     shown = {m.media_id for m in view.media if m.media_id is not None}
     others = [
         p for p in benign_proposals.pending(session, shown) if p.proposed_by != principal.user_id

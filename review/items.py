@@ -28,7 +28,7 @@ from crawler.db.models import (
     ReviewItem,
     User,
 )
-from crawler.match_state import ACTIVE, active_clause, match_states
+from crawler.matching.match_state import ACTIVE, active_clause, match_states
 from review.queue import OPEN_STATUSES
 
 EXACT_TYPES = ("md5", "sha1", "sha256")
@@ -50,7 +50,7 @@ class MatchView:
     distance: int
     category: str | None
     reference: str | None
-    # `crawler.match_state`: active (a hit), suppressed (a benign list wins), benign, inactive
+    # `crawler.matching.match_state`: active (a hit), suppressed (a benign list wins), benign, inactive
     state: str = ACTIVE
     list_action: str = "review"
     entry_hash: str | None = None

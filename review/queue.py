@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from crawler.audit import Event
+from crawler.db.audit import Event
 from crawler.db.models import (
     ExposureDay,
     HashList,

@@ -1,7 +1,7 @@
 """Pages settled with no person (auto lists, spread media decisions), for leads and exposure.
 
 Leads see what each source settled (`list:NAME`, `media:ITEM_ID`) so a bad list or a wrong
-decision is caught and undone (`crawler.media_decisions.revert`). The exposure page counts
+decision is caught and undone (`crawler.matching.media_decisions.revert`). The exposure page counts
 the media settled without a view next to the reveals made: each media on a page settled
 this way is one look nobody had to take.
 """

@@ -24,8 +24,7 @@ from flask import (
 )
 from sqlalchemy import desc, func, select
 
-from crawler import benign_proposals, disputes
-from crawler.audit import Event
+from crawler.db.audit import Event
 from crawler.db.models import (
     DISPUTE_OUTCOMES,
     AuditEvent,
@@ -35,9 +34,11 @@ from crawler.db.models import (
     User,
 )
 from crawler.errors import UsageError
-from crawler.media_decisions import revert
-from crawler.notices import hold_age
-from crawler.notices import waiting as notices_waiting
+from crawler.matching import benign_proposals
+from crawler.matching.media_decisions import revert
+from crawler.notices import disputes
+from crawler.notices.build import hold_age
+from crawler.notices.build import waiting as notices_waiting
 from review import auth, exposure, queue, settled
 from review.audit import record
 from review.decisions import DecisionRequest, decide
@@ -631,7 +632,7 @@ def notices_page() -> str:
 @bp.post("/disputes/resolve")
 @roles("lead", "admin")
 def resolve_dispute() -> Response:
-    """A second lead's re-assessment of a disputed URL (four-eyes: crawler.disputes)."""
+    """A second lead's re-assessment of a disputed URL (four-eyes: crawler.notices.disputes)."""
     dispute_id = request.form.get("dispute", type=int)
     outcome = request.form.get("outcome", "")
     if dispute_id is None or outcome not in DISPUTE_OUTCOMES:

@@ -33,7 +33,7 @@ def _shown(value: object, limit: int = 2000) -> str:
 
 
 def reason(priority: int) -> str:
-    """Why an item is queued, in words, from the priority crawler.candidates encodes."""
+    """Why an item is queued, in words, from the priority crawler.matching.candidates encodes."""
     tier, rest = divmod(max(priority, 0), 1_000_000)
     closeness, rest = divmod(rest, 10_000)
     severity, media = divmod(rest, 1_000)

@@ -12,12 +12,12 @@ from sqlalchemy import delete, select
 
 from crawler.db.models import ArchiveMember, Match, Media, ReviewItem
 from crawler.db.session import Database
-from crawler.exports import export
+from crawler.engine.pipelines.store import StoreConfig
 from crawler.items import MediaItem
+from crawler.matching.rematch import rematch
 from crawler.media.hashing import hash_media
 from crawler.media.hashlists import HashRow, import_rows
-from crawler.pipelines.store import StoreConfig
-from crawler.rematch import rematch
+from crawler.reporting.exports import export
 from spiders.extract import is_media_link
 from tests.support.archives import PAGE, make_zip, store_bodies
 from tests.support.media import jpeg
@@ -104,7 +104,7 @@ def test_policy_caps_reach_the_store(db: Database) -> None:
     settings = Settings({"TAKEDOWN_DB": db.url, "TAKEDOWN_ARCHIVE_MAX_MEMBERS": 1})
     config = StoreConfig.from_settings(settings)
     assert config.archive_limits.max_members == 1
-    from crawler.pipelines.store import hash_item
+    from crawler.engine.pipelines.store import hash_item
 
     item = MediaItem(
         PAGE, "http://127.0.0.3/two.zip", status=200, body=make_zip({"a.jpg": A, "b.jpg": B})

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from crawler.attribution import Attributor, guess_contact
 from crawler.db.models import Host, RdapCache
 from crawler.db.session import Database
+from crawler.engine.storage import Storage
+from crawler.hosting.attribution import Attributor, guess_contact
 from crawler.items import PageItem
 from crawler.net.rdap import RdapClient
-from crawler.storage import Storage
 from tests.support.mmdb import write_asn_db, write_country_db
 from tests.support.rdap import FakeRdap, entity, ip_network, json_answer, raw_answer
 

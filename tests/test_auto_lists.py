@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from crawler.db.models import AuditEvent, HashList, ReviewItem
 from crawler.db.session import Database
-from crawler.exports import iter_candidates
-from crawler.matching import Matcher, MatcherConfig
+from crawler.matching.matcher import Matcher, MatcherConfig
+from crawler.reporting.exports import iter_candidates
 from tests.support.matching import Cli, add_list, add_media, crawl_step, fake_hashes, flip, page_id
 
 PDQ = "f" * 16 + "0" * 16 + "a5" * 16
@@ -162,7 +162,7 @@ def test_cli_import_and_set_action_then_rematch_confirms(
 
 def test_a_page_an_auto_list_confirmed_goes_into_the_next_notices_build(db: Database) -> None:
     from crawler.db.models import NoticeUrl, Page
-    from crawler.notices import build_notices
+    from crawler.notices.build import build_notices
     from tests.support import notice_seed as seed
     from tests.support.notice_seed import T0
 

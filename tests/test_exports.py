@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from crawler.db.models import AuditEvent, HashEntry, HashList, Match, Media, ReviewItem
 from crawler.db.session import Database
-from crawler.exports import CANDIDATE_FIELDS, MEDIA_FIELDS, csv_cell, export
+from crawler.engine.pipelines.store import StoreConfig, StorePipeline
 from crawler.items import MediaItem, PageItem
-from crawler.pipelines.store import StoreConfig, StorePipeline
+from crawler.reporting.exports import CANDIDATE_FIELDS, MEDIA_FIELDS, csv_cell, export
 from tests.support.media import synthetic_png
 
 CONTRACT_MEDIA = set(
@@ -190,7 +190,7 @@ def test_candidate_filters(db: Database) -> None:
     from datetime import timedelta
 
     from crawler.db.types import utcnow
-    from crawler.exports import CandidateFilter
+    from crawler.reporting.exports import CandidateFilter
 
     _seed(db)
     now = utcnow()
@@ -228,7 +228,7 @@ def test_export_streams_one_snapshot_while_inserts_run(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docs/hazards.md E-02: rows inserted mid-export are not in it; no row twice, order stable."""
-    import crawler.exports as exports
+    import crawler.reporting.exports as exports
 
     _seed(db, pages=6)
     monkeypatch.setattr(exports, "BATCH", 2)

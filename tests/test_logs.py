@@ -44,7 +44,7 @@ def test_scrapy_log_level_applies_to_the_loggers() -> None:
     """Scrapy's LOG_LEVEL holds with our root handler: no per-page DEBUG records are built."""
     from scrapy.settings import Settings
 
-    from crawler.addon import TakedownAddon
+    from crawler.engine.addon import TakedownAddon
 
     stream = io.StringIO()
     logs.setup("json", stream=stream)
@@ -73,7 +73,7 @@ def test_scrapy_log_file_takes_the_lines_off_the_terminal(tmp_path: Path) -> Non
     """The live display sets LOG_FILE: with our root handler the lines must go there."""
     from scrapy.settings import Settings
 
-    from crawler.addon import TakedownAddon
+    from crawler.engine.addon import TakedownAddon
 
     terminal = io.StringIO()
     logs.setup("json", stream=terminal)
@@ -119,7 +119,7 @@ def test_scrapy_startup_dumps_are_debug_records() -> None:
             "Disabled %(clspath)s: %(eargs)s", {"clspath": "x", "eargs": "y"}
         )
         log("scrapy.core.engine").info("Spider opened")
-        log("crawler.runner").info("run 1: started")
+        log("crawler.engine.runner").info("run 1: started")
 
     try:
         logs.apply_level("INFO")

@@ -15,7 +15,6 @@ from typing import Any
 from PIL import Image, ImageEnhance
 from sqlalchemy import func, select
 
-from crawler.candidates import MediaEvidence, PageAssessment
 from crawler.db.models import (
     AuditEvent,
     HashEntry,
@@ -26,8 +25,9 @@ from crawler.db.models import (
     ReviewItem,
 )
 from crawler.db.session import Database
-from crawler.exports import export
-from crawler.matching import Matcher, MatcherConfig, MediaHashes
+from crawler.matching.candidates import MediaEvidence, PageAssessment
+from crawler.matching.matcher import Matcher, MatcherConfig, MediaHashes
+from crawler.reporting.exports import export
 from review.items import load_item
 from tests.support.matching import (
     Cli,

@@ -17,14 +17,14 @@ from sqlalchemy import delete, select
 
 from crawler.db.models import HashEntry, HashList, Match, Media, Observation, ReviewItem
 from crawler.db.session import Database
+from crawler.engine.pipelines.store import StoreConfig, StorePipeline
 from crawler.evidence.records import media_facts
-from crawler.exports import export
 from crawler.items import MediaItem, PageItem
+from crawler.matching.rematch import rematch
 from crawler.media.hashlists import HashListError, HashRow, import_rows, parse_rows
 from crawler.media.pdq import pdq_from_luma
 from crawler.media.video import hash_video, parse_vpdq, serialise
-from crawler.pipelines.store import StoreConfig, StorePipeline
-from crawler.rematch import rematch
+from crawler.reporting.exports import export
 from tests.support.video import make_video, scene
 
 PAGE = "http://127.0.0.2/videos"
@@ -243,7 +243,7 @@ def test_hostile_videos_are_recorded_and_the_crawl_goes_on(db: Database) -> None
 
 
 def test_a_confirmed_video_is_shared_as_a_vpdq_row_that_imports_again(db: Database) -> None:
-    from crawler.hashlist_export import export_hashlist
+    from crawler.reporting.hashlist_export import export_hashlist
 
     _store(db, {"shared.mp4": make_video(3, seed=31)})
     with db.session() as session:

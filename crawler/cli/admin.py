@@ -10,16 +10,16 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.table import Table
 
-from crawler.audit import Event, record, verify_chain
-from crawler.audit_checkpoint import append, check, checkpoint_path, database_name, take
+from crawler.accounts.users import add_user
 from crawler.cli._common import database, info, out_console, settings
+from crawler.db.audit import Event, record, verify_chain
+from crawler.db.audit_checkpoint import append, check, checkpoint_path, database_name, take
 from crawler.db.migrate import upgrade
 from crawler.db.session import Database, safe_url
+from crawler.engine.seeds import import_seeds, read_seed_file
 from crawler.errors import TakedownError, UsageError
 from crawler.evidence.keys import key_path, load_or_create_key, parse_public_key
 from crawler.media import hashlists
-from crawler.seeds import import_seeds, read_seed_file
-from crawler.users import add_user
 
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Review-app accounts.", no_args_is_help=True)

@@ -10,11 +10,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from crawler import audit_checkpoint
 from crawler.cli._common import database, out_console, settings
-from crawler.errors import UsageError
-from crawler.policy import PolicyError, load_policy
-from crawler.runner import (
+from crawler.db import audit_checkpoint
+from crawler.engine.runner import (
     CrawlFailed,
     CrawlOutcome,
     CrawlRequest,
@@ -22,8 +20,10 @@ from crawler.runner import (
     failure_of,
     parse_overrides,
 )
-from crawler.seeds import read_seed_file, seeds_of_set
-from crawler.workers import run_job
+from crawler.engine.seeds import read_seed_file, seeds_of_set
+from crawler.engine.workers import run_job
+from crawler.errors import UsageError
+from crawler.policy import PolicyError, load_policy
 
 
 def gather_seeds(
@@ -112,7 +112,7 @@ def crawl(
             progress,
         )
         req.progress = req.overrides.get("TAKEDOWN_PROGRESS", progress)
-        if cfg.redis_url or workers or join:  # scaled out: crawler.workers
+        if cfg.redis_url or workers or join:  # scaled out: crawler.engine.workers
             outcome = run_job(cfg, db, req, workers or 1, join, os.environ)
         else:
             outcome = execute(cfg, db, req, os.environ)

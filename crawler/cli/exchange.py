@@ -1,4 +1,4 @@
-"""`exchange add | list | fetch | remove | feedback`: thin layers over crawler.exchanges."""
+"""`exchange add | list | fetch | remove | feedback`: thin layers over crawler.matching.exchanges."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from crawler import exchanges
 from crawler.cli._common import database, err_console, info, out_console, settings
 from crawler.errors import TakedownError
-from crawler.exports import iso
+from crawler.matching import exchanges
+from crawler.reporting.exports import iso
 
 exchange_app = typer.Typer(
     help="Hash lists fed by exchanges (NCMEC, StopNCII, ThreatExchange, TAT, a local file).",

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 import typer
 
-from crawler.attribution import Attributor
 from crawler.cli._common import database, info, output, settings
 from crawler.db.models import ITEM_STATUSES
 from crawler.errors import UsageError
-from crawler.exports import CandidateFilter, ExportSummary, audit_export, export
+from crawler.hosting.attribution import Attributor
+from crawler.reporting.exports import CandidateFilter, ExportSummary, audit_export, export
 
 export_app = typer.Typer(help="Exports of media and candidates.", no_args_is_help=True)
 hosts_app = typer.Typer(help="Hosting attribution.", no_args_is_help=True)

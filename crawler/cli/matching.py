@@ -12,11 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from crawler.cli._common import database, err_console, info, settings
 from crawler.cli.admin import hashlist_app
 from crawler.errors import UsageError
-from crawler.list_settings import SettingChange, set_action, set_enabled, set_threshold
-from crawler.matching import MatcherConfig
-from crawler.media_decisions import revert
-from crawler.rematch import Progress as ProgressCallback
-from crawler.rematch import rematch
+from crawler.matching.list_settings import SettingChange, set_action, set_enabled, set_threshold
+from crawler.matching.matcher import MatcherConfig
+from crawler.matching.media_decisions import revert
+from crawler.matching.rematch import Progress as ProgressCallback
+from crawler.matching.rematch import rematch
 
 PHASES = {"exact": "exact hashes", "pdq": "PDQ near matches", "candidates": "candidates"}
 

@@ -1,4 +1,4 @@
-"""`notices build | export | mark-sent | due | escalate-to`: thin layers over crawler.notices."""
+"""`notices build | export | mark-sent | due | escalate-to`: thin layers over crawler.notices.build."""
 
 from __future__ import annotations
 
@@ -12,15 +12,23 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from crawler.audit import Event, record
 from crawler.cli._common import database, info, output, settings
 from crawler.config import Settings
+from crawler.db.audit import Event, record
 from crawler.db.models import Notice, NoticeUrl
 from crawler.db.types import utcnow
-from crawler.disputes import open_dispute, open_disputes, resolve_dispute
 from crawler.errors import UsageError
 from crawler.net.sanitize import clean_text
-from crawler.notice_mail import (
+from crawler.notices.build import (
+    build_notices,
+    mark_sent,
+    outbox,
+    release,
+    set_escalation_contact,
+    waiting,
+)
+from crawler.notices.disputes import open_dispute, open_disputes, resolve_dispute
+from crawler.notices.notice_mail import (
     check_templates,
     eml_bytes,
     load_notices,
@@ -29,16 +37,8 @@ from crawler.notice_mail import (
     render_all,
     render_message,
 )
-from crawler.notices import (
-    build_notices,
-    mark_sent,
-    outbox,
-    release,
-    set_escalation_contact,
-    waiting,
-)
-from crawler.routing import load_routing
-from crawler.urgent import refer_urgent
+from crawler.notices.routing import load_routing
+from crawler.notices.urgent import refer_urgent
 
 notices_app = typer.Typer(help="Takedown notices to abuse contacts.", no_args_is_help=True)
 _SERIAL = re.compile(r"TD-\d{4}-\d{6,}")
@@ -92,7 +92,7 @@ def notices_due() -> None:
         for notice, reason in outbox(session, cfg, utcnow()):
             to = notice.recipient or notice.abuse_contact  # where it goes (route)
             print(f"{notice.serial}\t{reason}\t{notice.status}\t{_show(to)}")
-        # What cannot be sent: no valid recipient (one rule: crawler.abuse_address).
+        # What cannot be sent: no valid recipient (one rule: crawler.hosting.abuse_address).
         waits = waiting(session)
         for notice, why in waits.notices:
             print(f"{notice.serial}\twaiting\t{notice.status}\t{_show(why)}")

@@ -10,12 +10,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from crawler import audit_checkpoint
 from crawler.cli._common import database, info, out_console, settings
+from crawler.db import audit_checkpoint
+from crawler.engine.runner import parse_overrides
 from crawler.errors import TakedownError, UsageError
+from crawler.notices.recheck import (
+    REMOVED,
+    STILL_UP,
+    UNKNOWN,
+    RecheckResult,
+    reason_counts,
+    recheck,
+)
 from crawler.policy import PolicyError, load_policy
-from crawler.recheck import REMOVED, STILL_UP, UNKNOWN, RecheckResult, reason_counts, recheck
-from crawler.runner import parse_overrides
 
 SHOWN_REASONS = 6
 SHOWN_REMOVED = 8

@@ -1,4 +1,4 @@
-"""`report` and `export hashlist`: thin layers over crawler.reports and crawler.hashlist_export."""
+"""`report` and `export hashlist`: thin layers over crawler.reporting.reports and crawler.reporting.hashlist_export."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from typing import Annotated
 
 import typer
 
-from crawler.audit import Event, record
 from crawler.cli._common import database, info, output, settings
+from crawler.db.audit import Event, record
 from crawler.db.types import utcnow
 from crawler.errors import UsageError
-from crawler.exports import audit_export
-from crawler.hashlist_export import export_hashlist
-from crawler.report_html import render_html, render_transparency_html
-from crawler.reports import build_report, make_window
-from crawler.transparency import build_transparency
+from crawler.reporting.exports import audit_export
+from crawler.reporting.hashlist_export import export_hashlist
+from crawler.reporting.report_html import render_html, render_transparency_html
+from crawler.reporting.reports import build_report, make_window
+from crawler.reporting.transparency import build_transparency
 
 ACTOR = "cli"
 

@@ -1,4 +1,4 @@
-"""`schedule add | list | remove` and `scheduler run [--once]`: thin layers over crawler.scheduling."""
+"""`schedule add | list | remove` and `scheduler run [--once]`: thin layers over crawler.engine.scheduling."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from rich.table import Table
 
 from crawler.cli._common import database, info, out_console
 from crawler.db.types import utcnow
-from crawler.errors import TakedownError
-from crawler.exports import iso
-from crawler.scheduling import (
+from crawler.engine.scheduling import (
     Scheduler,
     ScheduleSpec,
     add_schedule,
@@ -23,6 +21,8 @@ from crawler.scheduling import (
     list_schedules,
     remove_schedule,
 )
+from crawler.errors import TakedownError
+from crawler.reporting.exports import iso
 
 schedule_app = typer.Typer(
     help="Cron schedules for crawls and rechecks (UTC).", no_args_is_help=True

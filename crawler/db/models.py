@@ -292,7 +292,7 @@ class Observation(Base):
         UniqueConstraint("page_id", "media_url", name="uq_observations_page_media_url"),
         CheckConstraint(_in("status", OBSERVATION_STATUSES), name="status"),
         # "This run's observation of that URL": how a page listing a media URL fetched
-        # for another page gets its own observation (crawler.storage).
+        # for another page gets its own observation (crawler.engine.storage).
         Index("ix_observations_media_url_run", "media_url", "run_id"),
     )
 
@@ -456,7 +456,7 @@ class Notice(Base):
     trusted_flagger: Mapped[str | None] = mapped_column(Text)
     trusted_flagger_authority: Mapped[str | None] = mapped_column(Text)
     # `urgent`: a referral to TAKEDOWN_URGENT_CONTACT (a child may be at risk now), sent
-    # at once and apart from the takedown notices of the same URLs (crawler.urgent).
+    # at once and apart from the takedown notices of the same URLs (crawler.notices.urgent).
     kind: Mapped[str] = mapped_column(String(16), default="takedown", server_default="takedown")
 
 
@@ -473,7 +473,7 @@ class NoticeUrl(Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     removed_at: Mapped[datetime | None]
     legal_basis: Mapped[str | None] = mapped_column(Text)  # per category, frozen at build
-    withdrawn_at: Mapped[datetime | None]  # a dispute withdrew it (crawler.disputes)
+    withdrawn_at: Mapped[datetime | None]  # a dispute withdrew it (crawler.notices.disputes)
     # item_id while the notice is open, NULL once it is removed or closed: the unique
     # constraint is what keeps a URL in at most one open notice, even under races.
     open_item_id: Mapped[int | None] = mapped_column(Integer, unique=True)
@@ -638,7 +638,7 @@ class EvidenceRecord(Base):
 
 
 class Exchange(Base):
-    """A hash exchange feeding one list (crawler.exchanges). Never its credentials."""
+    """A hash exchange feeding one list (crawler.matching.exchanges). Never its credentials."""
 
     __tablename__ = "exchanges"
 

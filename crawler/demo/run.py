@@ -11,8 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from crawler.audit import Event, record
+from crawler.accounts.passwords import hash_password
+from crawler.accounts.users import add_user
 from crawler.config import Settings
+from crawler.db.audit import Event, record
 from crawler.db.migrate import upgrade
 from crawler.db.models import User
 from crawler.db.session import Database
@@ -20,8 +22,6 @@ from crawler.demo.site import AS_NUMBER, AS_ORG, COUNTRY, DemoSite
 from crawler.errors import TakedownError
 from crawler.media import hashlists
 from crawler.net.mmdb_files import write_asn_db, write_country_db
-from crawler.passwords import hash_password
-from crawler.users import add_user
 
 KNOWN_LIST = "demo-known"
 BENIGN_LIST = "demo-benign"

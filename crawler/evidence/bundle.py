@@ -8,7 +8,7 @@ Members, in this order:
 - `manifest.sig`: the Ed25519 signature of `manifest.json`'s bytes, in hex;
 - `warc/<record id>.warc.gz`: one WARC per evidence record (`crawler.evidence.warc`);
 - `audit.json`: the page's audit events with their stored hashes, so each hash can be
-  recomputed with `crawler.audit.event_hash` and the links between events with adjacent
+  recomputed with `crawler.db.audit.event_hash` and the links between events with adjacent
   ids checked.
 
 The zip is written by `pack` in one canonical layout (stored, fixed times and modes, no
@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from crawler.audit import GENESIS, Event, record
+from crawler.db.audit import GENESIS, Event, record
 from crawler.db.models import (
     AuditEvent,
     AuditHead,
@@ -313,7 +313,7 @@ def _add_checkpoint(content: BundleContent, key: Ed25519PrivateKey, home: Path, 
     """The signed checkpoint of the chain head the bundle was read at (the newest one if it
     already holds that head, else a new one): `manifest.audit.checkpoint`, one line of
     TAKEDOWN_HOME/audit/checkpoints.jsonl, to be found in the operator's exported copies."""
-    from crawler.audit_checkpoint import checkpoint_path, database_name, of_head
+    from crawler.db.audit_checkpoint import checkpoint_path, database_name, of_head
 
     audit = content.manifest["audit"]
     head = audit["chain_head"] or {"id": 0, "hash": GENESIS}

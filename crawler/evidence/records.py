@@ -25,7 +25,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from crawler.audit import Event, record
+from crawler.db.audit import Event, record
 from crawler.db.models import (
     ArchiveMember,
     CrawlRun,
@@ -37,10 +37,10 @@ from crawler.db.models import (
 )
 from crawler.db.session import Database
 from crawler.db.types import utcnow
+from crawler.engine.storage import page_key
 from crawler.evidence.datauri import sanitize
 from crawler.evidence.warc import PageWarc, append_media_record, write_page_warc
 from crawler.items import MediaItem, PageItem
-from crawler.storage import page_key
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ Checks, in order, each failing with one line naming what failed:
    has the SHA-256 the manifest says; the audit checkpoint the manifest carries (if any)
    is signed by the same key and holds the manifest's chain head;
 4. every WARC record's `WARC-Block-Digest` and `WARC-Payload-Digest`;
-5. the audit excerpt: each event's hash recomputed with `crawler.audit.event_hash`, and
+5. the audit excerpt: each event's hash recomputed with `crawler.db.audit.event_hash`, and
    `prev_hash` equal to the previous event's hash wherever ids are adjacent;
 6. the zip bytes equal the canonical packing of the members, so a flipped header byte
    that readers ignore still fails.
@@ -27,7 +27,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from crawler.audit import GENESIS, Event, event_hash
+from crawler.db.audit import GENESIS, Event, event_hash
 from crawler.errors import TakedownError
 from crawler.evidence.bundle import AUDIT, MANIFEST, SIGNATURE, pack, sha256_hex
 from crawler.evidence.keys import key_id
@@ -157,11 +157,11 @@ def check_audit(raw: bytes) -> tuple[int, int]:
 
 def _check_checkpoint(manifest: dict[str, Any], key: Ed25519PublicKey) -> None:
     """The audit checkpoint the bundle carries (if any) is signed by the bundle's key and
-    holds the chain head the bundle names (`crawler.audit_checkpoint`)."""
+    holds the chain head the bundle names (`crawler.db.audit_checkpoint`)."""
     audit = manifest.get("audit")
     if not isinstance(audit, dict) or audit.get("checkpoint") is None:
         return  # bundles made before checkpoints
-    from crawler.audit_checkpoint import parse_line
+    from crawler.db.audit_checkpoint import parse_line
 
     checkpoint = parse_line(audit["checkpoint"])
     head = audit.get("chain_head") or {"id": 0, "hash": GENESIS}

@@ -2,7 +2,7 @@
 
 Installed through `TWISTED_DNS_RESOLVER`, which Scrapy reads from the *process*
 settings only (a resolver in a spider's `custom_settings` is silently ignored; the
-startup self-test in `crawler.middlewares.selftest` catches that). Every name Twisted
+startup self-test in `crawler.engine.middlewares.selftest` catches that). Every name Twisted
 resolves passes through `FilteringResolver.getHostByName`:
 
 - a host that *is* an address in any spelling (``127.1``, ``0x7f000001``, ``[::1]``,
@@ -14,7 +14,7 @@ resolves passes through `FilteringResolver.getHostByName`:
   the one connected to. No cache: a rebinding name (TTL 0) is filtered on every lookup.
 
 Dotted-quad literals never reach a resolver in Twisted, so the scope gate applies the
-same `AddressPolicy` to literal hosts before the download (`crawler.middlewares.scope`).
+same `AddressPolicy` to literal hosts before the download (`crawler.engine.middlewares.scope`).
 
 Settings read: `TAKEDOWN_POLICY` (the `[network]` section), `TAKEDOWN_TEST_HOSTS`,
 `DNS_TIMEOUT`. Emits no stats itself (it is built before any crawler): a refusal is a

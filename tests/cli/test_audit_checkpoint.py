@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select, update
 
-from crawler.audit import Event, event_hash, record, verify_chain
+from crawler.db.audit import Event, event_hash, record, verify_chain
 from crawler.db.models import AuditEvent, AuditHead
 from crawler.db.session import Database
 
@@ -130,7 +130,7 @@ def test_an_exported_copy_checked_with_the_pinned_key_survives_the_local_file(
 def test_a_crawl_ends_with_a_checkpoint_and_a_failure_to_write_one_is_only_logged(
     env, cli, db: Database, tmp_path: Path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
-    from crawler.audit_checkpoint import after_run
+    from crawler.db.audit_checkpoint import after_run
 
     home = Path(env["TAKEDOWN_HOME"])
     _events(db, 4)

@@ -278,7 +278,7 @@ def test_r06_robots_refetched_after_24_hours(monkeypatch: pytest.MonkeyPatch) ->
     from scrapy.utils.test import get_crawler
     from twisted.internet import defer
 
-    from crawler.middlewares import robots
+    from crawler.engine.middlewares import robots
 
     crawler = get_crawler(settings_dict={"TAKEDOWN_ROBOTS_RETRY_DELAYS": "[]"})
     mw = robots.RobotsTxtMiddleware(crawler, "takedown", crawler.settings)

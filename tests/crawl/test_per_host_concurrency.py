@@ -2,7 +2,7 @@
 never have more than `politeness.per_host_concurrency` requests in flight at once, with
 AutoThrottle on or off, and the policy delay still spaces requests to the host.
 
-Before `crawler.downloader.BoundedDownloader`, Scrapy 2.19's downloader let a host with
+Before `crawler.engine.downloader.BoundedDownloader`, Scrapy 2.19's downloader let a host with
 `per_host_concurrency = 2` reach 9-11 requests in flight (its doc says why)."""
 
 from __future__ import annotations

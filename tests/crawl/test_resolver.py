@@ -6,7 +6,7 @@ import pytest
 from scrapy.settings import Settings
 from twisted.internet.error import DNSLookupError
 
-from crawler.addon import TakedownAddon
+from crawler.engine.addon import TakedownAddon
 from crawler.net.addresses import AddressPolicy
 from crawler.net.resolver import BlockedAddressError, FilteringResolver
 
@@ -69,7 +69,7 @@ def test_o02_self_test_probe_refuses_localhost() -> None:
 
 def test_o01_unsafe_defaults_pinned() -> None:
     settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
+    settings.setmodule("crawler.engine.settings", priority="project")
     TakedownAddon().update_settings(settings)
     assert settings.getbool("TELNETCONSOLE_ENABLED") is False
     assert settings.getbool("REMOTE_CONTROL_ENABLED") is False

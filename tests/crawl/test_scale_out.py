@@ -17,7 +17,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from crawler.redis_frontier import Wire, decode, encode
+from crawler.scaleout.redis_frontier import Wire, decode, encode
 from tests.support.scalekit import RedisServer, TreeSite, clean_env, crawl_command, redis_server
 
 PER_HOST = 2
@@ -180,12 +180,12 @@ def test_two_and_three_workers_equal_a_single_process_crawl(
 
 
 def worker_children(pid: int) -> list[int]:
-    """The worker processes (`python -m crawler.workers`) started by process *pid*."""
+    """The worker processes (`python -m crawler.engine.workers`) started by process *pid*."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
     found = []
     for child in path.read_text().split() if path.exists() else []:
         try:
-            if b"crawler.workers" in Path(f"/proc/{child}/cmdline").read_bytes():
+            if b"crawler.engine.workers" in Path(f"/proc/{child}/cmdline").read_bytes():
                 found.append(int(child))
         except OSError:
             continue  # a short-lived helper process that has gone already
@@ -311,7 +311,7 @@ def test_redis_lost_mid_crawl_exits_3_and_resume_finishes(
 
 def test_shared_budget_counts_every_worker(redis_url: str) -> None:
     """C-01 across workers: two workers' takes count against one budget."""
-    from crawler.middlewares.shared_budget import SharedBudget
+    from crawler.engine.middlewares.shared_budget import SharedBudget
     from crawler.net.urls import Budget
 
     client = redis.Redis.from_url(redis_url)

@@ -8,9 +8,9 @@ from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
-from crawler.middlewares import PolicyBlocked
-from crawler.middlewares.address import AddressCheckMiddleware
-from crawler.middlewares.scope import ScopeGateMiddleware
+from crawler.engine.middlewares import PolicyBlocked
+from crawler.engine.middlewares.address import AddressCheckMiddleware
+from crawler.engine.middlewares.scope import ScopeGateMiddleware
 from crawler.net.addresses import AddressPolicy
 from crawler.policy import CrawlPolicy
 

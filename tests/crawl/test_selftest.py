@@ -13,7 +13,7 @@ import json, sys
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 settings = Settings()
-settings.setmodule("crawler.settings", priority="project")
+settings.setmodule("crawler.engine.settings", priority="project")
 settings.setdict({"TAKEDOWN_POLICY": sys.argv[2], "TAKEDOWN_SEEDS": [sys.argv[1]],
                   "TWISTED_DNS_RESOLVER": "scrapy.resolver.CachingThreadedResolver",
                   "TAKEDOWN_PROGRESS": "off"}, priority="cmdline")

@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from crawler.db.models import EvidenceRecord
 from crawler.db.session import Database
+from crawler.engine.storage import Storage
 from crawler.evidence import evidence_root
 from crawler.evidence.records import EvidenceRecorder
 from crawler.evidence.warc import check_warc, iter_records
 from crawler.items import PageItem
-from crawler.storage import Storage
 from tests.support.evidence_seed import new_run, page_item
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 40).decode()
@@ -24,7 +24,7 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 40).decode()
 
 class _Nowhere:
     def locate(self, host: str, ip: str | None):  # type: ignore[no-untyped-def]
-        from crawler.attribution import HostFacts
+        from crawler.hosting.attribution import HostFacts
 
         return HostFacts(host=host, ip=ip or "", registered_domain=None, country=None)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from crawler.audit_checkpoint import read, sign
+from crawler.db.audit_checkpoint import read, sign
 from crawler.db.session import Database
 from crawler.evidence import EvidenceInvalid, verify_bundle
 from crawler.evidence.bundle import BundleContent, build

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from crawler.db.session import Database
-from crawler.exports import export
+from crawler.reporting.exports import export
 from tests.support.evidence_seed import crawl, decide
 from tests.support.media import synthetic_png
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from crawler.audit import verify_chain
+from crawler.db.audit import verify_chain
 from crawler.db.models import AuditEvent, EvidenceRecord
 from crawler.db.session import Database
 from crawler.db.types import utcnow

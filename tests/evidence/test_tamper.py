@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from crawler.audit import GENESIS, Event, event_hash
+from crawler.db.audit import GENESIS, Event, event_hash
 from crawler.evidence import EvidenceInvalid, verify_bundle
 from crawler.evidence.bundle import BundleContent, build, canonical_json, pack, sha256_hex
 from crawler.evidence.verify import check_audit

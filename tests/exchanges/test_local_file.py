@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from crawler.db.models import Exchange, ExchangeRecord, HashEntry, HashList, Schedule
 from crawler.db.session import Database
-from crawler.scheduling import commands_for
+from crawler.engine.scheduling import commands_for
 
 
 def _hex(rng: random.Random, n: int) -> str:
@@ -139,7 +139,7 @@ def test_add_refuses_bad_input_with_exit_2(env, cli, db: Database, tmp_path: Pat
 
 _KILLER = """
 import os, signal, sys
-from crawler import exchanges
+from crawler.matching import exchanges
 from crawler.cli import main
 
 point = sys.argv[1]

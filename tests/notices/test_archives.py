@@ -88,7 +88,7 @@ def test_rematch_drops_a_benign_copy_made_before_the_fix(env, cli, db: Database)
     from sqlalchemy import delete, insert
 
     from crawler.db.models import ArchiveMember, HashList, Match, Media
-    from crawler.rematch import rematch
+    from crawler.matching.rematch import rematch
 
     _seed(db, benign=A)
     with db.session() as session:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from crawler.db.models import AuditEvent, Notice, NoticeUrl
 from crawler.db.session import Database
-from crawler.notices import build_notices, next_serial
+from crawler.notices.build import build_notices, next_serial
 from tests.support import notice_seed as seed
 from tests.support.notice_seed import T0
 
@@ -117,7 +117,7 @@ def test_building_twice_creates_nothing_new_and_new_items_get_a_new_notice(db: D
 
 
 def test_a_crash_mid_build_leaves_nothing(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    import crawler.notices as notices
+    import crawler.notices.build as notices
 
     with db.session() as s:
         for i in range(3):

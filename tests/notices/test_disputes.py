@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from crawler.accounts.users import add_user
 from crawler.db.models import AuditEvent, Decision, Notice, NoticeDispute, ReviewItem
 from crawler.db.session import Database
-from crawler.users import add_user
 from tests.support import notice_seed as seed
 
 

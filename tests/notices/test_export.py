@@ -13,8 +13,8 @@ from sqlalchemy import select
 from crawler.db.models import AuditEvent, Notice, NoticeUrl
 from crawler.db.session import Database
 from crawler.errors import UsageError
-from crawler.notice_mail import render_message
-from crawler.notices import build_notices
+from crawler.notices.build import build_notices
+from crawler.notices.notice_mail import render_message
 from tests.support import notice_seed as seed
 from tests.support.notice_seed import T0
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from crawler.db.models import AuditEvent, Notice, NoticeUrl, ReviewItem
 from crawler.db.session import Database
-from crawler.notices import (
+from crawler.notices.build import (
     advance,
     build_notices,
     mark_removed,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from crawler import attribution, notice_mail, notices
-from crawler.abuse_address import address_problem, valid_abuse_address
 from crawler.db.models import Notice
 from crawler.db.session import Database
-from crawler.notices import build_notices, outbox, waiting
+from crawler.hosting import attribution
+from crawler.hosting.abuse_address import address_problem, valid_abuse_address
+from crawler.notices import build as notices
+from crawler.notices import notice_mail
+from crawler.notices.build import build_notices, outbox, waiting
 from tests.support import notice_seed as seed
 from tests.support.notice_seed import T0
 from tests.support.review import cheap_password_hashing, login, make_app, users  # noqa: F401

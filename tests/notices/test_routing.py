@@ -90,7 +90,7 @@ def test_hotline_notices_never_escalate_upstream(
 ) -> None:
     from datetime import timedelta
 
-    from crawler.notices import advance, mark_sent
+    from crawler.notices.build import advance, mark_sent
     from tests.support.notice_seed import T0
 
     _routing(tmp_path, monkeypatch, ROUTING)

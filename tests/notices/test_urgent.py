@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from crawler.db.models import AuditEvent, Notice
 from crawler.db.session import Database
-from crawler.transparency import build_transparency
+from crawler.reporting.transparency import build_transparency
 from tests.support import notice_seed as seed
 from tests.support.notice_seed import T0
 
@@ -81,9 +81,9 @@ def test_urgent_referral_goes_first_and_apart(
 
 
 def test_leads_see_urgent_referrals_at_the_top(db: Database, db_url: str) -> None:
+    from crawler.accounts.users import add_user
     from crawler.config import Settings
-    from crawler.urgent import refer_urgent
-    from crawler.users import add_user
+    from crawler.notices.urgent import refer_urgent
     from review.app import create_app
     from tests.support.review import SECRET, login
 

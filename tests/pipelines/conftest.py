@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from scrapy.utils.test import get_crawler
 
-from crawler.pipelines.store import StorePipeline
+from crawler.engine.pipelines.store import StorePipeline
 
 
 @pytest.fixture

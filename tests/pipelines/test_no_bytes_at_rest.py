@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import text
 
 from crawler.db.session import Database
-from crawler.exports import export
+from crawler.engine.pipelines.store import StorePipeline
 from crawler.items import MediaItem, PageItem
-from crawler.pipelines.store import StorePipeline
+from crawler.reporting.exports import export
 from tests.support.at_rest import db_text, marker_needles
 from tests.support.media import synthetic_jpeg, synthetic_png
 
@@ -70,7 +70,7 @@ def test_marker_in_media_bytes_is_nowhere_at_rest(
             assert item.body is None and marker not in repr(item).encode()
 
         # A failing store: the error path must not carry the bytes either.
-        import crawler.storage as storage
+        import crawler.engine.storage as storage
 
         def fail(*a: object, **k: object) -> int:
             raise RuntimeError("database went away")

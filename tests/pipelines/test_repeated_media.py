@@ -11,9 +11,9 @@ from sqlalchemy import delete, func, select
 
 from crawler.db.models import CrawlRun, HashEntry, HashList, Observation, ReviewItem
 from crawler.db.session import Database
+from crawler.engine.pipelines.store import StorePipeline
+from crawler.engine.runner import reconcile_media_refs
 from crawler.items import MediaItem, PageItem
-from crawler.pipelines.store import StorePipeline
-from crawler.runner import reconcile_media_refs
 from tests.support.media import synthetic_png
 
 MakePipeline = Callable[..., StorePipeline]

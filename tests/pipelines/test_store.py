@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from crawler.db.models import Host, Media, Observation, Page
 from crawler.db.session import Database
+from crawler.engine.pipelines.store import StorePipeline
 from crawler.items import MediaItem, PageItem
-from crawler.pipelines.store import StorePipeline
 from tests.support.media import synthetic_jpeg, synthetic_png
 
 MakePipeline = Callable[..., StorePipeline]
@@ -176,7 +176,7 @@ def test_failure_between_rows_leaves_nothing_half_written(
     make_pipeline: MakePipeline, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docs/hazards.md S-10: page stub, host and media roll back with the observation."""
-    import crawler.storage as storage
+    import crawler.engine.storage as storage
 
     pipeline = make_pipeline()
 
@@ -199,7 +199,7 @@ def test_stored_media_is_matched_and_opens_a_candidate(
     import io as _io
 
     from crawler.db.models import HashEntry, HashList, Match, ReviewItem
-    from crawler.exports import export
+    from crawler.reporting.exports import export
 
     image = synthetic_png(42)
     with db.session() as s:

@@ -1,4 +1,4 @@
-"""`crawler.writer_process`: group commit in a child process."""
+"""`crawler.engine.writer_process`: group commit in a child process."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from crawler.writer_process import (
+from crawler.engine.writer_process import (
     ProcessGroupCommit,
     RemoteWriterError,
     WriterDied,
@@ -122,7 +122,7 @@ def test_warm_writers_are_used_first_and_unused_ones_exit() -> None:
     outcomes = Outcomes(1)
     writer.submit(21, outcomes.callback(0))
     assert outcomes.wait()[0] == 42
-    from crawler import writer_process
+    from crawler.engine import writer_process
 
     spare = [process for process, _ in writer_process._warm]
     assert len(spare) == 1 and spare[0].pid != writer.process.pid
@@ -136,7 +136,7 @@ PARENT = textwrap.dedent(
     """
     import sys, time, threading
     sys.path.insert(0, sys.argv[2])
-    from crawler.writer_process import ProcessGroupCommit
+    from crawler.engine.writer_process import ProcessGroupCommit
     writer = ProcessGroupCommit("tests.pipelines.writer_fixture:rows", sys.argv[1], "rows")
     for n in range(300):
         writer.submit(n, lambda result: None)

@@ -1,4 +1,4 @@
-"""Writers for the writer-process tests, built in the child (`crawler.writer_process`)."""
+"""Writers for the writer-process tests, built in the child (`crawler.engine.writer_process`)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,7 @@ import pytest
 
 from crawler.db.models import Page, ReviewItem
 from crawler.db.session import Database
-from crawler.policy import parse_policy
-from crawler.recheck import (
+from crawler.notices.recheck import (
     MediaSeen,
     PageSeen,
     Target,
@@ -19,6 +18,7 @@ from crawler.recheck import (
     refusal,
     select_targets,
 )
+from crawler.policy import parse_policy
 
 T = Target(1, "http://site.test/p")
 IMG = "http://site.test/i.jpg"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from crawler.db.models import CrawlRun
 from crawler.db.session import Database
-from crawler.notices import build_notices, mark_removed, mark_sent
-from crawler.report_html import render_html
-from crawler.reports import build_report, make_window
+from crawler.notices.build import build_notices, mark_removed, mark_sent
+from crawler.reporting.report_html import render_html
+from crawler.reporting.reports import build_report, make_window
 from tests.support import notice_seed as seed
 from tests.support.notice_seed import T0
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from crawler.db.session import Database
-from crawler.notices import build_notices, release
-from crawler.report_html import render_html
-from crawler.reports import build_report, make_window
-from crawler.routing import Route, Routing
+from crawler.notices.build import build_notices, release
+from crawler.notices.routing import Route, Routing
+from crawler.reporting.report_html import render_html
+from crawler.reporting.reports import build_report, make_window
 from tests.support import notice_seed as seed
 from tests.support.notice_seed import T0
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from crawler.accounts.users import add_user
 from crawler.db.models import Notice, NoticeUrl, ReviewItem
 from crawler.db.session import Database
-from crawler.disputes import open_dispute, resolve_dispute
-from crawler.notices import build_notices, mark_removed, mark_sent, release
-from crawler.report_html import render_transparency_html
-from crawler.routing import Route, Routing
-from crawler.transparency import build_transparency
-from crawler.users import add_user
+from crawler.notices.build import build_notices, mark_removed, mark_sent, release
+from crawler.notices.disputes import open_dispute, resolve_dispute
+from crawler.notices.routing import Route, Routing
+from crawler.reporting.report_html import render_transparency_html
+from crawler.reporting.transparency import build_transparency
 from tests.support import notice_seed as seed
 from tests.support.notice_seed import T0
 
@@ -174,7 +174,7 @@ def test_a_page_an_auto_list_confirmed_is_noticed_and_reported_as_auto(
     """End to end through the CLI: an auto list, a stored page with an exact match, notices
     build, then the transparency report counts its URL as decided by a trusted list."""
     from crawler.db.models import Page
-    from crawler.matching import Matcher
+    from crawler.matching.matcher import Matcher
     from tests.support.matching import add_media, crawl_step, fake_hashes
 
     monkeypatch.setenv("TAKEDOWN_OPERATOR_NAME", "Example Hotline")

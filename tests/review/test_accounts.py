@@ -9,11 +9,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from crawler.breached_passwords import is_breached
+from crawler.accounts.breached_passwords import is_breached
+from crawler.accounts.passwords import check_password_rules
 from crawler.db.models import AuditEvent, User
 from crawler.db.session import Database
 from crawler.errors import UsageError
-from crawler.passwords import check_password_rules
 from review import totp
 from tests.support.review import PASSWORD, Clock, login, make_app
 

@@ -1,4 +1,4 @@
-"""The review app's Core audit append writes the same chain as `crawler.audit.record`."""
+"""The review app's Core audit append writes the same chain as `crawler.db.audit.record`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from crawler.audit import Event, verify_chain
-from crawler.audit import record as orm_record
+from crawler.db.audit import Event, verify_chain
+from crawler.db.audit import record as orm_record
 from crawler.db.models import AuditEvent, Host, Page
 from crawler.db.session import Database
 from review.audit import at_commit, commit, defer_to_commit, record
@@ -167,8 +167,8 @@ def test_held_writes_convert_their_values_as_sqlalchemy_would(db: Database) -> N
     """Column types still apply to held writes: a UTC+2 time is stored as its UTC time."""
     from datetime import UTC, datetime, timedelta, timezone
 
+    from crawler.accounts.users import add_user
     from crawler.db.models import Decision, ReviewItem
-    from crawler.users import add_user
 
     with db.session() as s:
         host = Host(host="tz.example", ip="192.0.2.4", country="NL")

@@ -10,7 +10,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from crawler.candidates import ANALYST_BENIGN
 from crawler.config import load_settings
 from crawler.db.models import (
     AuditEvent,
@@ -23,6 +22,7 @@ from crawler.db.models import (
     ReviewItem,
 )
 from crawler.db.session import Database
+from crawler.matching.candidates import ANALYST_BENIGN
 from review.config import ReviewConfig
 from tests.support.decisions import MAIN, api_decide, build_site, copies
 from tests.support.review import Clock, login, make_app

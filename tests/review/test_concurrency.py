@@ -46,7 +46,7 @@ def _run(workers: int, work: Callable[[int], list[int]]) -> list[int]:
 
 
 def _users(db: Database, n: int) -> list[Principal]:
-    from crawler.users import add_user
+    from crawler.accounts.users import add_user
 
     with db.session() as s:
         return [

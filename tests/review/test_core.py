@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import func, select
 
-from crawler.audit import verify_chain
+from crawler.db.audit import verify_chain
 from crawler.db.models import AuditEvent, Decision, ReviewItem
 from crawler.db.session import Database
 from tests.support.review import Clock, login, seed_item

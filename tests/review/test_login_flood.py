@@ -1,7 +1,7 @@
 """A bounded login flood against a child process at production argon2id cost (A-09).
 
 argon2-cffi's 64 MiB per hash means 32 simultaneous logins would need 2 GiB; the app lets
-`crawler.passwords.MAX_CONCURRENT` hashes run at once. The child's peak RSS (VmHWM) must
+`crawler.accounts.passwords.MAX_CONCURRENT` hashes run at once. The child's peak RSS (VmHWM) must
 grow by no more than that many hashes' memory plus slack, and the flood must meet 429s
 (progressive delay, not lockout). SQLite only: the bound is in the process, not the database.
 """
@@ -19,12 +19,12 @@ from urllib.parse import urlencode
 
 import pytest
 
+from crawler.accounts.passwords import MAX_CONCURRENT
+from crawler.accounts.users import add_user
 from crawler.db.migrate import upgrade
 from crawler.db.session import Database
-from crawler.passwords import MAX_CONCURRENT
-from crawler.users import add_user
 
-HASH_MIB = 64  # memory_cost=65_536 KiB in crawler/passwords.py
+HASH_MIB = 64  # memory_cost=65_536 KiB in crawler/accounts/passwords.py
 FLOOD = 32  # requests at once, per wave
 SLACK_MIB = 48  # allocator and thread-stack noise
 

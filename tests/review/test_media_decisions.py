@@ -12,12 +12,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from crawler.candidates import ANALYST_CONFIRMED
 from crawler.db.models import AuditEvent, HashEntry, HashList, Observation, Page, ReviewItem
 from crawler.db.session import Database
-from crawler.exports import iter_candidates
-from crawler.matching import Matcher
-from crawler.rematch import rematch
+from crawler.matching.candidates import ANALYST_CONFIRMED
+from crawler.matching.matcher import Matcher
+from crawler.matching.rematch import rematch
+from crawler.reporting.exports import iter_candidates
 from tests.support.decisions import MAIN, api_decide, build_site, copies
 from tests.support.matching import (
     Cli,
@@ -243,7 +243,7 @@ def test_lead_sees_what_an_auto_list_settled_and_reverts_it_in_batches(
 
 
 def test_revert_of_many_pages_runs_one_transaction_per_batch_and_resumes(db: Database) -> None:
-    from crawler.media_decisions import revert
+    from crawler.matching.media_decisions import revert
 
     known = hashes_of(encode(synthetic(300)))
     add_list(db, "fast", [("sha256", known.sha256, "A")])
@@ -270,7 +270,7 @@ def test_revert_of_many_pages_runs_one_transaction_per_batch_and_resumes(db: Dat
 def test_concurrent_confirmations_of_one_media_leave_one_row_per_hash(db: Database) -> None:
     import threading
 
-    from crawler.media_decisions import confirm_media
+    from crawler.matching.media_decisions import confirm_media
 
     site = build_site(db)
     media = site["unlisted"][2]

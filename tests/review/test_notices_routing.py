@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from crawler.db.models import AuditEvent, NoticeDispute, ReviewItem
 from crawler.db.session import Database
-from crawler.disputes import open_dispute
-from crawler.notices import build_notices
-from crawler.routing import Route, Routing
+from crawler.notices.build import build_notices
+from crawler.notices.disputes import open_dispute
+from crawler.notices.routing import Route, Routing
 from tests.support import notice_seed as seed
 from tests.support.review import Clock, login
 

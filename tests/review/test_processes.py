@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from crawler.audit import verify_chain
+from crawler.db.audit import verify_chain
 from crawler.db.models import AuditEvent, LoginFailure, ReviewItem
 from crawler.db.session import Database
 from tests.support.review import PASSWORD, login, make_app, seed_item

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from crawler.db.models import Schedule, ScheduleRun
 from crawler.db.session import Database
-from crawler.scheduling import Scheduler, ScheduleSpec, add_schedule, commands_for
-from crawler.seeds import import_seeds
+from crawler.engine.scheduling import Scheduler, ScheduleSpec, add_schedule, commands_for
+from crawler.engine.seeds import import_seeds
 from tests.support.notice_seed import FakeClock
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)

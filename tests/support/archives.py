@@ -6,8 +6,8 @@ import io
 import zipfile
 
 from crawler.db.session import Database
+from crawler.engine.pipelines.store import StoreConfig, StorePipeline
 from crawler.items import MediaItem, PageItem
-from crawler.pipelines.store import StoreConfig, StorePipeline
 
 PAGE = "http://127.0.0.2/downloads"
 

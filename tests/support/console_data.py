@@ -64,7 +64,7 @@ def seed_console(
             item.decided_at = when
             item.created_at = when - timedelta(hours=3)
             # Items 4 and 5 were decided with no analyst: 4 by a trusted list, 5 by the
-            # analyst's earlier decision on item 0's media (decided_via, crawler/decided.py).
+            # analyst's earlier decision on item 0's media (decided_via, crawler/matching/decided.py).
             item.decided_by = None if i >= 4 else analysts[i % 3]
             item.decided_via = (
                 "list:trusted-partner" if i == 4 else f"media:{decided[0]}" if i == 5 else "analyst"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from crawler.db.models import Page, ReviewItem
 from crawler.db.session import Database
-from crawler.rematch import rematch
+from crawler.matching.rematch import rematch
 from tests.support.matching import add_list, add_media, encode, hashes_of, synthetic
 
 MAIN = "http://127.0.0.1/main"

@@ -10,12 +10,12 @@ from pathlib import Path
 from scrapy.utils.test import get_crawler
 from sqlalchemy import select
 
-from crawler.audit import Event, record
+from crawler.db.audit import Event, record
 from crawler.db.models import CrawlRun, Decision, Page, ReviewItem, User
 from crawler.db.session import Database
+from crawler.engine.pipelines.evidence import EvidencePipeline
+from crawler.engine.pipelines.store import StorePipeline
 from crawler.items import MediaItem, PageItem
-from crawler.pipelines.evidence import EvidencePipeline
-from crawler.pipelines.store import StorePipeline
 from tests.support.media import synthetic_png
 
 POLICY = "[scope]\nmax_depth = 3\n"

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from crawler.db.models import Media, Observation, Page
 from crawler.db.session import Database
-from crawler.matching import Matcher, MediaHashes
+from crawler.matching.matcher import Matcher, MediaHashes
 from crawler.media.hashing import hash_media
 from crawler.media.hashlists import HashRow, import_rows
 from tests.support.media import picture

@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from crawler.accounts.users import add_user
 from crawler.db.models import (
     HashEntry,
     HashList,
@@ -26,7 +27,6 @@ from crawler.db.models import (
     ReviewItem,
 )
 from crawler.db.session import Database
-from crawler.users import add_user
 from review.app import create_app
 
 PASSWORD = "correct horse battery"
@@ -197,7 +197,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id at test cost: the production cost (64 MiB) is checked by crawler's tests."""
     from argon2 import PasswordHasher
 
-    import crawler.passwords as pw
+    import crawler.accounts.passwords as pw
 
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     monkeypatch.setattr(pw, "_hasher", cheap)

@@ -1,0 +1,1 @@
+"""Review app accounts: users, passwords and the breached-password check."""

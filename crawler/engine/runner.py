@@ -1,0 +1,350 @@
+"""One crawl run: seeds checked, the run row and frontier written, Scrapy run, summary.
+
+The service behind `takedown crawl`. Scrapy runs in this process (`CrawlerProcess`);
+the reactor cannot restart, so a process runs one crawl. Everything the crawl needs
+reaches Scrapy as settings (`scrapy_settings`), the policy as its canonical TOML text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings as ScrapySettings
+from sqlalchemy import func, select
+
+from crawler import logs
+from crawler.config import Settings
+from crawler.db.models import CrawlRun, FrontierEntry, Match, Observation
+from crawler.db.session import Database
+from crawler.db.types import utcnow
+from crawler.engine import writer_process
+from crawler.engine.addon import ProxyRefused, check_proxies
+from crawler.engine.frontier import Entry, counts, done_pages, record
+from crawler.engine.seeds import check_seed, without_credentials
+from crawler.engine.storage import link_missing_observations
+from crawler.errors import TakedownError, UsageError
+from crawler.matching.candidates import update_candidates
+from crawler.names import row_id
+from crawler.net.addresses import parse_host_literal
+from crawler.net.resolver import address_policy
+from crawler.net.urls import InvalidURL, Scope, url_host
+from crawler.policy import CrawlPolicy, PolicyError, parse_policy
+
+logger = logging.getLogger(__name__)
+
+# Scrapy settings an operator (or a test) may pass with `-s KEY=VALUE`; safety settings
+# (resolver, handlers, listeners, caches) are deliberately not in this list.
+OVERRIDABLE = frozenset(
+    {
+        "TAKEDOWN_TEST_HOSTS",
+        "TAKEDOWN_ROBOTS_RETRY_DELAYS",
+        "TAKEDOWN_RETRY_AFTER_MAX",
+        "TAKEDOWN_OUTLINK_CAP",
+        "TAKEDOWN_DELAY_FLOOR",
+        "TAKEDOWN_PROGRESS",
+        "TAKEDOWN_PROGRESS_INTERVAL",  # seconds between progress lines (crawler.engine.extensions)
+        "TAKEDOWN_RDAP_ENRICH",
+        "TAKEDOWN_EGRESS_PROXY_ENFORCED",
+        "TAKEDOWN_CHROMIUM_PATH",  # --render: the browser to launch (crawler.engine.render)
+        "TAKEDOWN_STORE_THREADS",
+        "TAKEDOWN_WRITER_PROCESS",  # false: store/evidence writers on threads, not a process
+        "TAKEDOWN_EVIDENCE",  # false: no evidence records (crawler.engine.pipelines.evidence)
+        "TAKEDOWN_REDIS_HEARTBEAT_TTL",  # scaled-out crawls (crawler.scaleout.redis_scheduler)
+        "TAKEDOWN_REDIS_IDLE_GRACE",
+        "CONCURRENT_REQUESTS",
+        "CLOSESPIDER_TIMEOUT",
+        "LOG_LEVEL",
+        "DNS_TIMEOUT",
+        "RETRY_TIMES",
+    }
+)
+
+
+class CrawlFailed(TakedownError):
+    """The crawl ran but did no useful work (or stopped before fetching)."""
+
+
+@dataclass
+class CrawlRequest:
+    seeds: list[str]
+    policy: CrawlPolicy
+    name: str | None = None
+    seed_set: str | None = None
+    render: bool | None = None
+    resume: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    progress: str = "log"
+
+
+@dataclass
+class CrawlOutcome:
+    run_id: int
+    finish_reason: str
+    counts: dict[str, int]
+    stats: dict[str, Any]
+    matches: int
+    elapsed_s: float
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or key not in OVERRIDABLE:
+            raise UsageError(
+                f"-s {pair!r}: not KEY=VALUE with KEY one of {', '.join(sorted(OVERRIDABLE))}"
+            )
+        out[key] = value
+    return out
+
+
+def accepted_seeds(seeds: list[str], policy: CrawlPolicy) -> list[str]:
+    """The seeds the policy lets the crawl start from; exit 2 naming each rejected one."""
+    if not seeds:
+        raise UsageError("no seeds: give URLs, --seeds-file or --set")
+    seeds = without_credentials(seeds, "crawl")  # never stored, never in an error
+    rejected: list[str] = []
+    for url in seeds:
+        reason = check_seed(url)
+        if reason:
+            rejected.append(f"{url} ({reason})")
+    scope = Scope.from_policy(policy, [s for s in seeds if not check_seed(s)])
+    rejected += [f"{url} ({reason})" for url, reason in scope.rejected_seeds]
+    addresses = address_policy(policy)
+    accepted = []
+    for url in dict.fromkeys(seeds):
+        if any(r.startswith(url + " (") for r in rejected):
+            continue
+        reason = _address_refusal(url, addresses)
+        if reason:
+            rejected.append(f"{url} (address refused: {reason})")
+        else:
+            accepted.append(url)
+    if not accepted:
+        raise UsageError("every seed is out of policy: " + "; ".join(rejected))
+    for line in rejected:
+        logger.warning("seed rejected: %s", line)
+    return accepted
+
+
+def _address_refusal(url: str, addresses: Any) -> str | None:
+    try:
+        literal = parse_host_literal(url_host(url))
+    except InvalidURL as exc:
+        return str(exc)
+    return None if literal is None else addresses.check(literal)
+
+
+def load_run(db: Database, ref: str) -> CrawlRun:
+    with db.read_session() as session:
+        query = select(CrawlRun)
+        number = row_id(ref)
+        query = (
+            query.where(CrawlRun.id == number)
+            if number is not None
+            else query.where(CrawlRun.name == ref)
+        )
+        run = session.execute(query.order_by(CrawlRun.id.desc()).limit(1)).scalar()
+    if run is None or run.kind != "crawl":
+        raise UsageError(f"--resume {ref}: no crawl run with that id or name")
+    return run
+
+
+def run_seeds(db: Database, run_id: int) -> list[str]:
+    with db.read_session() as session:
+        query = select(FrontierEntry.url).where(
+            FrontierEntry.run_id == run_id, FrontierEntry.kind == "page", FrontierEntry.depth == 0
+        )
+        return list(session.execute(query.order_by(FrontierEntry.id)).scalars())
+
+
+def start_run(db: Database, req: CrawlRequest) -> tuple[int, CrawlPolicy, list[str]]:
+    """(run id, policy, seeds): a new run with its seeds in the frontier, or a resumed one."""
+    if req.resume:
+        run = load_run(db, req.resume)
+        try:
+            policy = parse_policy(run.policy_text, source=f"crawl run {run.id}")
+        except PolicyError as exc:
+            raise UsageError(str(exc)) from exc
+        with db.session() as session:
+            session.get(CrawlRun, run.id).status = "running"  # type: ignore[union-attr]
+        return run.id, policy, run_seeds(db, run.id)
+    policy = req.policy
+    if req.render is not None:
+        policy = replace(policy, render=replace(policy.render, javascript=req.render))
+    if policy.render.javascript:
+        from crawler.engine.render import preflight
+
+        preflight(req.overrides.get("TAKEDOWN_CHROMIUM_PATH"))  # no browser: exit 2 (C-09)
+    seeds = accepted_seeds(req.seeds, policy)
+    with db.session() as session:
+        run = CrawlRun(
+            name=req.name,
+            policy_text=policy.to_toml(),
+            seed_set=req.seed_set,
+            software_version=_version(),
+        )
+        session.add(run)
+        session.flush()
+        record(session, run.id, [Entry(url) for url in seeds])
+        run_id = run.id
+    return run_id, policy, seeds
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("takedown-crawler")
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        return "dev"
+
+
+def scrapy_settings(
+    cfg: Settings,
+    req: CrawlRequest,
+    run_id: int,
+    policy: CrawlPolicy,
+    seeds: list[str],
+    budget_spent: list[str],
+) -> ScrapySettings:
+    settings = ScrapySettings()
+    settings.setmodule("crawler.engine.settings", priority="project")
+    values: dict[str, Any] = {
+        "TAKEDOWN_POLICY": policy.to_toml(),
+        "TAKEDOWN_SEEDS": seeds,
+        "TAKEDOWN_DB": cfg.db_url,
+        "TAKEDOWN_RUN_ID": run_id,
+        "TAKEDOWN_RESUME": bool(req.resume),
+        "TAKEDOWN_BUDGET_SPENT": budget_spent,
+        "TAKEDOWN_PROGRESS": req.progress,
+        "TAKEDOWN_GEOIP_COUNTRY": str(cfg.geoip_country or ""),
+        "TAKEDOWN_GEOIP_ASN": str(cfg.geoip_asn or ""),
+        "TAKEDOWN_RDAP_URL": cfg.rdap_url or "",
+        "TAKEDOWN_HOME": str(cfg.home),
+    }
+    if req.progress == "live":
+        (cfg.home / "logs").mkdir(parents=True, exist_ok=True)
+        values["LOG_FILE"] = str(cfg.home / "logs" / f"crawl-{run_id}.log")
+    settings.setdict(values, priority="cmdline")
+    settings.setdict(dict(req.overrides), priority="cmdline")
+    return settings
+
+
+def run_scrapy(settings: ScrapySettings) -> tuple[str, dict[str, Any]]:
+    logs.apply_level(settings.get("LOG_LEVEL") or "INFO")  # before Scrapy's start-up lines
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler("site")
+    process.crawl(crawler)
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    return str(stats.get("finish_reason") or "unknown"), stats
+
+
+def reconcile_media_refs(db: Database, run_id: int, categories: tuple[str, ...]) -> int:
+    """Link every page of the run to the media it lists (`link_missing_observations`)
+    and bring their review items up to date; returns how many pages gained a link."""
+    with db.session() as session:
+        pages = link_missing_observations(session, run_id)
+        if pages:
+            update_candidates(session, pages, categories)
+    if pages:
+        logger.info("run %d: %d pages linked to media at the end of the run", run_id, len(pages))
+    return len(pages)
+
+
+def count_matches(db: Database, run_id: int) -> int:
+    with db.read_session() as session:
+        query = (
+            select(func.count(func.distinct(Match.media_id)))
+            .join(Observation, Observation.media_id == Match.media_id)
+            .where(Observation.run_id == run_id)
+        )
+        return int(session.execute(query).scalar() or 0)
+
+
+def plain_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in stats.items():
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        out[str(key)[:200]] = value if isinstance(value, int | float | str) else str(value)
+    return json.loads(json.dumps(out))
+
+
+def _on(overrides: Mapping[str, str], key: str) -> bool:
+    return str(overrides.get(key, "true")).strip().lower() not in ("0", "false", "no", "off")
+
+
+def warm_writers(overrides: Mapping[str, str]) -> None:
+    """Start the store and evidence writer processes while Scrapy starts, so they are
+    ready for the first items (`crawler.engine.writer_process.warm`)."""
+    if not _on(overrides, "TAKEDOWN_WRITER_PROCESS"):
+        return
+    count = 1 + _on(overrides, "TAKEDOWN_EVIDENCE")
+    writer_process.warm(
+        count, ("crawler.engine.pipelines.store", "crawler.engine.pipelines.evidence")
+    )
+
+
+def execute(cfg: Settings, db: Database, req: CrawlRequest, env: Mapping[str, str]) -> CrawlOutcome:
+    try:
+        check_proxies(
+            env, req.overrides.get("TAKEDOWN_EGRESS_PROXY_ENFORCED", "").lower() in ("1", "true")
+        )
+    except ProxyRefused as exc:
+        raise UsageError(str(exc)) from exc
+    warm_writers(req.overrides)
+    try:
+        run_id, policy, seeds = start_run(db, req)
+        spent = done_pages(db, run_id) if req.resume else []
+        started = utcnow()
+        reason, stats = run_scrapy(scrapy_settings(cfg, req, run_id, policy, seeds, spent))
+    finally:
+        writer_process.discard_warm()
+    reconcile_media_refs(db, run_id, cfg.categories)
+    outcome = CrawlOutcome(
+        run_id,
+        reason,
+        counts(db, run_id),
+        plain_stats(stats),
+        count_matches(db, run_id),
+        (utcnow() - started).total_seconds(),
+    )
+    finish_run(db, outcome)
+    return outcome
+
+
+def failure_of(outcome: CrawlOutcome) -> str | None:
+    """Why the run counts as failed (C-13: zero pages is a failure), or None."""
+    if outcome.finish_reason == "startup-self-test-failed":
+        return f"startup self-test failed: {outcome.stats.get('startup/self-test')}"
+    if outcome.finish_reason not in ("finished", "closespider_timeout", "shutdown"):
+        return f"crawl stopped: {outcome.finish_reason}"
+    fetched = outcome.counts.get("page/done", 0) + outcome.counts.get("page/failed", 0)
+    if fetched == 0:
+        skipped = {k: v for k, v in outcome.stats.items() if k.startswith("policy/blocked/")}
+        return f"no page was fetched (refusals: {skipped or 'none'})"
+    return None
+
+
+def finish_run(db: Database, outcome: CrawlOutcome) -> None:
+    c = outcome.counts
+    problem = failure_of(outcome)
+    with db.session() as session:
+        run = session.get(CrawlRun, outcome.run_id)
+        assert run is not None
+        run.status = "failed" if problem else "finished"
+        run.finished_at = utcnow()
+        run.finish_reason = problem or outcome.finish_reason
+        run.pages = c.get("page/done", 0)
+        run.media = c.get("media/done", 0) + int(outcome.stats.get("media/data-uri", 0))
+        run.matches = outcome.matches
+        run.errors = int(outcome.stats.get("takedown/errors", 0))
+        run.stats = outcome.stats

@@ -1,0 +1,1 @@
+"""Who hosts this and whom to tell: attribution and abuse addresses."""

@@ -1,0 +1,1 @@
+"""Hashes to matches to review candidates; hash lists, their settings and exchanges."""

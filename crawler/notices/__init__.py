@@ -1,0 +1,1 @@
+"""Takedown notices: build, mail rendering, archives, routing, disputes, urgency and recheck."""

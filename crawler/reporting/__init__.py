@@ -1,0 +1,1 @@
+"""Exports, reports (text and HTML), transparency figures and hash list export."""

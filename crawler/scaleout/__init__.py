@@ -1,0 +1,1 @@
+"""Scale-out: everything that imports Redis (shared frontier and scheduler)."""
