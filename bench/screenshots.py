@@ -152,6 +152,8 @@ def main() -> int:
                     else:
                         page.goto(base + path)
                     target = out / f"{name}.png"
+                    # The console over synthetic data only (previews are blurred generated
+                    # images): docs/screenshots/ is where the project keeps these.
                     page.screenshot(path=str(target))
                     print(f"{target} ({name}, {width}x{height}, {scheme})")
                     context.close()

@@ -8,6 +8,7 @@ audit trail and the exposure counters, which record that something was looked at
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -411,9 +412,15 @@ def preview(item_id: int, observation_id: int) -> Response:
 @bp.post("/items/<int:item_id>/media/<int:observation_id>/reveal")
 @roles()
 def reveal(item_id: int, observation_id: int) -> Response:
+    return _counted_reveal(item_id, observation_id, _preview)
+
+
+def _counted_reveal(item_id: int, observation_id: int, show: Callable[..., Response]) -> Response:
+    """A reveal (`show` with reveal=True): counted against the analyst's daily exposure
+    and audited, whichever way the media is shown (image preview or keyframe strip)."""
     p = user()
     found(observation_for(reader(), item_id, observation_id))
-    response = _preview(item_id, observation_id, reveal=True)
+    response = show(item_id, observation_id, reveal=True)
     with writing() as session:
         count = (
             exposure.revealed(session, p.user_id, now()) if response.status_code == 200 else None
@@ -487,18 +494,7 @@ def keyframes(item_id: int, observation_id: int) -> Response:
 @bp.post("/items/<int:item_id>/media/<int:observation_id>/keyframes/reveal")
 @roles()
 def reveal_keyframes(item_id: int, observation_id: int) -> Response:
-    p = user()
-    found(observation_for(reader(), item_id, observation_id))
-    response = _keyframes(item_id, observation_id, reveal=True)
-    with writing() as session:
-        count = (
-            exposure.revealed(session, p.user_id, now()) if response.status_code == 200 else None
-        )
-        details = {"observation": observation_id, "status": response.status_code, "today": count}
-        record(session, Event(p.username, "media.reveal", "review_item", item_id, details))
-    if count is not None and count >= cfg().daily_reveal_budget:
-        response.headers["X-Reveal-Budget"] = "exceeded"
-    return response
+    return _counted_reveal(item_id, observation_id, _keyframes)
 
 
 # --- links to crawled URLs --------------------------------------------------------------
