@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
 from crawler.cli._common import database, info, output, settings
 from crawler.db.audit import Event, record
+from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.errors import UsageError
 from crawler.reporting.exports import audit_export
@@ -45,20 +47,7 @@ def report_command(
     with database() as db:
         with db.read_session() as session:
             report = build_report(session, window)
-        text = (
-            render_html(report)
-            if fmt == "html"
-            else json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        )
-        with output(output_path) as handle:
-            handle.write(text)
-        details = {
-            "format": fmt,
-            "window": report["window"],
-            "sha256": hashlib.sha256(text.encode()).hexdigest(),
-        }
-        with db.session() as session:
-            record(session, Event(ACTOR, "report.export", None, None, details))
+        _write(db, report, render_html, fmt, output_path, {"window": report["window"]})
     info(f"report written ({fmt}, {report['totals']['confirmed']} confirmed in the window)")
 
 
@@ -66,23 +55,32 @@ def _transparency(fmt: str, output_path: str | None, year: int) -> None:
     with database() as db:
         with db.read_session() as session:
             report = build_transparency(session, year, utcnow())
-        text = (
-            render_transparency_html(report)
-            if fmt == "html"
-            else json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        )
-        with output(output_path) as handle:
-            handle.write(text)
-        details = {
-            "kind": "transparency",
-            "format": fmt,
-            "year": year,
-            "sha256": hashlib.sha256(text.encode()).hexdigest(),
-        }
-        with db.session() as session:
-            record(session, Event(ACTOR, "report.export", None, None, details))
+        details = {"kind": "transparency", "year": year}
+        _write(db, report, render_transparency_html, fmt, output_path, details)
     totals = report["totals"]
     info(f"transparency report {year} written ({fmt}, {totals['notices']} notices)")
+
+
+def _write(
+    db: Database,
+    report: dict[str, Any],
+    html: Callable[[dict[str, Any]], str],
+    fmt: str,
+    output_path: str | None,
+    details: dict[str, Any],
+) -> None:
+    """Render `report` (HTML or JSON), write it whole, and audit the export with its digest."""
+    text = (
+        html(report)
+        if fmt == "html"
+        else json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )
+    with output(output_path) as handle:
+        handle.write(text)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    with db.session() as session:
+        event = {**details, "format": fmt, "sha256": digest}
+        record(session, Event(ACTOR, "report.export", None, None, event))
 
 
 def export_hashlist_command(
