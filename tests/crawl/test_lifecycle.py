@@ -4,7 +4,6 @@ processes: `takedown crawl`, `takedown recheck`, a scaled-out coordinator and `-
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,12 @@ from sqlalchemy import create_engine, text
 from crawler.db.models import CrawlRun
 from crawler.db.session import Database
 from crawler.engine import workers
-from crawler.engine.lifecycle import proxy_enforced, refuse_proxies
+from crawler.engine.lifecycle import load_run, proxy_enforced, refuse_proxies
 from crawler.errors import UsageError
 from crawler.policy import CrawlPolicy
 from crawler.scaleout.redis_frontier import JobStore, connect
-from tests.support.scalekit import redis_server
 
 PROXY = {"HTTPS_PROXY": "http://127.0.0.1:9/"}
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    with redis_server(folder) as server:
-        yield server.url
 
 
 @pytest.fixture
@@ -90,7 +80,7 @@ def test_join_refuses_a_proxy_before_any_worker_starts(
         session.add(run)
         session.flush()
         run_id = run.id
-    store = JobStore(connect(redis_url), workers.job_key(workers.load_run(db, str(run_id))), "c")
+    store = JobStore(connect(redis_url), workers.job_key(load_run(db, str(run_id))), "c")
     store.create()
     monkeypatch.setenv("TAKEDOWN_REDIS_URL", redis_url)
     monkeypatch.setenv("HTTPS_PROXY", PROXY["HTTPS_PROXY"])
