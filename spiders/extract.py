@@ -19,7 +19,23 @@ from parsel import Selector
 from crawler.net.datauri import decode_payload, header_params
 from crawler.net.urls import safe_link
 
-MEDIA_EXTENSIONS = frozenset(
+VIDEO_EXTENSIONS = frozenset(
+    [
+        ".mp4",
+        ".m4v",
+        ".webm",
+        ".mov",
+        ".avi",
+        ".mkv",
+        ".mpg",
+        ".mpeg",
+        ".3gp",
+        ".flv",
+        ".wmv",
+        ".m3u8",
+    ]
+)
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | frozenset(
     [
         ".jpg",
         ".jpeg",
@@ -34,18 +50,6 @@ MEDIA_EXTENSIONS = frozenset(
         ".tiff",
         ".svg",
         ".ico",
-        ".mp4",
-        ".m4v",
-        ".webm",
-        ".mov",
-        ".avi",
-        ".mkv",
-        ".mpg",
-        ".mpeg",
-        ".3gp",
-        ".flv",
-        ".wmv",
-        ".m3u8",
         # archives: opened in memory, their images and videos hashed (crawler.media.archive)
         ".zip",
         ".tar",
@@ -65,22 +69,6 @@ META_XPATH = (
     "//meta[@property='og:image' or @name='og:image' or @property='og:image:url'"
     " or @property='og:image:secure_url' or @property='og:video' or @name='twitter:image'"
     " or @property='twitter:image' or @name='twitter:image:src']/@content"
-)
-VIDEO_EXTENSIONS = frozenset(
-    [
-        ".mp4",
-        ".m4v",
-        ".webm",
-        ".mov",
-        ".avi",
-        ".mkv",
-        ".mpg",
-        ".mpeg",
-        ".3gp",
-        ".flv",
-        ".wmv",
-        ".m3u8",
-    ]
 )
 VIDEO_XPATH = (
     "//video/@src | //video//source/@src | //meta[@property='og:video'"
