@@ -23,7 +23,7 @@ from review.web import cfg, found, now, reader, roles, user, writing
 
 bp = Blueprint("api", __name__)
 
-STATUSES = ["pending", "escalated", "confirmed", "rejected", "removed", "suppressed"]
+STATUSES = list(queue.FILTER_STATUSES)
 _TEXT = {"type": "string", "maxLength": 255}
 FILTERS_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.expression import UpdateBase
 
-from crawler.db.audit import DEFERRED, GENESIS, Event, event_hash, event_json
+from crawler.db.audit import DEFERRED, GENESIS, Event, event_columns, event_json, event_row
 from crawler.db.models import AuditEvent, AuditHead
 from crawler.db.types import utcnow
 
@@ -102,10 +102,7 @@ def _pg_params(event: Event) -> dict[str, Any]:
     head, middle, tail = _json_around(at, event)
     return {
         "at": at.astimezone(UTC).replace(tzinfo=None),  # stored as naive UTC (UTCDateTime)
-        "actor": event.actor[:64],
-        "action": event.action[:64],
-        "target_type": event.target_type,
-        "target_id": None if event.target_id is None else str(event.target_id)[:64],
+        **event_columns(event),
         "details": json.dumps(event.details),
         "head": head,
         "middle": middle,
@@ -236,23 +233,10 @@ def record(session: Session, event: Event) -> int | None:
         last_id, last_hash = 0, GENESIS
     else:
         last_id, last_hash = head
-    at, event_id = utcnow(), last_id + 1
-    digest = event_hash(last_hash, at, event, event_id)
-    conn.execute(
-        _INSERT,
-        {
-            "id": event_id,
-            "at": at,
-            "actor": event.actor[:64],
-            "action": event.action[:64],
-            "target_type": event.target_type,
-            "target_id": None if event.target_id is None else str(event.target_id)[:64],
-            "details": event.details,
-            "prev_hash": last_hash,
-            "hash": digest,
-        },
-    )
-    conn.execute(_MOVE_HEAD, {"new_id": event_id, "new_hash": digest})
+    event_id = last_id + 1
+    row = event_row(event_id, last_hash, utcnow(), event)
+    conn.execute(_INSERT, row)
+    conn.execute(_MOVE_HEAD, {"new_id": event_id, "new_hash": row["hash"]})
     _forget_orm_head(session)
     return event_id
 

@@ -29,6 +29,7 @@ from crawler.db.models import (
     User,
 )
 from crawler.matching.match_state import ACTIVE, active_clause, match_states
+from crawler.reporting.exports import match_rows
 from review.queue import OPEN_STATUSES
 
 EXACT_TYPES = ("md5", "sha1", "sha256")
@@ -376,7 +377,7 @@ _OBSERVATION = (
     .where(Observation.id == bindparam("observation_id"), ReviewItem.id == bindparam("item_id"))
 )
 _MATCHES = (
-    select(
+    match_rows(
         Match.media_id,
         HashList.name,
         HashList.kind,
@@ -390,8 +391,6 @@ _MATCHES = (
         Match.timestamp,
         Match.match_percent,
     )
-    .join(HashList, HashList.id == Match.list_id)
-    .join(HashEntry, HashEntry.id == Match.entry_id)
     .where(Match.media_id.in_(bindparam("media_ids", expanding=True)))
     .order_by(Match.media_id, Match.distance, HashList.name)
 )

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, aliased
 
 from crawler.db.audit import Event
 from crawler.db.models import (
+    ITEM_STATUSES,
     ExposureDay,
     HashList,
     Host,
@@ -52,6 +53,7 @@ from review.auth import Principal
 ANALYST_STATUSES = ("pending",)
 LEAD_STATUSES = ("escalated", "pending")
 OPEN_STATUSES = ("pending", "escalated")
+FILTER_STATUSES = ITEM_STATUSES  # what the queue's status filter accepts (page and API)
 PAGE_SIZE = 50
 COUNT_CAP = 1000  # open items counted exactly up to this many
 

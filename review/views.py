@@ -202,14 +202,7 @@ def filters_from(args: dict[str, str]) -> queue.QueueFilters:
         return value or None
 
     status = get("status")
-    if status is not None and status not in (
-        "pending",
-        "escalated",
-        "confirmed",
-        "rejected",
-        "removed",
-        "suppressed",
-    ):
+    if status is not None and status not in queue.FILTER_STATUSES:
         abort(400, "unknown status filter")
     filters = queue.QueueFilters(get("country"), get("host"), get("list"), status)
     problem = filters.problem()

@@ -7,21 +7,35 @@ Every function reports what it dropped so the spider can count it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
 import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import unquote_to_bytes
 
 from lxml import etree
 from parsel import Selector
 
+from crawler.net.datauri import decode_payload, header_params
 from crawler.net.urls import safe_link
 
-MEDIA_EXTENSIONS = frozenset(
+VIDEO_EXTENSIONS = frozenset(
+    [
+        ".mp4",
+        ".m4v",
+        ".webm",
+        ".mov",
+        ".avi",
+        ".mkv",
+        ".mpg",
+        ".mpeg",
+        ".3gp",
+        ".flv",
+        ".wmv",
+        ".m3u8",
+    ]
+)
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | frozenset(
     [
         ".jpg",
         ".jpeg",
@@ -36,18 +50,6 @@ MEDIA_EXTENSIONS = frozenset(
         ".tiff",
         ".svg",
         ".ico",
-        ".mp4",
-        ".m4v",
-        ".webm",
-        ".mov",
-        ".avi",
-        ".mkv",
-        ".mpg",
-        ".mpeg",
-        ".3gp",
-        ".flv",
-        ".wmv",
-        ".m3u8",
         # archives: opened in memory, their images and videos hashed (crawler.media.archive)
         ".zip",
         ".tar",
@@ -67,22 +69,6 @@ META_XPATH = (
     "//meta[@property='og:image' or @name='og:image' or @property='og:image:url'"
     " or @property='og:image:secure_url' or @property='og:video' or @name='twitter:image'"
     " or @property='twitter:image' or @name='twitter:image:src']/@content"
-)
-VIDEO_EXTENSIONS = frozenset(
-    [
-        ".mp4",
-        ".m4v",
-        ".webm",
-        ".mov",
-        ".avi",
-        ".mkv",
-        ".mpg",
-        ".mpeg",
-        ".3gp",
-        ".flv",
-        ".wmv",
-        ".m3u8",
-    ]
 )
 VIDEO_XPATH = (
     "//video/@src | //video//source/@src | //meta[@property='og:video'"
@@ -246,24 +232,14 @@ def decode_data_uri(uri: str, max_bytes: int) -> DataMedia | str:
     header, comma, payload = uri[5:].partition(",")
     if not comma:
         return "malformed"
-    params = [p.strip().lower() for p in header.split(";")]
+    params = header_params(header)
     mime = params[0] or "text/plain"
     if not mime.startswith(("image/", "video/")):
         return "not-media"
-    try:
-        if "base64" in params[1:]:
-            body = base64.b64decode(re.sub(r"\s+", "", unquote_to_str(payload)), validate=True)
-        else:
-            body = unquote_to_bytes(payload)
-    except (binascii.Error, ValueError):
-        return "malformed"
+    body = decode_payload(params, payload)
     if not body:
         return "malformed"
     return "too-large" if len(body) > max_bytes else DataMedia(mime, body)
-
-
-def unquote_to_str(text: str) -> str:
-    return unquote_to_bytes(text).decode("ascii", errors="strict")
 
 
 RAW_COUNT_LIMIT = 20_000_000  # bytes of the body whose tags are counted

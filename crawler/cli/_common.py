@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import IO
 
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 
 from crawler.config import Settings, load_settings
 from crawler.db.session import Database
@@ -16,6 +18,18 @@ from crawler.errors import UsageError
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
+
+
+def print_table(table: Table) -> None:
+    """Print a listing whole. On a terminal it fits the window; piped or redirected (no
+    window to fit, rich would assume 80 columns) it is as wide as its cells, so no name
+    or count is cut to an ellipsis in a file or a pipe."""
+    if out_console.is_terminal:
+        out_console.print(table)
+        return
+    wide = out_console.options.update(width=10_000)
+    width = Measurement.get(out_console, wide, table).maximum
+    Console(highlight=False, width=max(width, 1), file=out_console.file).print(table)
 
 
 def settings() -> Settings:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.table import Table
 
 from crawler.accounts.users import add_user
-from crawler.cli._common import database, info, out_console, settings
+from crawler.cli._common import database, info, print_table, settings
 from crawler.db.audit import Event, record, verify_chain
 from crawler.db.audit_checkpoint import append, check, checkpoint_path, database_name, take
 from crawler.db.migrate import upgrade
@@ -127,13 +127,13 @@ def hashlist_list() -> None:
         "sha1",
         "sha256",
         "pdq",
+        "vpdq",
         "total",
         "action",
-        pad_edge=False,  # so the added action column still fits 80 columns
     )
     with database() as db, db.read_session() as session:
         for hash_list, counts in hashlists.list_summaries(session):
-            cells = [str(counts.get(t, 0)) for t in ("md5", "sha1", "sha256", "pdq")]
+            cells = [str(counts.get(t, 0)) for t in ("md5", "sha1", "sha256", "pdq", "vpdq")]
             table.add_row(
                 hash_list.name,
                 hash_list.kind,
@@ -143,7 +143,7 @@ def hashlist_list() -> None:
                 str(sum(counts.values())),
                 hash_list.action,
             )
-    out_console.print(table)
+    print_table(table)
 
 
 @seeds_app.command("import")

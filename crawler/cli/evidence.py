@@ -16,18 +16,16 @@ from crawler.cli._common import (
     write_bytes,
 )
 from crawler.errors import UsageError
-from crawler.evidence import (
-    DEFAULT_RETENTION_DAYS,
-    PageRef,
-    export_bundle,
+from crawler.evidence.bundle import PageRef, export_bundle
+from crawler.evidence.keys import (
     key_id,
     load_or_create_key,
     parse_public_key,
     public_pem,
-    purge,
-    verify_bundle,
+    public_raw,
 )
-from crawler.evidence.keys import public_raw
+from crawler.evidence.records import DEFAULT_RETENTION_DAYS, purge
+from crawler.evidence.verify import verify_bundle
 
 ACTOR = "cli"
 

@@ -12,7 +12,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from crawler.cli._common import database, err_console, info, out_console, settings
+from crawler.cli._common import database, err_console, info, out_console, print_table, settings
 from crawler.errors import TakedownError
 from crawler.matching import exchanges
 from crawler.reporting.exports import iso
@@ -73,7 +73,7 @@ def exchange_list() -> None:
                 status = f"{status} (full fetch to resume)".strip()
             cells = (row.name, row.api, list_name, str(entries), iso(row.last_fetch_at), status)
             table.add_row(*(Text(c or "never" if i == 4 else c or "") for i, c in enumerate(cells)))
-    out_console.print(table)
+    print_table(table)
 
 
 @contextmanager

@@ -67,19 +67,20 @@ def _report(change: SettingChange, what: str) -> None:
 @hashlist_app.command("enable")
 def hashlist_enable(name: str) -> None:
     """Enable a list: its matches produce (or suppress) candidates again."""
-    cfg = settings()
-    with database(cfg=cfg) as db, db.session() as session:
-        change = set_enabled(session, name, True, cfg.categories)
-    _report(change, "enabled")
+    _switch(name, enabled=True)
 
 
 @hashlist_app.command("disable")
 def hashlist_disable(name: str) -> None:
     """Disable a list: it stops matching; its pending candidates are closed."""
+    _switch(name, enabled=False)
+
+
+def _switch(name: str, *, enabled: bool) -> None:
     cfg = settings()
     with database(cfg=cfg) as db, db.session() as session:
-        change = set_enabled(session, name, False, cfg.categories)
-    _report(change, "disabled")
+        change = set_enabled(session, name, enabled, cfg.categories)
+    _report(change, "enabled" if enabled else "disabled")
 
 
 @hashlist_app.command("set")

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from crawler.cli._common import database, info, out_console
+from crawler.cli._common import database, info, print_table
 from crawler.db.types import utcnow
 from crawler.engine.scheduling import (
     Scheduler,
@@ -69,7 +69,7 @@ def schedule_list() -> None:
                 iso(row.last_run_at) or "never",
                 lock,
             )
-    out_console.print(table)
+    print_table(table)
 
 
 @schedule_app.command("remove")

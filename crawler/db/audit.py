@@ -54,6 +54,31 @@ def event_hash(prev_hash: str, at: datetime, event: Event, event_id: int) -> str
     return hashlib.sha256(event_json(event_id, prev_hash, at, event).encode()).hexdigest()
 
 
+def event_columns(event: Event) -> dict[str, Any]:
+    """The columns that hold who did what to what: actor, action and target id are cut
+    to the 64 characters their columns hold (the hash is taken over the event as given)."""
+    return {
+        "actor": event.actor[:64],
+        "action": event.action[:64],
+        "target_type": event.target_type,
+        "target_id": None if event.target_id is None else str(event.target_id)[:64],
+    }
+
+
+def event_row(event_id: int, prev_hash: str, at: datetime, event: Event) -> dict[str, Any]:
+    """Every column of the `audit_events` row that appends `event` after `prev_hash`: the
+    one rule for what an append writes, used by `record` (ORM) and by the review app's
+    Core statements (`review.audit.record`)."""
+    return {
+        "id": event_id,
+        "at": at,
+        **event_columns(event),
+        "details": event.details,
+        "prev_hash": prev_hash,
+        "hash": event_hash(prev_hash, at, event, event_id),
+    }
+
+
 def _lock_head(session: Session) -> AuditHead:
     head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar()
     if head is None:
@@ -75,22 +100,9 @@ def record(session: Session, event: Event) -> AuditEvent:
     if write_deferred is not None:
         write_deferred(session)
     head = _lock_head(session)
-    at = utcnow()
-    event_id = head.last_id + 1
-    digest = event_hash(head.last_hash, at, event, event_id)
-    row = AuditEvent(
-        id=event_id,
-        at=at,
-        actor=event.actor[:64],
-        action=event.action[:64],
-        target_type=event.target_type,
-        target_id=None if event.target_id is None else str(event.target_id)[:64],
-        details=event.details,
-        prev_hash=head.last_hash,
-        hash=digest,
-    )
+    row = AuditEvent(**event_row(head.last_id + 1, head.last_hash, utcnow(), event))
     session.add(row)
-    head.last_id, head.last_hash = event_id, digest
+    head.last_id, head.last_hash = row.id, row.hash
     session.flush()
     return row
 

@@ -8,14 +8,20 @@ downloader (request path, low first): scope gate 60 -> robots 100 -> politeness 
 Scrapy's retry 550 -> Retry-After 560 (response path runs before retry) -> redirect 600
 -> address check 800 (response path runs before redirect) -> frontier lease 950 (last:
 a page waits here for a lease). Scrapy's offsite, robots,
-cookies, proxy and cache middlewares are off.
+cookies, proxy and cache middlewares are off. With rendering: the page marker 850 (after
+the address check, before the lease). In a scale-out worker: the shared budget 61 (right
+after the scope gate) and the shared politeness 960 (after the lease: last before download).
 spider: self-test 10 (outermost on the start requests), frontier 850 (the first to see
 a page's output: duplicates and out-of-scope links end there, before Scrapy's referer
 700 and URL length 800 work on them). Scrapy's depth middleware is off: the spider gives
 every request its depth and the scope gate enforces it (DEPTH_LIMIT stays 0); so is the
 meta-copy detection, a developer warning the spider (fresh meta per request) never
 needs. Each cost an async layer per yielded object, duplicates included.
+extensions: progress 500; with rendering, the egress proxy's stats 510.
 items: store 300, then evidence 400 (it reads the rows the store wrote).
+
+The tables below are the only place these numbers are written: `crawler.engine.render`
+and `crawler.engine.workers` install their groups from here.
 
 Installs the response header cap (`crawler.net.header_cap`, H-03) for the process, and
 applies `LOG_LEVEL` to the loggers when Scrapy installs no root handler of its own
@@ -72,6 +78,22 @@ EXTENSIONS: dict[str, int | None] = {
     "scrapy.extensions.feedexport.FeedExporter": None,
     "scrapy.extensions.spiderstate.SpiderState": None,
     "crawler.engine.extensions.progress.ProgressExtension": 500,
+}
+ITEM_PIPELINES: dict[str, int | None] = {
+    STORE_PIPELINE: 300,
+    EVIDENCE_PIPELINE: 400,  # after the store (lower runs first): it reads the rows it wrote
+}
+# Installed by crawler.engine.render.apply when the policy renders pages.
+RENDER_COMPONENTS: dict[str, dict[str, int | None]] = {
+    "DOWNLOADER_MIDDLEWARES": {"crawler.engine.render.RenderPagesMiddleware": 850},
+    "EXTENSIONS": {"crawler.engine.render.RenderProxyStats": 510},
+}
+# Set by crawler.engine.workers.worker_settings in a scale-out worker.
+WORKER_COMPONENTS: dict[str, dict[str, int | None]] = {
+    "DOWNLOADER_MIDDLEWARES": {
+        "crawler.engine.middlewares.shared_budget.SharedBudgetMiddleware": 61,
+        "crawler.engine.middlewares.shared_politeness.SharedPolitenessMiddleware": 960,
+    },
 }
 
 
@@ -171,12 +193,13 @@ class TakedownAddon:
             groups["DOWNLOADER_MIDDLEWARES"][
                 "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware"
             ] = None
-        for name, components in groups.items():
-            for path, priority in components.items():
-                settings.set_in_component_priority_dict(name, load_object(path), priority)
         if importlib.util.find_spec("crawler.engine.pipelines.store") is not None:
-            store = load_object(STORE_PIPELINE)
-            settings.set_in_component_priority_dict("ITEM_PIPELINES", store, 300)
-            # After the store (lower runs first): evidence reads the rows it wrote.
-            evidence = load_object(EVIDENCE_PIPELINE)
-            settings.set_in_component_priority_dict("ITEM_PIPELINES", evidence, 400)
+            groups["ITEM_PIPELINES"] = ITEM_PIPELINES
+        install(settings, groups)
+
+
+def install(settings: BaseSettings, groups: Mapping[str, Mapping[str, int | None]]) -> None:
+    """Add each component of *groups* to its Scrapy setting at the table's priority."""
+    for name, components in groups.items():
+        for path, priority in components.items():
+            settings.set_in_component_priority_dict(name, load_object(path), priority)

@@ -59,8 +59,6 @@ CHROMIUM_ARGS = (
 )
 HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 ABORTED_RESOURCES = frozenset({"image", "media", "font"})
-RENDER_MIDDLEWARE = "crawler.engine.render.RenderPagesMiddleware"
-STATS_EXTENSION = "crawler.engine.render.RenderProxyStats"
 
 # The crawl's proxies by port: the add-on starts one before Scrapy builds its components,
 # and the stats extension (built later, from frozen settings) finds it here.
@@ -137,8 +135,9 @@ def apply(settings: BaseSettings) -> None:
     handlers = dict(settings.getdict("DOWNLOAD_HANDLERS"))
     handlers.update({"http": HANDLER, "https": HANDLER})
     settings.set("DOWNLOAD_HANDLERS", handlers, settings.getpriority("DOWNLOAD_HANDLERS") or 0)
-    settings.set_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", RenderPagesMiddleware, 850)
-    settings.set_in_component_priority_dict("EXTENSIONS", RenderProxyStats, 510)
+    from crawler.engine.addon import RENDER_COMPONENTS, install
+
+    install(settings, RENDER_COMPONENTS)
 
 
 def preflight(chromium_path: str | None) -> None:

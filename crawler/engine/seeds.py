@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select
@@ -13,7 +14,12 @@ from crawler.db.models import Seed, SeedSet
 from crawler.db.upsert import insert_for
 from crawler.errors import UsageError
 from crawler.names import check_name, control_character
-from crawler.net.urls import InvalidURL, canonical_host
+from crawler.net.addresses import parse_host_literal
+from crawler.net.resolver import address_policy
+from crawler.net.urls import InvalidURL, Scope, canonical_host, url_host
+
+if TYPE_CHECKING:
+    from crawler.policy import CrawlPolicy
 
 MAX_URL = 2083
 logger = logging.getLogger(__name__)
@@ -39,6 +45,33 @@ def check_seed(url: str) -> str | None:
     except InvalidURL as exc:
         return str(exc)
     return None
+
+
+def seed_rule_refusal(url: str, policy: CrawlPolicy) -> str | None:
+    """Why `url` cannot start a crawl under `policy` by its own shape (`check_seed`) or the
+    policy's scope rules (deny lists, patterns, reflection), or None. No connection."""
+    reason = check_seed(url)
+    if reason:
+        return reason
+    rejected = Scope.from_policy(policy, [url]).rejected_seeds
+    return rejected[0][1] if rejected else None
+
+
+def seed_address_refusal(url: str, policy: CrawlPolicy) -> str | None:
+    """Why the policy's address rules refuse the host of `url` when it is an IP literal
+    (a private address without `allow_private`), or None. Host names are checked later,
+    on resolution."""
+    try:
+        literal = parse_host_literal(url_host(url))
+    except InvalidURL as exc:
+        return str(exc)
+    return None if literal is None else address_policy(policy).check(literal)
+
+
+def seed_refusal(url: str, policy: CrawlPolicy) -> str | None:
+    """Why `policy` refuses `url` as a seed before any connection, or None: the one rule
+    a crawl (`runner.accepted_seeds`) and a recheck (`recheck.refusal`) apply."""
+    return seed_rule_refusal(url, policy) or seed_address_refusal(url, policy)
 
 
 def strip_credentials(url: str) -> tuple[str, bool]:

@@ -27,7 +27,6 @@ yet (threads finish in any order); the page item fills the stub in.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -43,6 +42,7 @@ from crawler.db.upsert import insert_for
 from crawler.hosting.attribution import PENDING, Attributor, HostFacts
 from crawler.items import MediaItem, PageItem
 from crawler.matching.matcher import HasHashes
+from crawler.media.hashing import exact_digests
 from crawler.net.urls import InvalidURL, canonical_url, url_host
 
 _TEXT_MAX = 2000  # titles and error texts are hostile and unbounded; keep them readable
@@ -88,12 +88,8 @@ class ExactHashes:
 
 
 def exact_hashes(data: bytes) -> ExactHashes:
-    return ExactHashes(
-        sha256=hashlib.sha256(data).hexdigest(),
-        sha1=hashlib.sha1(data, usedforsecurity=False).hexdigest(),
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        bytes=len(data),
-    )
+    sha256, sha1, md5 = exact_digests(data)
+    return ExactHashes(sha256=sha256, sha1=sha1, md5=md5, bytes=len(data))
 
 
 @dataclass(frozen=True)

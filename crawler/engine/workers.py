@@ -39,6 +39,7 @@ from crawler.config import Settings, load_settings
 from crawler.db.models import CrawlRun
 from crawler.db.session import Database
 from crawler.db.types import utcnow
+from crawler.engine.addon import WORKER_COMPONENTS
 from crawler.engine.frontier import Entry, done_pages, fingerprint, fingerprints, requeue
 from crawler.engine.lifecycle import (
     OK_REASONS,
@@ -67,10 +68,6 @@ from crawler.scaleout.redis_frontier import JobStore, Wire, connect, job_base, r
 logger = logging.getLogger(__name__)
 
 SCHEDULER = "crawler.scaleout.redis_scheduler.RedisScheduler"
-SHARED_POLITENESS = "crawler.engine.middlewares.shared_politeness.SharedPolitenessMiddleware"
-SHARED_POLITENESS_PRIORITY = 960  # after the frontier lease (950): last before download
-SHARED_BUDGET = "crawler.engine.middlewares.shared_budget.SharedBudgetMiddleware"
-SHARED_BUDGET_PRIORITY = 61  # right after the scope gate (60)
 DEPENDENCY_REASONS = {"redis-unavailable": "Redis", "frontier-write-failed": "the database"}
 MEDIA_PRIORITY = 10  # spiders.site.MEDIA_PRIORITY: media ahead of pages
 
@@ -301,10 +298,7 @@ def worker_settings(cfg: Settings, base: str, worker: str) -> dict[str, Any]:
         "TAKEDOWN_REDIS_URL": cfg.redis_url,
         "TAKEDOWN_REDIS_JOB": base,
         "TAKEDOWN_WORKER_ID": worker,
-        "DOWNLOADER_MIDDLEWARES": {
-            SHARED_BUDGET: SHARED_BUDGET_PRIORITY,
-            SHARED_POLITENESS: SHARED_POLITENESS_PRIORITY,
-        },
+        **{name: dict(group) for name, group in WORKER_COMPONENTS.items()},
         "TAKEDOWN_PROGRESS": "log",  # N live displays on one terminal would garble it
     }
 

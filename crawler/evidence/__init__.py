@@ -7,42 +7,9 @@ each media response; never media bytes. `export_bundle` packs a page's records, 
 media hashes, review decisions and audit excerpt into a zip signed with the Ed25519 key
 in `TAKEDOWN_HOME/evidence/signing-key.pem`; `verify_bundle` checks one on its own;
 `purge` removes records past retention, audited with counts.
+
+Nothing is imported here: import from the submodule that owns a name
+(`crawler.evidence.bundle`, `.datauri`, `.keys`, `.records`, `.tls`, `.verify`, `.warc`), so
+that importing one of them (the spider imports `crawler.evidence.tls`) does not load storage
+or matching.
 """
-
-from __future__ import annotations
-
-from crawler.evidence.bundle import EvidenceError, ExportResult, PageRef, export_bundle
-from crawler.evidence.datauri import ReplacedMedia, Sanitized, sanitize
-from crawler.evidence.keys import key_id, load_or_create_key, parse_public_key, public_pem
-from crawler.evidence.records import (
-    DEFAULT_RETENTION_DAYS,
-    EvidenceRecorder,
-    PurgeResult,
-    evidence_root,
-    purge,
-)
-from crawler.evidence.tls import tls_facts
-from crawler.evidence.verify import EvidenceInvalid, VerifyReport, verify_bundle
-
-__all__ = [
-    "DEFAULT_RETENTION_DAYS",
-    "EvidenceError",
-    "EvidenceInvalid",
-    "EvidenceRecorder",
-    "ExportResult",
-    "PageRef",
-    "PurgeResult",
-    "ReplacedMedia",
-    "Sanitized",
-    "VerifyReport",
-    "evidence_root",
-    "export_bundle",
-    "key_id",
-    "load_or_create_key",
-    "parse_public_key",
-    "public_pem",
-    "purge",
-    "sanitize",
-    "tls_facts",
-    "verify_bundle",
-]

@@ -11,14 +11,14 @@ of media too many is not.
 
 from __future__ import annotations
 
-import base64
 import re
 import string
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote
 
 from crawler.media.hashing import hash_media
+from crawler.net.datauri import decode_payload, header_params
 
 PLACEHOLDER_TYPE = "application/x-takedown-removed"
 _HEADER = re.compile(r"data:([^,\s\"'<>()]{0,256}),", re.IGNORECASE)
@@ -70,21 +70,10 @@ def _payload_end(text: str, start: int, opener: str, is_base64: bool) -> int:
     return descriptor.start() if descriptor else stop
 
 
-def _decode(params: list[str], payload: str) -> bytes | None:
-    """The bytes a browser would see, decoded as the spider does; None if malformed."""
-    try:
-        if "base64" in params[1:]:
-            cleaned = re.sub(r"\s+", "", unquote_to_bytes(payload).decode("ascii"))
-            return base64.b64decode(cleaned, validate=True)
-        return unquote_to_bytes(payload)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
 def _describe(header: str, payload: str) -> ReplacedMedia:
-    params = [p.strip().lower() for p in header.split(";")]
+    params = header_params(header)
     mime = _MIME.sub("", params[0])[:64] or "text/plain"
-    body = _decode(params, payload)
+    body = decode_payload(params, payload)  # as the spider decodes it
     data = body if body is not None else payload.encode("utf-8", "surrogatepass")
     hashes = hash_media(data, declared_type=mime)
     return ReplacedMedia(

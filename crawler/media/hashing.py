@@ -124,7 +124,8 @@ class _Outcome:
     members: tuple[ArchiveMember, ...] = ()
 
 
-def _exact(data: bytes) -> tuple[str, str, str]:
+def exact_digests(data: bytes) -> tuple[str, str, str]:
+    """SHA-256, SHA-1 and MD5 of `data`, in hex: the one place exact hashes are computed."""
     # One call each over the whole buffer: hashlib releases the GIL for large inputs.
     return (
         hashlib.sha256(data).hexdigest(),
@@ -317,7 +318,7 @@ def hash_media(
     archive_limits: ArchiveLimits | None = None,
 ) -> MediaHashes:
     """Hash one media body in memory. Never raises for any ``data`` bytes."""
-    sha256, sha1, md5 = _exact(data)
+    sha256, sha1, md5 = exact_digests(data)
     try:
         sniffed = sniff(data)
         outcome = _analyse(

@@ -161,9 +161,20 @@ def _batches(session: Session, query: AnySelect, id_column: Any) -> Iterator[lis
 # --- matches --------------------------------------------------------------------------
 
 
+def match_rows(*columns: Any) -> AnySelect:
+    """`columns` over each match joined to its hash list and entry, so that
+    `active_clause(Match, HashEntry, HashList)` can say whether it is in force: the one
+    match-row query, of the exports and of the review app's item page (`review.items`)."""
+    return (
+        select(*columns)
+        .join(HashList, HashList.id == Match.list_id)
+        .join(HashEntry, HashEntry.id == Match.entry_id)
+    )
+
+
 def _match_query() -> AnySelect:
     return (
-        select(
+        match_rows(
             Match.media_id,
             HashList.name,
             Match.match_type,
@@ -176,8 +187,6 @@ def _match_query() -> AnySelect:
             Match.timestamp,
             Match.match_percent,
         )
-        .join(HashList, HashList.id == Match.list_id)
-        .join(HashEntry, HashEntry.id == Match.entry_id)
         .join(Media, Media.id == Match.media_id)
         .order_by(Match.media_id, Match.distance, Match.id)
     )

@@ -175,13 +175,15 @@ def p90(values: Sequence[float]) -> float | None:
     return round(sorted(values)[math.ceil(0.9 * len(values)) - 1], 2)
 
 
-def _hours(start: datetime | None, end: datetime | None) -> float | None:
+def hours_between(start: datetime | None, end: datetime | None) -> float | None:
+    """Hours from `start` to `end`; None when either is missing or `end` comes first."""
     if start is None or end is None or end < start:
         return None
     return (end - start).total_seconds() / 3600
 
 
-def _summary(values: list[float]) -> dict[str, Any]:
+def summary(values: list[float]) -> dict[str, Any]:
+    """Count, median and p90 of a list of durations (both reports use this shape)."""
     return {"count": len(values), "median": median(values), "p90": p90(values)}
 
 
@@ -203,7 +205,7 @@ class _Tally:
                 (self.to_removal, item.first_seen),
                 (self.notice_to_removal, item.noticed_at),
             ):
-                hours = _hours(start, item.removed_at)
+                hours = hours_between(start, item.removed_at)
                 if hours is not None:
                     bucket.append(hours)
         if item.as_org:
@@ -230,8 +232,8 @@ def _by_provider(items: Iterable[ItemFacts], window: Window) -> list[dict[str, A
             "asn": asn,
             "as_org": min(t.names) if t.names else None,
             **t.counts(),
-            "hours_to_removal": _summary(t.to_removal),
-            "hours_notice_to_removal": _summary(t.notice_to_removal),
+            "hours_to_removal": summary(t.to_removal),
+            "hours_notice_to_removal": summary(t.notice_to_removal),
         }
         for asn, t in tallies.items()
     ]
@@ -314,7 +316,12 @@ def _holds(session: Session, window: Window) -> dict[str, Any]:
         .order_by(Notice.held_at, Notice.id)
     ).all()
     held = [
-        {"serial": s, "country": c, "held_at": iso(h), "hours": round(_hours(h, at) or 0.0, 2)}
+        {
+            "serial": s,
+            "country": c,
+            "held_at": iso(h),
+            "hours": round(hours_between(h, at) or 0.0, 2),
+        }
         for s, c, h in rows
     ]
     return {

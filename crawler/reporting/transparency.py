@@ -37,7 +37,7 @@ from crawler.db.models import Notice, NoticeDispute, NoticeUrl, ReviewItem
 from crawler.errors import UsageError
 from crawler.matching.decided import BY_DECISION, BY_LIST, how_decided
 from crawler.reporting.exports import iso
-from crawler.reporting.reports import median, p90
+from crawler.reporting.reports import hours_between, summary
 
 _EMAIL = re.compile(r"[^\s@<>\"']+@[^\s@<>\"']+")
 
@@ -58,16 +58,6 @@ class _Url:
     notice: Notice
     url: NoticeUrl
     how: str  # crawler.matching.decided: analyst, list or media
-
-
-def _hours(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None or end < start:
-        return None
-    return (end - start).total_seconds() / 3600
-
-
-def _summary(values: list[float]) -> dict[str, Any]:
-    return {"count": len(values), "median": median(values), "p90": p90(values)}
 
 
 def _rows(counts: dict[Any, list[int]], key: str) -> list[dict[str, Any]]:
@@ -126,7 +116,7 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
         elif u.url.removed_at is not None:
             outcome["removed"] += 1
             start = u.notice.sent_at or u.notice.created_at
-            hours = _hours(start, u.url.removed_at)
+            hours = hours_between(start, u.url.removed_at)
             if hours is not None:
                 removed_hours.append(hours)
         else:
@@ -143,7 +133,9 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
             disputes[result or "pending"] += 1
 
     held = [n for n in notices if n.held_at is not None]
-    held_hours = [h for n in held if (h := _hours(n.held_at, n.released_at or now)) is not None]
+    held_hours = [
+        h for n in held if (h := hours_between(n.held_at, n.released_at or now)) is not None
+    ]
     return {
         "kind": "transparency",
         "year": year,
@@ -169,7 +161,7 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
             "removed": outcome["removed"],
             "withdrawn": outcome["withdrawn"],
             "still_up": outcome["still_up"],
-            "hours_to_removal": _summary(removed_hours),
+            "hours_to_removal": summary(removed_hours),
         },
         "disputes": {
             "total": sum(disputes.values()),
@@ -182,6 +174,6 @@ def build_transparency(session: Session, year: int, now: datetime) -> dict[str, 
             "notices": len(held),
             "released": sum(n.released_at is not None for n in held),
             "still_held": sum(n.status == "held" for n in held),
-            "hours_held": _summary(held_hours),
+            "hours_held": summary(held_hours),
         },
     }

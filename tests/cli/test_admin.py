@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -123,7 +124,25 @@ def test_hashlist_list_shows_counts_by_type(env, cli, tmp_path: Path) -> None:
     assert code == 0
     line = next(row for row in out.splitlines() if "known-a" in row)
     cells = [c.strip() for c in line.strip("│ ").split("│")]
-    assert cells == ["known-a", "known", "yes", "25", "2", "2", "2", "2", "8", "review"]
+    assert cells == ["known-a", "known", "yes", "25", "2", "2", "2", "2", "0", "8", "review"]
+
+
+def test_hashlist_list_counts_video_entries_and_cuts_no_cell_when_piped(
+    env, cli, tmp_path: Path
+) -> None:
+    """Piped or redirected (as under the test runner), the table is as wide as its cells:
+    an 80-column table would cut a long list name to an ellipsis."""
+    vpdq = json.dumps([f"{'c' * 64},100,0.000", f"{'d' * 64},100,1.000"])
+    cell = '"' + vpdq.replace('"', '""') + '"'
+    name = "exchange-ncmec-industry-video-hashes"
+    path = tmp_path / "v.csv"
+    path.write_text(f"{HEADER}vpdq,{cell},A,clip-1\nmd5,{'e' * 32},A,\n")
+    assert cli("hashlist", "import", str(path), "--name", name)[0] == 0
+    code, out, _err = cli("hashlist", "list")
+    assert code == 0 and "…" not in out
+    line = next(row for row in out.splitlines() if name in row)
+    cells = [c.strip() for c in line.strip("│ ").split("│")]
+    assert cells == [name, "known", "yes", "31", "1", "0", "0", "0", "1", "2", "review"]
 
 
 def test_commands_need_schema_and_say_so(cli, empty_db_url, monkeypatch, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 from crawler.db.session import Database
-from crawler.evidence import export_bundle
+from crawler.evidence.bundle import export_bundle
 from crawler.evidence.warc import iter_records
 from tests.support.at_rest import db_text, expanded, marker_needles
 from tests.support.evidence_seed import crawl

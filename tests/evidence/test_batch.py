@@ -13,8 +13,7 @@ from sqlalchemy import select
 from crawler.db.models import EvidenceRecord
 from crawler.db.session import Database
 from crawler.engine.storage import Storage
-from crawler.evidence import evidence_root
-from crawler.evidence.records import EvidenceRecorder
+from crawler.evidence.records import EvidenceRecorder, evidence_root
 from crawler.evidence.warc import check_warc, iter_records
 from crawler.items import PageItem
 from tests.support.evidence_seed import new_run, page_item

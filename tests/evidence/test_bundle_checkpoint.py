@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crawler.db.audit_checkpoint import read, sign
 from crawler.db.session import Database
-from crawler.evidence import EvidenceInvalid, verify_bundle
 from crawler.evidence.bundle import BundleContent, build
+from crawler.evidence.verify import EvidenceInvalid, verify_bundle
 from tests.support.evidence_seed import crawl, decide
 from tests.support.media import synthetic_png
 

@@ -15,7 +15,7 @@ from crawler.db.audit import verify_chain
 from crawler.db.models import AuditEvent, EvidenceRecord
 from crawler.db.session import Database
 from crawler.db.types import utcnow
-from crawler.evidence import evidence_root, purge
+from crawler.evidence.records import evidence_root, purge
 from crawler.evidence.warc import iter_records
 from tests.support.evidence_seed import GALLERY_HTML, crawl, crawled_page
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from urllib.parse import quote_from_bytes
 
 from crawler.db.session import Database
-from crawler.evidence import export_bundle, sanitize
+from crawler.evidence.bundle import export_bundle
+from crawler.evidence.datauri import sanitize
 from tests.support.at_rest import db_text, expanded, marker_needles
 from tests.support.evidence_seed import crawl
 from tests.support.media import synthetic_png

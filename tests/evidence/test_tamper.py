@@ -12,9 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crawler.db.audit import GENESIS, Event, event_hash
-from crawler.evidence import EvidenceInvalid, verify_bundle
 from crawler.evidence.bundle import BundleContent, build, canonical_json, pack, sha256_hex
-from crawler.evidence.verify import check_audit
+from crawler.evidence.verify import EvidenceInvalid, check_audit, verify_bundle
 from crawler.evidence.warc import PageWarc, append_media_record, write_page_warc
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

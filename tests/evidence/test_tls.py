@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_pri
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import Store
 
-from crawler.evidence import tls, tls_facts
-from crawler.evidence.tls import tls_verified
+from crawler.evidence import tls
+from crawler.evidence.tls import tls_facts, tls_verified
 
 
 def _cert() -> x509.Certificate:

@@ -40,7 +40,7 @@ from twisted.internet.defer import Deferred
 from crawler.db.session import Database
 from crawler.engine.group_commit import GroupCommit, submit_on_reactor
 from crawler.engine.writer_process import NoStats, ProcessGroupCommit
-from crawler.evidence import EvidenceRecorder
+from crawler.evidence.records import EvidenceRecorder
 from crawler.items import MediaItem, PageItem
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class EvidenceConfig:
 
 
 class EvidencePipeline:
-    """Scrapy item pipeline over `crawler.evidence.EvidenceRecorder`."""
+    """Scrapy item pipeline over `crawler.evidence.records.EvidenceRecorder`."""
 
     def __init__(self, config: EvidenceConfig, stats: StatsCollector) -> None:
         self.config = config
