@@ -11,15 +11,8 @@ import typer
 from rich.table import Table
 
 from crawler.cli._common import database, out_console, settings
-from crawler.db import audit_checkpoint
-from crawler.engine.runner import (
-    CrawlFailed,
-    CrawlOutcome,
-    CrawlRequest,
-    execute,
-    failure_of,
-    parse_overrides,
-)
+from crawler.engine.lifecycle import CrawlOutcome, checkpoint, failure_of
+from crawler.engine.runner import CrawlFailed, CrawlRequest, execute, parse_overrides
 from crawler.engine.seeds import read_seed_file, seeds_of_set
 from crawler.engine.workers import run_job
 from crawler.errors import UsageError
@@ -116,8 +109,7 @@ def crawl(
             outcome = run_job(cfg, db, req, workers or 1, join, os.environ)
         else:
             outcome = execute(cfg, db, req, os.environ)
-        with db.read_session() as session:  # anchor the run's audit events (docs/operations.md)
-            audit_checkpoint.after_run(cfg.home, cfg.db_url, session)
+        checkpoint(cfg, db)  # anchor the run's audit events (docs/operations.md)
     out_console.print(summary(outcome))
     problem = failure_of(outcome)
     if problem:

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from crawler.cli._common import database, info, out_console, settings
-from crawler.db import audit_checkpoint
+from crawler.engine.lifecycle import checkpoint
 from crawler.engine.runner import parse_overrides
 from crawler.errors import TakedownError, UsageError
 from crawler.notices.recheck import (
@@ -78,8 +78,7 @@ def recheck_command(
     with database(cfg=cfg) as db:
         mode = "all" if all_items else "due"
         result = recheck(cfg, db, mode, crawl_policy, os.environ, overrides, progress)
-        with db.read_session() as session:  # anchor the removals' audit events
-            audit_checkpoint.after_run(cfg.home, cfg.db_url, session)
+        checkpoint(cfg, db)  # anchor the removals' audit events
     for v in result.verdicts:  # the log: one line per item, whatever the outcome
         detail = f" {v.detail}" if v.detail else ""
         info(f"recheck: item {v.item_id} {v.outcome} ({v.reason}{detail}): {v.url}")

@@ -1,40 +1,44 @@
-"""One crawl run: seeds checked, the run row and frontier written, Scrapy run, summary.
+"""One crawl run: seeds checked, the run opened, Scrapy run, the run finished.
 
 The service behind `takedown crawl`. Scrapy runs in this process (`CrawlerProcess`);
 the reactor cannot restart, so a process runs one crawl. Everything the crawl needs
 reaches Scrapy as settings (`scrapy_settings`), the policy as its canonical TOML text.
+The run's row, egress check, outcome and finish are `crawler.engine.lifecycle`'s.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings as ScrapySettings
-from sqlalchemy import func, select
 
 from crawler import logs
 from crawler.config import Settings
-from crawler.db.models import CrawlRun, FrontierEntry, Match, Observation
 from crawler.db.session import Database
 from crawler.db.types import utcnow
 from crawler.engine import writer_process
-from crawler.engine.addon import ProxyRefused, check_proxies
-from crawler.engine.frontier import Entry, counts, done_pages, record
+from crawler.engine.frontier import done_pages
+from crawler.engine.lifecycle import (
+    CrawlOutcome,
+    close_run,
+    open_run,
+    refuse_proxies,
+    reopen_run,
+    software_version,
+)
 from crawler.engine.seeds import check_seed, without_credentials
 from crawler.engine.storage import link_missing_observations
 from crawler.errors import TakedownError, UsageError
 from crawler.matching.candidates import update_candidates
-from crawler.names import row_id
 from crawler.net.addresses import parse_host_literal
 from crawler.net.resolver import address_policy
 from crawler.net.urls import InvalidURL, Scope, url_host
-from crawler.policy import CrawlPolicy, PolicyError, parse_policy
+from crawler.policy import CrawlPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +84,6 @@ class CrawlRequest:
     resume: str | None = None
     overrides: dict[str, str] = field(default_factory=dict)
     progress: str = "log"
-
-
-@dataclass
-class CrawlOutcome:
-    run_id: int
-    finish_reason: str
-    counts: dict[str, int]
-    stats: dict[str, Any]
-    matches: int
-    elapsed_s: float
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -141,40 +135,10 @@ def _address_refusal(url: str, addresses: Any) -> str | None:
     return None if literal is None else addresses.check(literal)
 
 
-def load_run(db: Database, ref: str) -> CrawlRun:
-    with db.read_session() as session:
-        query = select(CrawlRun)
-        number = row_id(ref)
-        query = (
-            query.where(CrawlRun.id == number)
-            if number is not None
-            else query.where(CrawlRun.name == ref)
-        )
-        run = session.execute(query.order_by(CrawlRun.id.desc()).limit(1)).scalar()
-    if run is None or run.kind != "crawl":
-        raise UsageError(f"--resume {ref}: no crawl run with that id or name")
-    return run
-
-
-def run_seeds(db: Database, run_id: int) -> list[str]:
-    with db.read_session() as session:
-        query = select(FrontierEntry.url).where(
-            FrontierEntry.run_id == run_id, FrontierEntry.kind == "page", FrontierEntry.depth == 0
-        )
-        return list(session.execute(query.order_by(FrontierEntry.id)).scalars())
-
-
 def start_run(db: Database, req: CrawlRequest) -> tuple[int, CrawlPolicy, list[str]]:
     """(run id, policy, seeds): a new run with its seeds in the frontier, or a resumed one."""
     if req.resume:
-        run = load_run(db, req.resume)
-        try:
-            policy = parse_policy(run.policy_text, source=f"crawl run {run.id}")
-        except PolicyError as exc:
-            raise UsageError(str(exc)) from exc
-        with db.session() as session:
-            session.get(CrawlRun, run.id).status = "running"  # type: ignore[union-attr]
-        return run.id, policy, run_seeds(db, run.id)
+        return reopen_run(db, req.resume)
     policy = req.policy
     if req.render is not None:
         policy = replace(policy, render=replace(policy.render, javascript=req.render))
@@ -183,27 +147,10 @@ def start_run(db: Database, req: CrawlRequest) -> tuple[int, CrawlPolicy, list[s
 
         preflight(req.overrides.get("TAKEDOWN_CHROMIUM_PATH"))  # no browser: exit 2 (C-09)
     seeds = accepted_seeds(req.seeds, policy)
-    with db.session() as session:
-        run = CrawlRun(
-            name=req.name,
-            policy_text=policy.to_toml(),
-            seed_set=req.seed_set,
-            software_version=_version(),
-        )
-        session.add(run)
-        session.flush()
-        record(session, run.id, [Entry(url) for url in seeds])
-        run_id = run.id
+    run_id = open_run(
+        db, policy, seeds, name=req.name, seed_set=req.seed_set, version=software_version()
+    )
     return run_id, policy, seeds
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("takedown-crawler")
-    except Exception:  # noqa: BLE001 - not installed as a distribution
-        return "dev"
 
 
 def scrapy_settings(
@@ -237,10 +184,16 @@ def scrapy_settings(
     return settings
 
 
-def run_scrapy(settings: ScrapySettings) -> tuple[str, dict[str, Any]]:
+def run_scrapy(
+    settings: ScrapySettings, item_scraped: Callable[..., None] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """(finish reason, stats) of one Scrapy crawl in this process; *item_scraped*, when
+    given, hears every item after the pipelines (`signals.item_scraped`)."""
     logs.apply_level(settings.get("LOG_LEVEL") or "INFO")  # before Scrapy's start-up lines
     process = CrawlerProcess(settings)
     crawler = process.create_crawler("site")
+    if item_scraped is not None:
+        crawler.signals.connect(item_scraped, signal=signals.item_scraped)
     process.crawl(crawler)
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
@@ -259,25 +212,6 @@ def reconcile_media_refs(db: Database, run_id: int, categories: tuple[str, ...])
     return len(pages)
 
 
-def count_matches(db: Database, run_id: int) -> int:
-    with db.read_session() as session:
-        query = (
-            select(func.count(func.distinct(Match.media_id)))
-            .join(Observation, Observation.media_id == Match.media_id)
-            .where(Observation.run_id == run_id)
-        )
-        return int(session.execute(query).scalar() or 0)
-
-
-def plain_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in stats.items():
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        out[str(key)[:200]] = value if isinstance(value, int | float | str) else str(value)
-    return json.loads(json.dumps(out))
-
-
 def _on(overrides: Mapping[str, str], key: str) -> bool:
     return str(overrides.get(key, "true")).strip().lower() not in ("0", "false", "no", "off")
 
@@ -294,12 +228,7 @@ def warm_writers(overrides: Mapping[str, str]) -> None:
 
 
 def execute(cfg: Settings, db: Database, req: CrawlRequest, env: Mapping[str, str]) -> CrawlOutcome:
-    try:
-        check_proxies(
-            env, req.overrides.get("TAKEDOWN_EGRESS_PROXY_ENFORCED", "").lower() in ("1", "true")
-        )
-    except ProxyRefused as exc:
-        raise UsageError(str(exc)) from exc
+    refuse_proxies(env, req.overrides)
     warm_writers(req.overrides)
     try:
         run_id, policy, seeds = start_run(db, req)
@@ -309,42 +238,4 @@ def execute(cfg: Settings, db: Database, req: CrawlRequest, env: Mapping[str, st
     finally:
         writer_process.discard_warm()
     reconcile_media_refs(db, run_id, cfg.categories)
-    outcome = CrawlOutcome(
-        run_id,
-        reason,
-        counts(db, run_id),
-        plain_stats(stats),
-        count_matches(db, run_id),
-        (utcnow() - started).total_seconds(),
-    )
-    finish_run(db, outcome)
-    return outcome
-
-
-def failure_of(outcome: CrawlOutcome) -> str | None:
-    """Why the run counts as failed (C-13: zero pages is a failure), or None."""
-    if outcome.finish_reason == "startup-self-test-failed":
-        return f"startup self-test failed: {outcome.stats.get('startup/self-test')}"
-    if outcome.finish_reason not in ("finished", "closespider_timeout", "shutdown"):
-        return f"crawl stopped: {outcome.finish_reason}"
-    fetched = outcome.counts.get("page/done", 0) + outcome.counts.get("page/failed", 0)
-    if fetched == 0:
-        skipped = {k: v for k, v in outcome.stats.items() if k.startswith("policy/blocked/")}
-        return f"no page was fetched (refusals: {skipped or 'none'})"
-    return None
-
-
-def finish_run(db: Database, outcome: CrawlOutcome) -> None:
-    c = outcome.counts
-    problem = failure_of(outcome)
-    with db.session() as session:
-        run = session.get(CrawlRun, outcome.run_id)
-        assert run is not None
-        run.status = "failed" if problem else "finished"
-        run.finished_at = utcnow()
-        run.finish_reason = problem or outcome.finish_reason
-        run.pages = c.get("page/done", 0)
-        run.media = c.get("media/done", 0) + int(outcome.stats.get("media/data-uri", 0))
-        run.matches = outcome.matches
-        run.errors = int(outcome.stats.get("takedown/errors", 0))
-        run.stats = outcome.stats
+    return close_run(db, run_id, reason, stats, started)

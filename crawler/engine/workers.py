@@ -39,31 +39,35 @@ from crawler.config import Settings, load_settings
 from crawler.db.models import CrawlRun
 from crawler.db.session import Database
 from crawler.db.types import utcnow
-from crawler.engine.addon import WORKER_COMPONENTS, ProxyRefused, check_proxies
-from crawler.engine.frontier import Entry, counts, done_pages, fingerprint, fingerprints, requeue
-from crawler.engine.middlewares.shared_budget import SharedBudget
-from crawler.engine.runner import (
+from crawler.engine.addon import WORKER_COMPONENTS
+from crawler.engine.frontier import Entry, done_pages, fingerprint, fingerprints, requeue
+from crawler.engine.lifecycle import (
+    OK_REASONS,
     CrawlOutcome,
-    CrawlRequest,
-    count_matches,
     finish_run,
     load_run,
+    outcome_of,
     plain_stats,
+    refuse_proxies,
+    run_policy,
+    run_seeds,
+)
+from crawler.engine.middlewares.shared_budget import SharedBudget
+from crawler.engine.runner import (
+    CrawlRequest,
     reconcile_media_refs,
     run_scrapy,
-    run_seeds,
     scrapy_settings,
     start_run,
 )
 from crawler.errors import DependencyError, TakedownError, UsageError
 from crawler.net.urls import Budget
-from crawler.policy import CrawlPolicy, PolicyError, parse_policy
+from crawler.policy import CrawlPolicy
 from crawler.scaleout.redis_frontier import JobStore, Wire, connect, job_base, redacted
 
 logger = logging.getLogger(__name__)
 
 SCHEDULER = "crawler.scaleout.redis_scheduler.RedisScheduler"
-OK_REASONS = ("finished", "closespider_timeout", "shutdown")
 DEPENDENCY_REASONS = {"redis-unavailable": "Redis", "frontier-write-failed": "the database"}
 MEDIA_PRIORITY = 10  # spiders.site.MEDIA_PRIORITY: media ahead of pages
 
@@ -147,6 +151,8 @@ def run_job(
 def _open_job(
     db: Database, client: Any, req: CrawlRequest, join: str | None, env: Mapping[str, str]
 ) -> tuple[int, str, bool]:
+    # Joining starts workers on this machine, with this environment: the same check (C-08).
+    refuse_proxies(env, req.overrides)
     if join is not None:
         try:
             run = load_run(db, join)
@@ -156,10 +162,6 @@ def _open_job(
         if not JobStore(client, base, "coordinator").exists():
             raise UsageError(f"--join {join}: run {run.id} has no job in Redis (finished?)")
         return run.id, base, False
-    try:
-        check_proxies(env, req.overrides.get("TAKEDOWN_EGRESS_PROXY_ENFORCED", "") in ("1", "true"))
-    except ProxyRefused as exc:
-        raise UsageError(str(exc)) from exc
     run_id, policy, seeds = start_run(db, req)
     base = job_key(load_run(db, str(run_id)))
     store = JobStore(client, base, "coordinator")
@@ -257,14 +259,7 @@ def _outcome(
     try:
         # This coordinator's workers have stopped: links their races missed are made now.
         reconcile_media_refs(db, run_id, categories)
-        return CrawlOutcome(
-            run_id,
-            job_reason(results),
-            counts(db, run_id),
-            stats,
-            count_matches(db, run_id),
-            (utcnow() - started).total_seconds(),
-        )
+        return outcome_of(db, run_id, job_reason(results), stats, started)
     except SQLAlchemyError as exc:
         raise DependencyError(f"the database is unreachable: {exc}"[:500]) from exc
 
@@ -315,11 +310,9 @@ def run_worker(
     db = Database(cfg.db_url)
     try:
         run = load_run(db, str(run_id))
-        policy = parse_policy(run.policy_text, source=f"crawl run {run.id}")
+        policy = run_policy(run)
         seeds = run_seeds(db, run.id)
         spent = done_pages(db, run.id) if resumed else []
-    except PolicyError as exc:
-        raise UsageError(str(exc)) from exc
     finally:
         db.dispose()
     req = CrawlRequest(seeds, policy, overrides=dict(overrides), progress="log")

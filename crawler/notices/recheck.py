@@ -34,16 +34,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from scrapy import signals
-from scrapy.crawler import CrawlerProcess
-from scrapy.settings import Settings as ScrapySettings
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from crawler import logs
 from crawler.config import Settings
 from crawler.db.models import (
-    CrawlRun,
     FrontierEntry,
     HashEntry,
     HashList,
@@ -54,17 +49,9 @@ from crawler.db.models import (
 )
 from crawler.db.session import Database
 from crawler.db.types import utcnow
-from crawler.engine.addon import ProxyRefused, check_proxies
-from crawler.engine.frontier import Entry, counts, fingerprint, record
-from crawler.engine.runner import (
-    CrawlOutcome,
-    CrawlRequest,
-    count_matches,
-    failure_of,
-    finish_run,
-    plain_stats,
-    scrapy_settings,
-)
+from crawler.engine.frontier import fingerprint
+from crawler.engine.lifecycle import close_run, failure_of, open_run, refuse_proxies
+from crawler.engine.runner import CrawlRequest, run_scrapy, scrapy_settings
 from crawler.engine.seeds import check_seed
 from crawler.engine.storage import page_key
 from crawler.errors import UsageError
@@ -196,26 +183,6 @@ class Collector:
                 self.data_media.setdefault(page_key(item.page_url), []).append(item.media_url)
 
 
-def run_scrapy(settings: ScrapySettings, collector: Collector) -> tuple[str, dict[str, Any]]:
-    logs.apply_level(settings.get("LOG_LEVEL") or "INFO")  # before Scrapy's start-up lines
-    process = CrawlerProcess(settings)
-    crawler = process.create_crawler("site")
-    crawler.signals.connect(collector.item_scraped, signal=signals.item_scraped)
-    process.crawl(crawler)
-    process.start()
-    stats = crawler.stats.get_stats() if crawler.stats else {}
-    return str(stats.get("finish_reason") or "unknown"), stats
-
-
-def start_run(db: Database, policy: CrawlPolicy, seeds: list[str]) -> int:
-    with db.session() as session:
-        run = CrawlRun(name="recheck", kind="recheck", policy_text=policy.to_toml())
-        session.add(run)
-        session.flush()
-        record(session, run.id, [Entry(url) for url in seeds])
-        return run.id
-
-
 # --- the verdicts --------------------------------------------------------------------------
 
 
@@ -335,28 +302,14 @@ def record_verdicts(db: Database, result: RecheckResult) -> None:
 def crawl(
     cfg: Settings, db: Database, policy: CrawlPolicy, seeds: list[str], req: CrawlRequest
 ) -> tuple[int, Collector, str | None]:
-    run_id = start_run(db, policy, seeds)
+    # A recheck run records no software version (as it always has; crawl runs do).
+    run_id = open_run(db, policy, seeds, kind="recheck", name="recheck")
     collector = Collector()
     started = utcnow()
-    reason, stats = run_scrapy(scrapy_settings(cfg, req, run_id, policy, seeds, []), collector)
-    outcome = CrawlOutcome(
-        run_id,
-        reason,
-        counts(db, run_id),
-        plain_stats(stats),
-        count_matches(db, run_id),
-        (utcnow() - started).total_seconds(),
-    )
-    finish_run(db, outcome)
+    settings = scrapy_settings(cfg, req, run_id, policy, seeds, [])
+    reason, stats = run_scrapy(settings, collector.item_scraped)
+    outcome = close_run(db, run_id, reason, stats, started)
     return run_id, collector, failure_of(outcome)
-
-
-def refuse_proxies(env: Mapping[str, str], overrides: Mapping[str, str]) -> None:
-    enforced = overrides.get("TAKEDOWN_EGRESS_PROXY_ENFORCED", "").lower() in ("1", "true")
-    try:
-        check_proxies(env, enforced)
-    except ProxyRefused as exc:
-        raise UsageError(str(exc)) from exc
 
 
 def recheck(

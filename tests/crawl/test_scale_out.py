@@ -9,7 +9,6 @@ import pickle
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from crawler.scaleout.redis_frontier import Wire, decode, encode
-from tests.support.scalekit import RedisServer, TreeSite, clean_env, crawl_command, redis_server
+from tests.support.scalekit import RedisServer, TreeSite, clean_env, crawl_command
 
 PER_HOST = 2
 CONCURRENCY = 8
@@ -74,14 +73,6 @@ def test_wire_round_trip() -> None:
 
 
 # --- worker processes ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    with redis_server(folder) as server:
-        yield server.url
 
 
 def frontier(db_url: str, run_id: int) -> dict[str, set[str]]:
