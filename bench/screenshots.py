@@ -16,9 +16,8 @@ import sys
 import tempfile
 import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,6 +38,7 @@ PAGES = (
 
 
 def _media_server() -> tuple[ThreadingHTTPServer, str]:
+    from tests.support.http_server import serve_routes
     from tests.support.media import blocks_png
     from tests.support.video import make_video
 
@@ -50,22 +50,11 @@ def _media_server() -> tuple[ThreadingHTTPServer, str]:
         "/clip.mp4": make_video(8, fps=4, size=(320, 240), seed=5),
     }
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            body = bodies.get(self.path, b"")
-            self.send_response(200 if body else 404)
-            kind = "video/mp4" if self.path.endswith(".mp4") else "image/png"
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.2:{server.server_address[1]}"
+    routes = {
+        path: (200, "video/mp4" if path.endswith(".mp4") else "image/png", body)
+        for path, body in bodies.items()
+    }
+    return serve_routes(routes, "127.0.0.2")
 
 
 def main() -> int:

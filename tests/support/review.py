@@ -28,6 +28,7 @@ from crawler.db.models import (
 )
 from crawler.db.session import Database
 from review.app import create_app
+from tests.support.http_server import serve_routes, stop
 
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-0123456789abcdef"
@@ -216,31 +217,11 @@ class MediaServer:
 
 @pytest.fixture
 def media_server() -> Iterator[MediaServer]:
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     routes: dict[str, tuple[int, str, bytes]] = {}
     hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            hits.append(self.path)
-            status, ctype, body = routes.get(self.path, (404, "text/plain", b"gone"))
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield MediaServer(f"http://127.0.0.2:{server.server_address[1]}", routes, hits)
-    server.shutdown()
-    server.server_close()
+    server, base = serve_routes(routes, "127.0.0.2", hits)
+    yield MediaServer(base, routes, hits)
+    stop(server)
 
 
 def loopback_preview_config() -> Any:
