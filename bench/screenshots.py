@@ -71,12 +71,11 @@ def main() -> int:
     from werkzeug.serving import make_server
 
     import crawler.accounts.passwords as pw
-    from crawler.accounts.users import add_user
     from crawler.db.migrate import upgrade
     from crawler.db.session import Database
     from review.app import create_app
     from tests.support.console_data import seed_console
-    from tests.support.review import PASSWORD, loopback_preview_config
+    from tests.support.review import PASSWORD, add_review_users, loopback_preview_config
 
     pw._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # type: ignore[attr-defined]
     now = datetime.now(UTC).replace(microsecond=0)
@@ -84,16 +83,7 @@ def main() -> int:
         url = f"sqlite:///{tmp}/console.db"
         db = Database(url)
         upgrade(db)
-        users = {}
-        with db.session() as s:
-            for name, role in (
-                ("ana", "analyst"),
-                ("bob", "analyst"),
-                ("lee", "lead"),
-                ("ada", "admin"),
-                ("lou", "lead"),
-            ):
-                users[name] = add_user(s, name, role, PASSWORD).id
+        users = add_review_users(db)
         media, media_base = _media_server()
         made = seed_console(db, users, now, media_base=media_base)
         db.dispose()

@@ -7,8 +7,10 @@ import hashlib
 import itertools
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +55,11 @@ def clock() -> Clock:
 
 @pytest.fixture
 def users(db: Database) -> dict[str, int]:
+    return add_review_users(db)
+
+
+def add_review_users(db: Database) -> dict[str, int]:
+    """Two analysts, two leads and an admin, all with PASSWORD; name -> user id."""
     out = {}
     with db.session() as s:
         for name, role in (
@@ -231,3 +238,44 @@ def loopback_preview_config() -> Any:
     return PreviewConfig(
         address_policy=AddressPolicy(allowed_networks=("127.0.0.2/32",)), timeout_s=5
     )
+
+
+# --- `takedown review serve` (gunicorn) in a child process ---------------------------------
+
+
+@contextmanager
+def review_serve(db_url: str, home: Path, secret: str, workers: int) -> Iterator[Any]:
+    """`takedown review serve --workers N` on a free port of 127.0.0.1, once it answers
+    GET /login with 200; yields the server process and its port; stopped on exit."""
+    import http.client
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "TAKEDOWN_DB": db_url, "TAKEDOWN_HOME": str(home)}
+    env["TAKEDOWN_SECRET_KEY"] = secret
+    cmd = [sys.executable, "-m", "crawler", "review", "serve", "--port", str(port)]
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen([*cmd, "--workers", str(workers)], env=env, cwd=root)
+    try:
+        deadline, status = time.monotonic() + 60, 0
+        while status != 200:
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/login")
+                answer = conn.getresponse()
+                answer.read()
+                status = answer.status
+                conn.close()
+            except OSError:
+                time.sleep(0.2)
+        yield server, port
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
