@@ -25,17 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from crawler.db.migrate import upgrade  # noqa: E402
-from crawler.db.session import Database  # noqa: E402
-from tests.support.scalekit import TreeSite, clean_env, crawl_command, redis_server  # noqa: E402
-
-
-def fresh_db(folder: Path) -> str:
-    url = f"sqlite:///{folder / 'takedown.db'}"
-    db = Database(url)
-    upgrade(db)
-    db.dispose()
-    return url
+from tests.support.scalekit import TreeSite, crawl_command, redis_server  # noqa: E402
+from tests.support.sitekit import clean_env, migrated_sqlite  # noqa: E402
 
 
 def run_figures(url: str) -> tuple[int, int, float]:
@@ -58,7 +49,7 @@ def _when(value: object) -> object:
 def one_run(site: TreeSite, workers: int, concurrency: int, per_host: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         folder = Path(tmp)
-        db_url = fresh_db(folder)
+        db_url = migrated_sqlite(folder)
         policy = folder / "policy.toml"
         policy.write_text(site.policy(per_host=per_host))
         with redis_server(folder) as server:

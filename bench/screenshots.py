@@ -16,9 +16,8 @@ import sys
 import tempfile
 import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,6 +38,7 @@ PAGES = (
 
 
 def _media_server() -> tuple[ThreadingHTTPServer, str]:
+    from tests.support.http_server import serve_routes
     from tests.support.media import blocks_png
     from tests.support.video import make_video
 
@@ -50,22 +50,11 @@ def _media_server() -> tuple[ThreadingHTTPServer, str]:
         "/clip.mp4": make_video(8, fps=4, size=(320, 240), seed=5),
     }
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            body = bodies.get(self.path, b"")
-            self.send_response(200 if body else 404)
-            kind = "video/mp4" if self.path.endswith(".mp4") else "image/png"
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.2:{server.server_address[1]}"
+    routes = {
+        path: (200, "video/mp4" if path.endswith(".mp4") else "image/png", body)
+        for path, body in bodies.items()
+    }
+    return serve_routes(routes, "127.0.0.2")
 
 
 def main() -> int:
@@ -82,12 +71,11 @@ def main() -> int:
     from werkzeug.serving import make_server
 
     import crawler.accounts.passwords as pw
-    from crawler.accounts.users import add_user
     from crawler.db.migrate import upgrade
     from crawler.db.session import Database
     from review.app import create_app
     from tests.support.console_data import seed_console
-    from tests.support.review import PASSWORD, loopback_preview_config
+    from tests.support.review import PASSWORD, add_review_users, loopback_preview_config
 
     pw._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # type: ignore[attr-defined]
     now = datetime.now(UTC).replace(microsecond=0)
@@ -95,16 +83,7 @@ def main() -> int:
         url = f"sqlite:///{tmp}/console.db"
         db = Database(url)
         upgrade(db)
-        users = {}
-        with db.session() as s:
-            for name, role in (
-                ("ana", "analyst"),
-                ("bob", "analyst"),
-                ("lee", "lead"),
-                ("ada", "admin"),
-                ("lou", "lead"),
-            ):
-                users[name] = add_user(s, name, role, PASSWORD).id
+        users = add_review_users(db)
         media, media_base = _media_server()
         made = seed_console(db, users, now, media_base=media_base)
         db.dispose()

@@ -46,24 +46,16 @@ from crawler.media.pdq import hamming
 from crawler.media.video import Frame, hash_video, match_percent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' video generator
-from tests.support.video import make_video  # noqa: E402
+from tests.support.video import VPDQ_REFERENCE, make_video, reference_frames  # noqa: E402
 
 try:  # Meta's reference implementation (bench extra); optional
     import vpdq as meta_vpdq
 except ImportError:  # pragma: no cover - depends on the machine
     meta_vpdq = None
 
-REFERENCE = Path("/work/shared/vpdq-reference")
+REFERENCE = VPDQ_REFERENCE
 ORIGINAL = "chair-orig-22-sd-bar"
 NAMES = (ORIGINAL, "chair-22-sd-grey-bar", "chair-20-sd-bar", "pattern-sd-grey-bar")
-
-
-def _reference(name: str) -> list[Frame]:
-    frames = []
-    for line in (REFERENCE / f"{name}.txt").read_text().split():
-        _n, quality, pdq, ts = line.split(",")
-        frames.append(Frame(pdq, int(quality), float(ts)))
-    return frames
 
 
 def _decode_only(data: bytes) -> int:
@@ -168,11 +160,11 @@ def main() -> None:
         return
     print("\nBits off Meta's stored reference hashes at the same timestamp (per sampled frame)")
     for name in NAMES:
-        _bits_off(name, ours[name], _reference(name))
-    listed = _reference(ORIGINAL)
+        _bits_off(name, ours[name], reference_frames(name))
+    listed = reference_frames(ORIGINAL)
     print(f"\nMatch percentage against Meta's hashes of {ORIGINAL} (threshold 31)")
     for name in NAMES:
-        ref_side = match_percent(_reference(name), listed, 31)
+        ref_side = match_percent(reference_frames(name), listed, 31)
         here = (
             f"   Meta's vpdq here {match_percent(meta[name], listed, 31):5.1f}%"
             if meta[name]

@@ -137,3 +137,14 @@ def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A `redis-server` of this test's own on a free loopback port (scale-out tests)."""
+    from tests.support.scalekit import redis_server
+
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    with redis_server(folder) as server:
+        yield server.url

@@ -14,13 +14,11 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from crawler.config import Settings, load_settings
 from crawler.db.session import Database
@@ -29,7 +27,7 @@ from crawler.demo.site import ABUSE_CONTACT
 from crawler.net.addresses import AddressPolicy
 from review.app import create_app
 from review.config import PreviewConfig
-from tests.support.browser import CHROMIUM_ARGS
+from tests.support.browser import chromium_tab, serve_app, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 playwright = pytest.importorskip("playwright.sync_api")
@@ -57,33 +55,18 @@ def demo(cfg: Settings) -> Iterator[run.Demo]:
 @pytest.fixture
 def app_url(cfg: Settings, demo: run.Demo) -> Iterator[str]:
     preview = PreviewConfig(address_policy=AddressPolicy(False, (f"{SITE_HOST}/32",)))
-    app = create_app(cfg, {"preview": preview})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    app.extensions["review_db"].dispose()
+    with serve_app(create_app(cfg, {"preview": preview})) as base:
+        yield base
 
 
 @pytest.fixture
 def tab() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_context().new_page()
-        dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.set_default_timeout(15_000)
+    with chromium_tab() as page:
         yield page
-        browser.close()
-        assert dialogs == [], f"a dialog opened: {dialogs}"
 
 
 def confirm_next_item(tab: Any, base: str, password: str) -> int:
-    tab.goto(base + "/login")
-    tab.get_by_label("Username").fill(run.ANALYST)
-    tab.get_by_label("Password").fill(password)
-    tab.get_by_role("button", name="Sign in").click()
-    tab.wait_for_url(base + "/queue")
+    sign_in(tab, base, run.ANALYST, password)
     tab.get_by_role("button", name="Next item").click()
     tab.wait_for_url(re.compile(r".*/items/\d+$"))
     item_id = int(tab.url.rsplit("/", 1)[-1])

@@ -12,16 +12,9 @@ import pytest
 
 from crawler.media.archive import ArchiveLimits, scan_archive
 from crawler.media.hashing import hash_media
+from tests.support.archives import make_zip
 from tests.support.media import jpeg
 from tests.support.video import make_video
-
-
-def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", method) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def _tar(members: dict[str, bytes], mode: str = "w") -> bytes:
@@ -43,7 +36,7 @@ A, B = jpeg(160, 120, 1), jpeg(160, 120, 2)
 
 @pytest.mark.parametrize(
     ("build", "fmt"),
-    [(_zip, "zip"), (_tar, "tar"), (lambda m: _tar(m, "w:gz"), "tar.gz")],
+    [(make_zip, "zip"), (_tar, "tar"), (lambda m: _tar(m, "w:gz"), "tar.gz")],
     ids=["zip", "tar", "tar.gz"],
 )
 def test_each_image_and_video_inside_is_hashed_as_its_own_media(build, fmt: str) -> None:
@@ -57,8 +50,8 @@ def test_each_image_and_video_inside_is_hashed_as_its_own_media(build, fmt: str)
 
 
 def test_nested_archives_are_opened_to_depth_two() -> None:
-    inner = _zip({"b.jpg": B})
-    scan = _scan(_zip({"a.jpg": A, "inner.zip": inner}))
+    inner = make_zip({"b.jpg": B})
+    scan = _scan(make_zip({"a.jpg": A, "inner.zip": inner}))
     assert [(m.path, m.depth, m.status) for m in scan.members] == [
         ("a.jpg", 1, "hashed"),
         ("inner.zip/b.jpg", 2, "hashed"),
@@ -66,9 +59,9 @@ def test_nested_archives_are_opened_to_depth_two() -> None:
 
 
 def test_z01_an_archive_nested_ten_deep_is_opened_two_levels_only() -> None:
-    data = _zip({"deep.jpg": A})
+    data = make_zip({"deep.jpg": A})
     for n in range(10):
-        data = _zip({f"level{n}.zip": data})
+        data = make_zip({f"level{n}.zip": data})
     scan = _scan(data)
     assert scan.status == "hashed"
     (member,) = scan.members
@@ -77,7 +70,7 @@ def test_z01_an_archive_nested_ten_deep_is_opened_two_levels_only() -> None:
 
 
 def test_z01_zip_bomb_stops_at_the_ratio_cap_while_streaming() -> None:
-    bomb = _zip({"zeros.jpg": b"\xff\xd8\xff" + bytes(20_000_000)})
+    bomb = make_zip({"zeros.jpg": b"\xff\xd8\xff" + bytes(20_000_000)})
     assert len(bomb) < 100_000
     scan = _scan(bomb)
     assert scan.status == "skipped" and "archive_max_ratio" in (scan.error or "")
@@ -85,7 +78,7 @@ def test_z01_zip_bomb_stops_at_the_ratio_cap_while_streaming() -> None:
 
 
 def test_z01_total_unpacked_cap_is_named() -> None:
-    stored = _zip({f"{n}.jpg": A for n in range(5)}, zipfile.ZIP_STORED)
+    stored = make_zip({f"{n}.jpg": A for n in range(5)}, zipfile.ZIP_STORED)
     scan = _scan(stored, max_unpacked_bytes=len(A) * 2 + 10)
     assert scan.status == "skipped" and "archive_max_unpacked_bytes" in (scan.error or "")
     assert len(scan.members) == 2  # the members before the cap are kept
@@ -117,7 +110,7 @@ def test_z02_member_names_are_text_never_paths(name: str, tmp_path, monkeypatch)
 
 
 def test_z03_an_encrypted_member_is_skipped_and_the_others_hashed() -> None:
-    data = bytearray(_zip({"secret.jpg": A, "open.jpg": B}, zipfile.ZIP_STORED))
+    data = bytearray(make_zip({"secret.jpg": A, "open.jpg": B}, zipfile.ZIP_STORED))
     # Set the "encrypted" flag bit of the first member (local and central headers).
     for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
         at = data.find(signature)
@@ -151,7 +144,7 @@ def test_z03_links_and_devices_are_recorded_never_followed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("build", "cut"), [(_zip, 0.5), (lambda m: _tar(m, "w:gz"), 0.7)], ids=["zip", "tar.gz"]
+    ("build", "cut"), [(make_zip, 0.5), (lambda m: _tar(m, "w:gz"), 0.7)], ids=["zip", "tar.gz"]
 )
 def test_z03_a_truncated_archive_is_an_error_not_a_crash(build, cut: float) -> None:
     data = build({"a.jpg": A, "b.jpg": B, "c.jpg": jpeg(160, 120, 3)})
@@ -169,5 +162,5 @@ def test_archives_are_sniffed_from_their_bytes() -> None:
 
     assert sniff(_tar({"a.jpg": A})) == Sniffed("tar", "archive")
     assert sniff(_tar({"a.jpg": A}, "w:gz")) == Sniffed("gzip", "archive")
-    assert sniff(_zip({"a.jpg": A})) == Sniffed("zip", "archive")
-    assert hash_media(_zip({"a.jpg": A})).media_type == "archive"
+    assert sniff(make_zip({"a.jpg": A})) == Sniffed("zip", "archive")
+    assert hash_media(make_zip({"a.jpg": A})).media_type == "archive"

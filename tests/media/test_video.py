@@ -4,7 +4,6 @@ serialisation, and hostile videos (docs/hazards.md V-01..V-04)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -20,21 +19,20 @@ from crawler.media.video import (
     serialise,
     usable_frames,
 )
-from tests.support.video import audio_only, corrupt_middle, lie_about_duration, make_video
+from tests.support.video import (
+    VPDQ_REFERENCE,
+    audio_only,
+    corrupt_middle,
+    lie_about_duration,
+    make_video,
+    reference_frames,
+)
 
-REFERENCE = Path("/work/shared/vpdq-reference")
+REFERENCE = VPDQ_REFERENCE
 ORIGINAL = "chair-orig-22-sd-bar"
 needs_reference = pytest.mark.skipif(
     not REFERENCE.is_dir(), reason="Meta's vPDQ reference files are not on this machine"
 )
-
-
-def _reference(name: str) -> list[Frame]:
-    frames = []
-    for line in (REFERENCE / f"{name}.txt").read_text().split():
-        _number, quality, pdq, timestamp = line.split(",")
-        frames.append(Frame(pdq, int(quality), float(timestamp)))
-    return frames
 
 
 def _ours(name: str) -> list[Frame]:
@@ -51,7 +49,7 @@ def _ours(name: str) -> list[Frame]:
     "name", [ORIGINAL, "chair-22-sd-grey-bar", "chair-20-sd-bar", "pattern-sd-grey-bar"]
 )
 def test_frame_hashes_are_within_a_few_bits_of_metas_at_the_same_timestamps(name: str) -> None:
-    reference = {round(f.timestamp, 3): f.pdq for f in _reference(name)}
+    reference = {round(f.timestamp, 3): f.pdq for f in reference_frames(name)}
     ours = _ours(name)
     assert len(ours) >= 6  # one a second
     assert [f.timestamp for f in ours[:3]] == [0.0, 1.0, 2.0]
@@ -67,7 +65,7 @@ def test_frame_hashes_are_within_a_few_bits_of_metas_at_the_same_timestamps(name
     [("chair-22-sd-grey-bar", True), ("chair-20-sd-bar", True), ("pattern-sd-grey-bar", False)],
 )
 def test_copies_match_the_original_and_the_pattern_does_not(name: str, matches: bool) -> None:
-    listed = _reference(ORIGINAL)  # Meta's own hashes of the original, every frame
+    listed = reference_frames(ORIGINAL)  # Meta's own hashes of the original, every frame
     percent = match_percent(_ours(name), listed, threshold=31)
     assert (percent >= 80) is matches, percent
     if not matches:

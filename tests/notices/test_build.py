@@ -14,6 +14,7 @@ from crawler.db.session import Database
 from crawler.notices.build import build_notices, next_serial
 from tests.support import notice_seed as seed
 from tests.support.notice_seed import T0
+from tests.support.threads import run_in_threads
 
 CFG = seed.settings()
 
@@ -150,24 +151,16 @@ def test_serials_never_repeat_under_concurrent_builders(db: Database) -> None:
             for i in range(4)
         ]
         host_ids = [h.id for h in hosts]
-    errors: list[BaseException] = []
     barrier = threading.Barrier(4)
 
     def builder(k: int) -> None:
-        try:
-            barrier.wait()
-            for _ in range(8):
-                with db.session() as s:
-                    seed.item(s, s.get(type(hosts[0]), host_ids[k]))
-                    build_notices(s, CFG, T0)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        barrier.wait()
+        for _ in range(8):
+            with db.session() as s:
+                seed.item(s, s.get(type(hosts[0]), host_ids[k]))
+                build_notices(s, CFG, T0)
 
-    threads = [threading.Thread(target=builder, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(builder, 4)
     assert errors == []
     rows = _notices(db)
     serials = [r[0] for r in rows]

@@ -8,13 +8,9 @@ no login attempt audited); one within the limit still works.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +21,7 @@ from sqlalchemy import func, select
 
 from crawler.db.models import AuditEvent, Decision, ReviewItem
 from crawler.db.session import Database
-from tests.support.review import PASSWORD, SECRET, make_app, seed_item
+from tests.support.review import PASSWORD, SECRET, make_app, review_serve, seed_item
 
 LIMIT = 64 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -157,24 +153,5 @@ def test_chunked_bodies_over_the_limit_are_refused_by_gunicorn(
     db: Database, users: dict[str, int], tmp_path: Path
 ) -> None:
     """`takedown review serve` (gunicorn, which passes a chunked body on without a length)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "TAKEDOWN_DB": db.url, "TAKEDOWN_HOME": str(tmp_path)}
-    env["TAKEDOWN_SECRET_KEY"] = SECRET
-    cmd = [sys.executable, "-m", "crawler", "review", "serve", "--port", str(port)]
-    root = Path(__file__).resolve().parents[2]
-    server = subprocess.Popen([*cmd, "--workers", "1"], env=env, cwd=root)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-            try:
-                if _request(port, "GET", "/login")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
+    with review_serve(db.url, tmp_path, SECRET, workers=1) as (_, port):
         _check_limit(port, db)
-    finally:
-        server.terminate()
-        server.wait(timeout=60)

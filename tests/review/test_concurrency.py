@@ -16,6 +16,7 @@ from review.config import ReviewConfig
 from review.decisions import DecisionRequest, decide
 from review.queue import QueueFilters, claim_next, claim_next_naive
 from tests.support.review import seed_item
+from tests.support.threads import run_in_threads
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=15)
@@ -37,11 +38,7 @@ def _run(workers: int, work: Callable[[int], list[int]]) -> list[int]:
         with lock:
             results.extend(got)
 
-    threads = [threading.Thread(target=body, args=(w,)) for w in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_in_threads(body, workers) == []
     return results
 
 

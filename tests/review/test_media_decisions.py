@@ -26,22 +26,15 @@ from tests.support.matching import (
     crawl_step,
     encode,
     hashes_of,
+    review_items,
     synthetic,
 )
 from tests.support.review import login
 
 
 def _statuses(db: Database) -> dict[str, tuple[str, str | None, str]]:
-    with db.read_session() as s:
-        rows = s.execute(
-            select(
-                Page.canonical_url,
-                ReviewItem.status,
-                ReviewItem.decided_via,
-                ReviewItem.review_kind,
-            ).join(ReviewItem, ReviewItem.page_id == Page.id)
-        )
-        return {u: (st, via, kind) for u, st, via, kind in rows}
+    cols = (ReviewItem.status, ReviewItem.decided_via, ReviewItem.review_kind)
+    return review_items(db, *cols)
 
 
 def _pages_of(n: int) -> list[str]:

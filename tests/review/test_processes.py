@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from crawler.db.audit import verify_chain
 from crawler.db.models import AuditEvent, LoginFailure, ReviewItem
 from crawler.db.session import Database
-from tests.support.review import PASSWORD, login, make_app, seed_item
+from tests.support.review import PASSWORD, login, make_app, review_serve, seed_item
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 VERSION = re.compile(r'name="version" value="(\d+)"')
@@ -131,34 +131,13 @@ def test_serve_runs_two_workers_that_sign_in_and_serve(
 ) -> None:
     """`takedown review serve --workers 2`: a master and two workers answer on the port."""
     import http.client
-    import os
-    import socket
-    import subprocess
-    import sys
     import time
     from pathlib import Path
     from urllib.parse import urlencode
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "TAKEDOWN_DB": db.url, "TAKEDOWN_HOME": str(tmp_path)}
-    env["TAKEDOWN_SECRET_KEY"] = "serve-test-secret-key-0123"
-    cmd = [sys.executable, "-m", "crawler", "review", "serve", "--port", str(port)]
-    root = Path(__file__).resolve().parents[2]
-    server = subprocess.Popen([*cmd, "--workers", "2"], env=env, cwd=root)
-    try:
-        deadline, status = time.monotonic() + 60, 0
-        while status != 200:
-            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request("GET", "/login")
-                answer = conn.getresponse()
-                answer.read()
-                status = answer.status
-            except OSError:
-                time.sleep(0.2)
+    secret = "serve-test-secret-key-0123"
+    with review_serve(db.url, tmp_path, secret, workers=2) as (server, port):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         body = urlencode({"username": "ana", "password": PASSWORD})
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         conn.request("POST", "/login", body, headers)
@@ -172,6 +151,3 @@ def test_serve_runs_two_workers_that_sign_in_and_serve(
         while len(children.read_text().split()) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(children.read_text().split()) == 2
-    finally:
-        server.terminate()
-        server.wait(timeout=60)

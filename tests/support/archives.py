@@ -1,4 +1,5 @@
-"""Archives made in memory and stored through the store pipeline (no reactor, no network)."""
+"""Archives made in memory; media bodies (archives, videos) stored through the store pipeline
+under one page (no reactor, no network)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def make_zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> b
     return buffer.getvalue()
 
 
-def store_bodies(db: Database, bodies: dict[str, bytes]) -> None:
+def store_bodies(db: Database, bodies: dict[str, bytes], page: str = PAGE) -> None:
+    """Store `page` and each body as a media item on it, at http://127.0.0.3/<name>."""
     from scrapy.statscollectors import MemoryStatsCollector
     from scrapy.utils.test import get_crawler
 
@@ -29,9 +31,9 @@ def store_bodies(db: Database, bodies: dict[str, bytes]) -> None:
     )
     pipeline.open()
     try:
-        pipeline.store(PageItem(url=PAGE, final_url=PAGE, status=200, depth=0, ip="127.0.0.2"))
+        pipeline.store(PageItem(url=page, final_url=page, status=200, depth=0, ip="127.0.0.2"))
         for name, body in bodies.items():
             url = f"http://127.0.0.3/{name}"
-            pipeline.store(MediaItem(PAGE, url, status=200, ip="127.0.0.3", body=body))
+            pipeline.store(MediaItem(page, url, status=200, ip="127.0.0.3", body=body))
     finally:
         pipeline.close()

@@ -1,50 +1,45 @@
 """The browser fixture: the review app served on 127.0.0.1 and a Chromium tab on it.
 
-Debian's /usr/bin/chromium driven by Playwright. Any JavaScript dialog fails the test:
-hostile titles, alt texts and URLs must never execute. tests/review/conftest.py re-exports
-`served` and `page`; tests sign in with `sign_in`.
+Debian's /usr/bin/chromium driven by Playwright, with the crawler's own Chromium flags
+(`crawler.engine.render`). Any JavaScript dialog fails the test: hostile titles, alt texts
+and URLs must never execute. tests/review/conftest.py re-exports `served` and `page`;
+tests sign in with `sign_in`. `serve_app` and `chromium_tab` serve the demo's walkthrough too.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
+from crawler.engine.render import CHROMIUM, CHROMIUM_ARGS
 from tests.support.review import PASSWORD, Clock, loopback_preview_config, make_app
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
-
-@pytest.fixture
-def served(db_url: str, users: dict[str, int], clock: Clock) -> Iterator[str]:
-    app = make_app(db_url, preview=loopback_preview_config())
+@contextmanager
+def serve_app(app: Flask) -> Iterator[str]:
+    """The app on a free port of 127.0.0.1, in a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    app.extensions["review_db"].dispose()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        app.extensions["review_db"].dispose()
 
 
-@pytest.fixture
-def page(served: str) -> Iterator[Any]:
+@contextmanager
+def chromium_tab() -> Iterator[Any]:
+    """A tab in a fresh Chromium; fails if any JavaScript dialog opened in it."""
     playwright = pytest.importorskip("playwright.sync_api")
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        tab = context.new_page()
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+        tab = browser.new_context().new_page()
         dialogs: list[str] = []
         tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         tab.set_default_timeout(15_000)
@@ -53,9 +48,21 @@ def page(served: str) -> Iterator[Any]:
         assert dialogs == [], f"a dialog opened: {dialogs}"
 
 
-def sign_in(page: Any, base: str, username: str) -> None:
+@pytest.fixture
+def served(db_url: str, users: dict[str, int], clock: Clock) -> Iterator[str]:
+    with serve_app(make_app(db_url, preview=loopback_preview_config())) as base:
+        yield base
+
+
+@pytest.fixture
+def page(served: str) -> Iterator[Any]:
+    with chromium_tab() as tab:
+        yield tab
+
+
+def sign_in(page: Any, base: str, username: str, password: str = PASSWORD) -> None:
     page.goto(base + "/login")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(base + "/queue")

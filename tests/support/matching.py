@@ -9,11 +9,12 @@ import hashlib
 import io
 from collections.abc import Callable
 from itertools import count
+from typing import Any
 
 from PIL import Image
 from sqlalchemy import select
 
-from crawler.db.models import Media, Observation, Page
+from crawler.db.models import HashEntry, HashList, Media, Observation, Page, ReviewItem
 from crawler.db.session import Database
 from crawler.matching.matcher import Matcher, MediaHashes
 from crawler.media.hashing import hash_media
@@ -70,6 +71,17 @@ def add_list(
         import_rows(session, name, parsed, kind=kind, pdq_threshold=threshold)
 
 
+def known_sha256(session: Any, name: str, *bodies: bytes) -> HashList:
+    """A `known` hash list holding the SHA-256 of each body (category A), in `session`."""
+    listed = HashList(name=name, kind="known")
+    session.add(listed)
+    session.flush()
+    for body in bodies:
+        digest = hashlib.sha256(body).hexdigest()
+        session.add(HashEntry(list_id=listed.id, hash_type="sha256", category="A", hash=digest))
+    return listed
+
+
 def add_media(db: Database, hashes: MediaHashes, page_urls: list[str]) -> int:
     """A stored media item observed on each of `page_urls`; returns its id."""
     with db.session() as session:
@@ -111,3 +123,12 @@ def crawl_step(db: Database, matcher: Matcher, media_id: int, url: str) -> None:
     with db.session() as session:
         matcher.refresh_if_changed(session)
         matcher.after_media_stored(session, media_id, page_id(db, url))
+
+
+def review_items(db: Database, *columns: Any) -> dict[str, tuple[Any, ...]]:
+    """page URL -> the given ReviewItem columns, for every page that has a review item."""
+    with db.read_session() as session:
+        rows = session.execute(
+            select(Page.canonical_url, *columns).join(ReviewItem, ReviewItem.page_id == Page.id)
+        )
+        return {url: tuple(rest) for url, *rest in rows}

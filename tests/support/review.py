@@ -7,8 +7,10 @@ import hashlib
 import itertools
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,7 @@ from crawler.db.models import (
 )
 from crawler.db.session import Database
 from review.app import create_app
+from tests.support.http_server import serve_routes, stop
 
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-0123456789abcdef"
@@ -52,6 +55,11 @@ def clock() -> Clock:
 
 @pytest.fixture
 def users(db: Database) -> dict[str, int]:
+    return add_review_users(db)
+
+
+def add_review_users(db: Database) -> dict[str, int]:
+    """Two analysts, two leads and an admin, all with PASSWORD; name -> user id."""
     out = {}
     with db.session() as s:
         for name, role in (
@@ -216,31 +224,11 @@ class MediaServer:
 
 @pytest.fixture
 def media_server() -> Iterator[MediaServer]:
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     routes: dict[str, tuple[int, str, bytes]] = {}
     hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            hits.append(self.path)
-            status, ctype, body = routes.get(self.path, (404, "text/plain", b"gone"))
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield MediaServer(f"http://127.0.0.2:{server.server_address[1]}", routes, hits)
-    server.shutdown()
-    server.server_close()
+    server, base = serve_routes(routes, "127.0.0.2", hits)
+    yield MediaServer(base, routes, hits)
+    stop(server)
 
 
 def loopback_preview_config() -> Any:
@@ -250,3 +238,44 @@ def loopback_preview_config() -> Any:
     return PreviewConfig(
         address_policy=AddressPolicy(allowed_networks=("127.0.0.2/32",)), timeout_s=5
     )
+
+
+# --- `takedown review serve` (gunicorn) in a child process ---------------------------------
+
+
+@contextmanager
+def review_serve(db_url: str, home: Path, secret: str, workers: int) -> Iterator[Any]:
+    """`takedown review serve --workers N` on a free port of 127.0.0.1, once it answers
+    GET /login with 200; yields the server process and its port; stopped on exit."""
+    import http.client
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "TAKEDOWN_DB": db_url, "TAKEDOWN_HOME": str(home)}
+    env["TAKEDOWN_SECRET_KEY"] = secret
+    cmd = [sys.executable, "-m", "crawler", "review", "serve", "--port", str(port)]
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen([*cmd, "--workers", str(workers)], env=env, cwd=root)
+    try:
+        deadline, status = time.monotonic() + 60, 0
+        while status != 200:
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/login")
+                answer = conn.getresponse()
+                answer.read()
+                status = answer.status
+                conn.close()
+            except OSError:
+                time.sleep(0.2)
+        yield server, port
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

@@ -10,11 +10,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -26,7 +24,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.support.sitekit import Web, policy_text
+from tests.support.sitekit import Web, crawl_argv, policy_text
 
 HOST = "site-a.test"
 
@@ -131,15 +129,8 @@ def png(path: str) -> bytes:
 
 def crawl_command(site: TreeSite, policy: Path, *args: str, **settings: Any) -> list[str]:
     hosts = json.dumps(site.web.host_map() | {"canary.test": "127.0.0.1"})
-    command = [sys.executable, "-m", "crawler", "crawl", *args, "--policy", str(policy)]
     base = {"TAKEDOWN_TEST_HOSTS": hosts, "TAKEDOWN_RDAP_ENRICH": "false", "DNS_TIMEOUT": "3"}
-    for key, value in (base | {k: str(v) for k, v in settings.items()}).items():
-        command += ["-s", f"{key}={value}"]
-    return command
-
-
-def clean_env(extra: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")} | extra
+    return crawl_argv(policy, *args, **(base | {k: str(v) for k, v in settings.items()}))
 
 
 # --- a private Redis ----------------------------------------------------------------------

@@ -212,6 +212,66 @@ def policy_text(web: Web, **sections: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment without proxy variables (a crawl refuses them), and `extra`."""
+    return {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")} | extra
+
+
+def crawl_argv(policy_file: Path, *args: str, **settings: Any) -> list[str]:
+    """`python -m crawler crawl ARGS --policy FILE`, each setting as `-s KEY=VALUE`."""
+    command = [sys.executable, "-m", "crawler", "crawl", *args, "--policy", str(policy_file)]
+    for key, value in settings.items():
+        command += ["-s", f"{key}={value}"]
+    return command
+
+
+def start_crawl(
+    env: dict[str, str], web: Web, policy_file: Path, *args: str, **settings: Any
+) -> subprocess.Popen[str]:
+    """`takedown crawl` on `web`, started and left running (to be killed or interrupted);
+    its output is discarded."""
+    command = crawl_argv(
+        policy_file,
+        *args,
+        TAKEDOWN_TEST_HOSTS=json.dumps(web.host_map()),
+        TAKEDOWN_RDAP_ENRICH="false",
+        **settings,
+    )
+    return subprocess.Popen(
+        command, env=clean_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+    )
+
+
+def migrated_sqlite(folder: Path) -> str:
+    """The URL of a new, migrated SQLite database in `folder` (for module-scoped crawls)."""
+    from crawler.db.migrate import upgrade
+    from crawler.db.session import Database
+
+    url = f"sqlite:///{folder / 'takedown.db'}"
+    db = Database(url)
+    upgrade(db)
+    db.dispose()
+    return url
+
+
+def query(db_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one SQL query, on a connection of its own."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(text(sql))]
+    engine.dispose()
+    return rows
+
+
+def done_pages(db_url: str) -> list[str]:
+    """The URLs of the pages the frontier has done."""
+    return [
+        r[0] for r in query(db_url, "SELECT url FROM frontier WHERE kind='page' AND state='done'")
+    ]
+
+
 def run_crawl(
     env: dict[str, str],
     tmp: Path,
@@ -231,21 +291,24 @@ def run_crawl(
         "TAKEDOWN_ROBOTS_RETRY_DELAYS": "[]",
         "DNS_TIMEOUT": "3",
     } | {k: str(v) for k, v in (extra_settings or {}).items()}
-    command = [sys.executable, "-m", "crawler", "crawl", *args, "--policy", str(policy_file)]
-    for key, value in settings.items():
-        command += ["-s", f"{key}={value}"]
-    full_env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    full_env |= env | (extra_env or {})
+    command = crawl_argv(policy_file, *args, **settings)
+    full_env = clean_env(env | (extra_env or {}))
     result = subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=timeout)
     (tmp / "crawl.log").write_text(result.stderr)
     return result
 
 
+def one_site_web() -> Web:
+    """A web of one host, site-a.test, whose robots.txt allows everything."""
+    web = Web(["site-a.test"])
+    web["site-a.test"].add("/robots.txt", "User-agent: *\n", content_type="text/plain")
+    return web
+
+
 def tree_web(branching: int, delay_s: float) -> Web:
     """One host whose pages each link `branching` children (/n/0, /n/0-1, ...), slowly."""
-    web = Web(["site-a.test"])
+    web = one_site_web()
     site = web["site-a.test"]
-    site.add("/robots.txt", "User-agent: *\n", content_type="text/plain")
 
     def page(path: str) -> tuple[int, dict[str, str], bytes] | None:
         if path != "/" and not path.startswith("/n/"):

@@ -8,11 +8,16 @@ from __future__ import annotations
 import io
 import struct
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
 
+from crawler.media.video import Frame
 from tests.support.media import structured
+
+# Meta's reference vPDQ outputs and their videos, beside the checkout when present.
+VPDQ_REFERENCE = Path("/work/shared/vpdq-reference")
 
 
 def scene(width: int, height: int, seed: int) -> np.ndarray:
@@ -95,3 +100,12 @@ def corrupt_middle(data: bytes, length: int = 3000, seed: int = 1) -> bytes:
     noise = np.random.default_rng(seed).integers(0, 256, length, dtype=np.uint8).tobytes()
     noisy[start : start + length] = noise[: len(data) - start]
     return bytes(noisy)
+
+
+def reference_frames(name: str) -> list[Frame]:
+    """Meta's vPDQ frames for the video `name` (its file's lines: `n,quality,pdq,timestamp`)."""
+    frames = []
+    for line in (VPDQ_REFERENCE / f"{name}.txt").read_text().split():
+        _number, quality, pdq, timestamp = line.split(",")
+        frames.append(Frame(pdq, int(quality), float(timestamp)))
+    return frames

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.scalekit import HOST, TreeSite, clean_env, crawl_command
-from tests.support.sitekit import policy_text
+from tests.support.scalekit import HOST, TreeSite, crawl_command
+from tests.support.sitekit import clean_env, policy_text
 
 PER_HOST = 2
 

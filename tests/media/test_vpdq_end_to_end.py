@@ -17,14 +17,13 @@ from sqlalchemy import delete, select
 
 from crawler.db.models import HashEntry, HashList, Match, Media, Observation, ReviewItem
 from crawler.db.session import Database
-from crawler.engine.pipelines.store import StoreConfig, StorePipeline
 from crawler.evidence.records import media_facts
-from crawler.items import MediaItem, PageItem
 from crawler.matching.rematch import rematch
 from crawler.media.hashlists import HashListError, HashRow, import_rows, parse_rows
 from crawler.media.pdq import pdq_from_luma
 from crawler.media.video import hash_video, parse_vpdq, serialise
 from crawler.reporting.exports import export
+from tests.support.archives import store_bodies
 from tests.support.video import make_video, scene
 
 PAGE = "http://127.0.0.2/videos"
@@ -89,23 +88,6 @@ def test_import_cli_sets_vpdq_percent_and_stores_the_serialisation(
 # --- crawl, match, export, rematch -----------------------------------------------------
 
 
-def _store(db: Database, videos: dict[str, bytes]) -> None:
-    from scrapy.statscollectors import MemoryStatsCollector
-    from scrapy.utils.test import get_crawler
-
-    pipeline = StorePipeline(
-        StoreConfig(db.url, rdap_enrich=False), MemoryStatsCollector(get_crawler())
-    )
-    pipeline.open()
-    try:
-        pipeline.store(PageItem(url=PAGE, final_url=PAGE, status=200, depth=0, ip="127.0.0.2"))
-        for name, body in videos.items():
-            url = f"http://127.0.0.3/{name}"
-            pipeline.store(MediaItem(PAGE, url, status=200, ip="127.0.0.3", body=body))
-    finally:
-        pipeline.close()
-
-
 def _lists(db: Database, known_video: bytes, known_picture: np.ndarray) -> None:
     luma = (known_picture @ np.array([0.299, 0.587, 0.114])).astype(np.float32)
     picture_pdq = pdq_from_luma(luma).hex
@@ -145,7 +127,7 @@ def test_videos_match_vpdq_and_pdq_entries_export_and_rematch(db: Database) -> N
         "other.mp4": make_video(4, seed=9),
     }
     _lists(db, known, scene(160, 120, 7 * 1000 + 2))
-    _store(db, videos)
+    store_bodies(db, videos, PAGE)
     sha = {name: hashlib.sha256(body).hexdigest() for name, body in videos.items()}
     found = _matches(db)
     assert found[sha["copy.mkv"]] == [
@@ -219,7 +201,7 @@ def test_hostile_videos_are_recorded_and_the_crawl_goes_on(db: Database) -> None
     from tests.support.video import audio_only, corrupt_middle
 
     good = make_video(3, seed=21)
-    _store(
+    store_bodies(
         db,
         {
             "corrupt.mkv": corrupt_middle(make_video(6, fmt="matroska", seed=22)),
@@ -227,6 +209,7 @@ def test_hostile_videos_are_recorded_and_the_crawl_goes_on(db: Database) -> None
             "sound.mkv": audio_only(),
             "good.mp4": good,
         },
+        PAGE,
     )
     with db.read_session() as session:
         rows = session.execute(
@@ -245,7 +228,7 @@ def test_hostile_videos_are_recorded_and_the_crawl_goes_on(db: Database) -> None
 def test_a_confirmed_video_is_shared_as_a_vpdq_row_that_imports_again(db: Database) -> None:
     from crawler.reporting.hashlist_export import export_hashlist
 
-    _store(db, {"shared.mp4": make_video(3, seed=31)})
+    store_bodies(db, {"shared.mp4": make_video(3, seed=31)}, PAGE)
     with db.session() as session:
         page = session.execute(select(Observation.page_id)).scalars().first()
         session.add(ReviewItem(page_id=page, status="confirmed", category="A"))

@@ -4,16 +4,16 @@ left the link out (the end-of-run reconciliation)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 from sqlalchemy import delete, func, select
 
-from crawler.db.models import CrawlRun, HashEntry, HashList, Observation, ReviewItem
+from crawler.db.models import CrawlRun, Observation, ReviewItem
 from crawler.db.session import Database
 from crawler.engine.pipelines.store import StorePipeline
 from crawler.engine.runner import reconcile_media_refs
 from crawler.items import MediaItem, PageItem
+from tests.support.matching import known_sha256
 from tests.support.media import synthetic_png
 
 MakePipeline = Callable[..., StorePipeline]
@@ -22,12 +22,10 @@ IMAGE_URL = "http://img.site.test/known.png"
 
 def _known_run(db: Database, image: bytes) -> int:
     with db.session() as s:
-        hl = HashList(name="known-r", kind="known")
+        known_sha256(s, "known-r", image)
         run = CrawlRun(name="repeat")
-        s.add_all([hl, run])
+        s.add(run)
         s.flush()
-        digest = hashlib.sha256(image).hexdigest()
-        s.add(HashEntry(list_id=hl.id, hash_type="sha256", category="A", hash=digest))
         return run.id
 
 
@@ -37,6 +35,11 @@ def _page(n: int, run_id: int) -> PageItem:
         url=url, final_url=url, status=200, depth=0, ip="127.0.0.2", run_id=run_id,
         media_urls=[IMAGE_URL],
     )  # fmt: skip
+
+
+def _media_on_p0(image: bytes, run_id: int) -> MediaItem:
+    return MediaItem(page_url="http://site.test/p0", media_url=IMAGE_URL, status=200,
+                     ip="127.0.0.5", body=image, run_id=run_id)  # fmt: skip
 
 
 def _counts(db: Database) -> tuple[int, int]:
@@ -56,9 +59,7 @@ def test_known_image_on_three_pages_gives_three_candidates(
     pipeline = make_pipeline(TAKEDOWN_RUN_ID=run_id)
     pipeline.store(_page(2, run_id))  # listed before the media arrives
     pipeline.store(_page(0, run_id))
-    media = MediaItem(page_url="http://site.test/p0", media_url=IMAGE_URL, status=200,
-                      ip="127.0.0.5", body=image, run_id=run_id)  # fmt: skip
-    pipeline.store(media)
+    pipeline.store(_media_on_p0(image, run_id))
     pipeline.store(_page(1, run_id))  # listed after the media was stored
     assert _counts(db) == (3, 3)
 
@@ -71,8 +72,7 @@ def test_reconciliation_links_what_a_race_left_out(
     pipeline = make_pipeline(TAKEDOWN_RUN_ID=run_id)
     for n in range(3):
         pipeline.store(_page(n, run_id))
-    pipeline.store(MediaItem(page_url="http://site.test/p0", media_url=IMAGE_URL, status=200,
-                             ip="127.0.0.5", body=image, run_id=run_id))  # fmt: skip
+    pipeline.store(_media_on_p0(image, run_id))
     with db.session() as s:  # as if p1's and p2's transactions raced the media's
         s.execute(delete(ReviewItem))
         s.execute(delete(Observation).where(Observation.page_id != _page_id(s, 0)))

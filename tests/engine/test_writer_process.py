@@ -24,7 +24,7 @@ from crawler.engine.writer_process import (
     warm,
 )
 
-ECHO = "tests.pipelines.writer_fixture:echo"
+ECHO = "tests.support.writer_fixture:echo"
 
 
 class Outcomes:
@@ -108,7 +108,7 @@ def test_a_dead_writer_fails_what_is_in_flight_and_everything_after() -> None:
 
 
 def test_a_writer_that_cannot_start_is_reported() -> None:
-    writer = ProcessGroupCommit("tests.pipelines.writer_fixture:broken", {}, "test-writer")
+    writer = ProcessGroupCommit("tests.support.writer_fixture:broken", {}, "test-writer")
     outcomes = Outcomes(1)
     writer.submit(1, outcomes.callback(0))
     failure = outcomes.wait()[0]
@@ -117,7 +117,7 @@ def test_a_writer_that_cannot_start_is_reported() -> None:
 
 
 def test_warm_writers_are_used_first_and_unused_ones_exit() -> None:
-    warm(2, ("tests.pipelines.writer_fixture",))
+    warm(2, ("tests.support.writer_fixture",))
     writer = ProcessGroupCommit(ECHO, {}, "test-writer")
     outcomes = Outcomes(1)
     writer.submit(21, outcomes.callback(0))
@@ -137,7 +137,7 @@ PARENT = textwrap.dedent(
     import sys, time, threading
     sys.path.insert(0, sys.argv[2])
     from crawler.engine.writer_process import ProcessGroupCommit
-    writer = ProcessGroupCommit("tests.pipelines.writer_fixture:rows", sys.argv[1], "rows")
+    writer = ProcessGroupCommit("tests.support.writer_fixture:rows", sys.argv[1], "rows")
     for n in range(300):
         writer.submit(n, lambda result: None)
     print(writer.process.pid, flush=True)

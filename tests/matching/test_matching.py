@@ -21,7 +21,6 @@ from crawler.db.models import (
     HashList,
     Match,
     Observation,
-    Page,
     ReviewItem,
 )
 from crawler.db.session import Database
@@ -39,6 +38,7 @@ from tests.support.matching import (
     flip,
     hashes_of,
     page_id,
+    review_items,
     synthetic,
 )
 
@@ -65,16 +65,8 @@ TRANSFORMS: dict[str, Callable[[Image.Image], bytes]] = {
 
 def items(db: Database) -> dict[str, tuple[str, int, bool]]:
     """page URL -> (status, priority, no_viewing_needed)."""
-    with db.read_session() as session:
-        rows = session.execute(
-            select(
-                Page.canonical_url,
-                ReviewItem.status,
-                ReviewItem.priority,
-                ReviewItem.no_viewing_needed,
-            ).join(ReviewItem, ReviewItem.page_id == Page.id)
-        )
-        return {url: (status, prio, nvn) for url, status, prio, nvn in rows}
+    cols = (ReviewItem.status, ReviewItem.priority, ReviewItem.no_viewing_needed)
+    return review_items(db, *cols)
 
 
 def load(db: Database, **config: int) -> Matcher:

@@ -5,7 +5,6 @@ crawl whose summary found matched media showed `matches=0` throughout."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -13,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from crawler.db.models import CrawlRun, HashEntry, HashList
+from crawler.db.models import CrawlRun
 from crawler.db.session import Database
+from tests.support.matching import known_sha256
 from tests.support.media import synthetic_png
 from tests.support.sitekit import Web, policy_text, run_crawl
 
@@ -25,12 +25,7 @@ def test_progress_matches_follow_the_writer(
 ) -> None:
     known = [synthetic_png(31), synthetic_png(32)]
     with db.session() as s:
-        hl = HashList(name="known-progress", kind="known")
-        s.add(hl)
-        s.flush()
-        for image in known:
-            digest = hashlib.sha256(image).hexdigest()
-            s.add(HashEntry(list_id=hl.id, hash_type="sha256", category="A", hash=digest))
+        known_sha256(s, "known-progress", *known)
     site = web["site-a.test"]
     site.page("/", '<a href="/p1">1</a><a href="/p2">2</a><img src="/k0.png">')
     site.page("/p1", '<img src="/k0.png"><img src="/k1.png"><img src="/other.png">')

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -20,6 +18,7 @@ from sqlalchemy import select
 
 from crawler.db.models import Exchange, HashEntry, HashList
 from crawler.db.session import Database
+from tests.support.http_server import QuietHandler, start, stop
 
 FUNCTION_KEY = "fk-5d9e1c7a"
 SUBSCRIPTION_KEY = "sk-8b2f4e6d"
@@ -68,7 +67,7 @@ class FakeStopNCII:
 def fake() -> Iterator[FakeStopNCII]:
     state = FakeStopNCII()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             url = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -89,22 +88,12 @@ def fake() -> Iterator[FakeStopNCII]:
             self._send(200, json.dumps(body).encode())
 
         def _send(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(status, "application/json", body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server, _ = start(Handler, "127.0.0.1")
     state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     yield state
-    server.shutdown()
-    server.server_close()
+    stop(server)
 
 
 def _credentials(tmp_path: Path, port: int, function_key: str = FUNCTION_KEY) -> Path:

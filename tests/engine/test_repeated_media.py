@@ -3,14 +3,14 @@ observations and three review items (the spider fetches each media URL once per 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
-from crawler.db.models import HashEntry, HashList, Observation, ReviewItem
+from crawler.db.models import Observation, ReviewItem
 from crawler.db.session import Database
+from tests.support.matching import known_sha256
 from tests.support.media import synthetic_png
 from tests.support.sitekit import Web, policy_text, run_crawl
 
@@ -20,11 +20,7 @@ def test_known_image_on_three_pages_gives_three_candidates(
 ) -> None:
     image = synthetic_png(91)
     with db.session() as s:
-        hl = HashList(name="known-crawl", kind="known")
-        s.add(hl)
-        s.flush()
-        digest = hashlib.sha256(image).hexdigest()
-        s.add(HashEntry(list_id=hl.id, hash_type="sha256", category="A", hash=digest))
+        known_sha256(s, "known-crawl", image)
     site = web["site-a.test"]
     links = "".join(f'<a href="/p{n}">p{n}</a>' for n in range(3))
     site.page("/", links)

@@ -14,6 +14,7 @@ from crawler.db.session import Database
 from crawler.engine.scheduling import Scheduler, ScheduleSpec, add_schedule, commands_for
 from crawler.engine.seeds import import_seeds
 from tests.support.notice_seed import FakeClock
+from tests.support.threads import run_in_threads
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -145,17 +146,14 @@ def test_two_schedulers_racing_run_a_schedule_once(db: Database, db_url: str) ->
     barrier = threading.Barrier(2)
     results: list[int] = []
 
-    def go(s: Scheduler) -> None:
+    def go(k: int) -> None:
         barrier.wait()
-        results.append(len(s.run_once()))
+        results.append(len(schedulers[k].run_once()))
 
-    threads = [threading.Thread(target=go, args=(s,)) for s in schedulers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(go, len(schedulers))
     for m in machines:
         m.dispose()
+    assert errors == []
     assert sorted(results) == [0, 1] and len(runner.calls) == 1 and len(_runs(db)) == 1
 
 

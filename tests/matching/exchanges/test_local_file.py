@@ -219,27 +219,7 @@ def test_credentials_file_must_be_private(env, cli, db: Database, tmp_path: Path
     secret = "user-7f3a:pw-9c1e5d2b"
     creds = tmp_path / "ncmec.creds"
     creds.write_text(secret + "\n")
-    for mode in (0o644, 0o640, 0o604):
-        creds.chmod(mode)
-        code, _, err = cli(
-            "exchange",
-            "add",
-            "n",
-            "--api",
-            "ncmec",
-            "--list",
-            "nl",
-            "--credentials-file",
-            str(creds),
-            "--option",
-            "environment=Industry",
-        )
-        assert code == 2, err
-        assert "chmod 600" in err and secret not in err
-    with db.read_session() as s:
-        assert s.execute(select(Exchange)).first() is None
-    creds.chmod(0o600)
-    code, _, err = cli(
+    add_ncmec = (
         "exchange",
         "add",
         "n",
@@ -252,6 +232,15 @@ def test_credentials_file_must_be_private(env, cli, db: Database, tmp_path: Path
         "--option",
         "environment=Industry",
     )
+    for mode in (0o644, 0o640, 0o604):
+        creds.chmod(mode)
+        code, _, err = cli(*add_ncmec)
+        assert code == 2, err
+        assert "chmod 600" in err and secret not in err
+    with db.read_session() as s:
+        assert s.execute(select(Exchange)).first() is None
+    creds.chmod(0o600)
+    code, _, err = cli(*add_ncmec)
     assert code == 0, err
     # Loosened later: the fetch refuses before any network use.
     creds.chmod(0o644)

@@ -19,6 +19,15 @@ from tests.support.review import login, seed_item
 S1, S2, S3 = "a1" * 32, "b2" * 32, "c3" * 32
 
 
+def _exact(name: str, sha256: str, list_name: str) -> dict[str, Any]:
+    """A media on example.net whose SHA-256 is on `list_name`."""
+    return {
+        "url": f"http://example.net/{name}",
+        "sha256": sha256,
+        "match": (list_name, "known", "sha256", 0),
+    }
+
+
 def _reject(client: FlaskClient, csrf: str, db: Database, item_id: int) -> None:
     client.post(f"/items/{item_id}/claim", data={"csrf_token": csrf})
     with db.read_session() as s:
@@ -54,30 +63,9 @@ def exchange_list(env, cli, tmp_path: Path) -> str:  # type: ignore[no-untyped-d
 def test_reject_of_a_page_matched_only_by_an_exchange_records_an_opinion(
     app: Flask, db: Database, cli, exchange_list: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    only_exchange = seed_item(
-        db,
-        media=[
-            {
-                "url": "http://example.net/a.png",
-                "sha256": S1,
-                "match": (exchange_list, "known", "sha256", 0),
-            }
-        ],
-    )
+    only_exchange = seed_item(db, media=[_exact("a.png", S1, exchange_list)])
     also_local = seed_item(
-        db,
-        media=[
-            {
-                "url": "http://example.net/b.png",
-                "sha256": S2,
-                "match": (exchange_list, "known", "sha256", 0),
-            },
-            {
-                "url": "http://example.net/c.png",
-                "sha256": S3,
-                "match": ("local-known", "known", "sha256", 0),
-            },
-        ],
+        db, media=[_exact("b.png", S2, exchange_list), _exact("c.png", S3, "local-known")]
     )
     ana = app.test_client()
     csrf = login(ana, "ana")
@@ -119,26 +107,8 @@ def test_reject_of_a_page_matched_only_by_an_exchange_records_an_opinion(
 def test_upstream_deletion_closes_the_pending_item_it_alone_matched(
     db: Database, cli, exchange_list: str, tmp_path: Path
 ) -> None:
-    gone = seed_item(
-        db,
-        media=[
-            {
-                "url": "http://example.net/a.png",
-                "sha256": S1,
-                "match": (exchange_list, "known", "sha256", 0),
-            }
-        ],
-    )
-    kept = seed_item(
-        db,
-        media=[
-            {
-                "url": "http://example.net/b.png",
-                "sha256": S2,
-                "match": (exchange_list, "known", "sha256", 0),
-            }
-        ],
-    )
+    gone = seed_item(db, media=[_exact("a.png", S1, exchange_list)])
+    kept = seed_item(db, media=[_exact("b.png", S2, exchange_list)])
     (tmp_path / "signals.txt").write_text(f"video_sha256 {S2}\n")
     code, _, err = cli("exchange", "fetch", "fx")
     assert code == 0, err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -16,7 +15,9 @@ from crawler.db.models import Host, Media, Observation, Page
 from crawler.db.session import Database
 from crawler.engine.pipelines.store import StorePipeline
 from crawler.items import MediaItem, PageItem
+from tests.support.matching import known_sha256
 from tests.support.media import synthetic_jpeg, synthetic_png
+from tests.support.threads import run_in_threads
 
 MakePipeline = Callable[..., StorePipeline]
 
@@ -142,28 +143,20 @@ def test_four_writers_two_hundred_items_exact_totals(
     """docs/hazards.md S-09: concurrent upserts neither lose nor duplicate rows."""
     pipeline = make_pipeline()
     images = [synthetic_png(100 + n, size=(32, 32)) for n in range(10)]
-    errors: list[BaseException] = []
 
     def writer(w: int) -> None:
-        try:
-            for i in range(200):
-                page = f"http://site{i % 7}.test/w{w}/p{i}"
-                pipeline.store(
-                    _media(
-                        page,
-                        f"http://img{i % 5}.test/{i % 10}.png",
-                        images[i % 10],
-                        ip=f"127.0.0.{1 + i % 3}",
-                    )
+        for i in range(200):
+            page = f"http://site{i % 7}.test/w{w}/p{i}"
+            pipeline.store(
+                _media(
+                    page,
+                    f"http://img{i % 5}.test/{i % 10}.png",
+                    images[i % 10],
+                    ip=f"127.0.0.{1 + i % 3}",
                 )
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+            )
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(writer, 4)
     assert not errors
     assert _count(db, Media) == 10
     assert _count(db, Observation) == 800
@@ -195,19 +188,14 @@ def test_failure_between_rows_leaves_nothing_half_written(
 def test_stored_media_is_matched_and_opens_a_candidate(
     make_pipeline: MakePipeline, db: Database
 ) -> None:
-    import hashlib
     import io as _io
 
-    from crawler.db.models import HashEntry, HashList, Match, ReviewItem
+    from crawler.db.models import Match, ReviewItem
     from crawler.reporting.exports import export
 
     image = synthetic_png(42)
     with db.session() as s:
-        hl = HashList(name="known-a", kind="known")
-        s.add(hl)
-        s.flush()
-        s.add(HashEntry(list_id=hl.id, hash_type="sha256", category="A",
-                        hash=hashlib.sha256(image).hexdigest()))  # fmt: skip
+        known_sha256(s, "known-a", image)
     pipeline = make_pipeline()  # loads the lists as they are now
     page = "http://bad.test/gallery"
     pipeline.store(PageItem(url=page, final_url=page, status=200, depth=0, ip="127.0.0.2"))

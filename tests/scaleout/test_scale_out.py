@@ -17,7 +17,8 @@ import redis
 from sqlalchemy import create_engine, text
 
 from crawler.scaleout.redis_frontier import Wire, decode, encode
-from tests.support.scalekit import RedisServer, TreeSite, clean_env, crawl_command
+from tests.support.scalekit import RedisServer, TreeSite, crawl_command
+from tests.support.sitekit import clean_env
 
 PER_HOST = 2
 CONCURRENCY = 8

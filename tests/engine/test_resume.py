@@ -3,19 +3,16 @@ what was in flight; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.support.sitekit import Web, policy_text, run_crawl
+from tests.support.sitekit import Web, done_pages, policy_text, run_crawl, start_crawl
 from tests.support.sitekit import tree_web as sitekit_tree_web
 
 BRANCHING = 6
@@ -34,40 +31,11 @@ def expected_pages(port: int) -> set[str]:
     return {f"http://site-a.test:{port}{p}" for p in paths}
 
 
-def done_pages(db_url: str) -> list[str]:
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT url FROM frontier WHERE kind='page' AND state='done'"))
-        urls = [r[0] for r in rows]
-    engine.dispose()
-    return urls
-
-
-def start_crawl(env: dict[str, str], tmp: Path, web: Web) -> subprocess.Popen[str]:
+def start_killable_crawl(env: dict[str, str], tmp: Path, web: Web) -> subprocess.Popen[str]:
     policy = tmp / "policy.toml"
     policy.write_text(policy_text(web, politeness={"per_host_concurrency": CONCURRENCY}))
-    hosts = json.dumps(web.host_map())
-    command = [
-        sys.executable,
-        "-m",
-        "crawler",
-        "crawl",
-        web.url("site-a.test"),
-        "--policy",
-        str(policy),
-        "--name",
-        "killed",
-        "-s",
-        f"TAKEDOWN_TEST_HOSTS={hosts}",
-        "-s",
-        "TAKEDOWN_RDAP_ENRICH=false",
-        "-s",
-        f"CONCURRENT_REQUESTS={CONCURRENCY}",
-    ]
-    full_env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")} | env
-    return subprocess.Popen(
-        command, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
-    )
+    url = web.url("site-a.test")
+    return start_crawl(env, web, policy, url, "--name", "killed", CONCURRENT_REQUESTS=CONCURRENCY)
 
 
 @pytest.mark.slow
@@ -76,7 +44,7 @@ def test_s01_kill_9_then_resume_loses_nothing(
 ) -> None:
     web = tree_web().start()
     try:
-        process = start_crawl(env, tmp_path, web)
+        process = start_killable_crawl(env, tmp_path, web)
         deadline = time.monotonic() + 60
         while len(done_pages(db_url)) < 60 and time.monotonic() < deadline:
             time.sleep(0.1)

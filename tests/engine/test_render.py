@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from crawler.net.addresses import AddressPolicy
 from crawler.net.egress_proxy import EgressProxy
 from crawler.net.resolver import FilteringResolver
 from tests.support.media import synthetic_png
-from tests.support.sitekit import Web, policy_text, run_crawl
+from tests.support.sitekit import Web, one_site_web, policy_text, query, run_crawl
 
 PNG = synthetic_png(1, (64, 64))
 
@@ -47,21 +46,12 @@ def script_page(port: int) -> str:
 
 
 def rendered_web() -> Web:
-    web = Web(["site-a.test"])
+    web = one_site_web()
     site = web["site-a.test"]
-    site.add("/robots.txt", "User-agent: *\n", content_type="text/plain")
     site.page("/", script_page(web.port))
     site.page("/js-link", "reached through a link the script inserted")
     site.add("/js-image.png", PNG, content_type="image/png")
     return web
-
-
-def rows(db_url: str, query: str) -> list[Any]:
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        result = [tuple(r) for r in conn.execute(text(query))]
-    engine.dispose()
-    return result
 
 
 def test_c09_rendered_script_links_followed_canary_untouched(
@@ -76,9 +66,9 @@ def test_c09_rendered_script_links_followed_canary_untouched(
         assert "/js-link" in fetched and "/js-image.png" in fetched
         # the image was fetched once, by Scrapy: the browser aborts images
         assert fetched.count("/js-image.png") == 1
-        media = rows(db_url, "SELECT media_url, status FROM observations")
+        media = query(db_url, "SELECT media_url, status FROM observations")
         assert any(m[0].endswith("/js-image.png") and m[1] == "hashed" for m in media), media
-        raw = rows(db_url, "SELECT stats FROM crawl_runs")[0][0]
+        raw = query(db_url, "SELECT stats FROM crawl_runs")[0][0]
         stats = raw if isinstance(raw, dict) else json.loads(raw or "{}")  # JSON on PG
         assert stats.get("render/proxy/refused", 0) >= 1
         assert stats.get("render/proxy/connected", 0) >= 1
@@ -99,7 +89,7 @@ def test_c09_render_refuses_without_chromium(cli, env, db_url, tmp_path) -> None
         "TAKEDOWN_CHROMIUM_PATH=/nonexistent/chromium",
     )
     assert code == 2 and "Chromium" in err and "/nonexistent/chromium" in err
-    assert rows(db_url, "SELECT count(*) FROM crawl_runs") == [(0,)]
+    assert query(db_url, "SELECT count(*) FROM crawl_runs") == [(0,)]
 
 
 def test_egress_proxy_refuses_every_spelling_of_loopback(web: Web) -> None:
@@ -195,21 +185,20 @@ def late_answer(body: bytes, delay_s: float) -> Any:
 def observed(db_url: str) -> dict[str, str]:
     return {
         url.rsplit("/", 1)[-1]: status
-        for url, status in rows(db_url, "SELECT media_url, status FROM observations")
+        for url, status in query(db_url, "SELECT media_url, status FROM observations")
     }
 
 
 def run_stats(db_url: str) -> dict[str, Any]:
-    raw = rows(db_url, "SELECT stats FROM crawl_runs")[0][0]
+    raw = query(db_url, "SELECT stats FROM crawl_runs")[0][0]
     return raw if isinstance(raw, dict) else json.loads(raw or "{}")
 
 
 def test_rendered_gallery_waits_for_timer_xhr_and_scroll(
     env: dict[str, str], db_url: str, tmp_path: Path
 ) -> None:
-    web = Web(["site-a.test"])
+    web = one_site_web()
     site = web["site-a.test"]
-    site.add("/robots.txt", "User-agent: *\n", content_type="text/plain")
     site.page("/", LATE_GALLERY)
     site.routes["/api/gallery.json"] = late_answer(b'{"images": ["/late-xhr.png"]}', 0.5)  # type: ignore[assignment]
     for shade, name in enumerate(("late-timer", "late-xhr", "late-scroll")):
@@ -224,7 +213,7 @@ def test_rendered_gallery_waits_for_timer_xhr_and_scroll(
             "late-xhr.png": "hashed",
             "late-scroll.png": "hashed",
         }, media
-        assert rows(db_url, "SELECT parse_incomplete FROM pages") == [(False,)]
+        assert query(db_url, "SELECT parse_incomplete FROM pages") == [(False,)]
         stats = run_stats(db_url)
         assert stats.get("render/settle/settled") == 1 and "render/settle/cut" not in stats
         assert web.canary_hits == 0
@@ -235,9 +224,8 @@ def test_rendered_gallery_waits_for_timer_xhr_and_scroll(
 def test_rendered_page_that_never_settles_is_cut_at_the_budget(
     env: dict[str, str], db_url: str, tmp_path: Path
 ) -> None:
-    web = Web(["site-a.test"])
+    web = one_site_web()
     site = web["site-a.test"]
-    site.add("/robots.txt", "User-agent: *\n", content_type="text/plain")
     site.page("/", RESTLESS)
     site.add("/static.png", PNG, content_type="image/png")
     web.start()
@@ -249,7 +237,7 @@ def test_rendered_page_that_never_settles_is_cut_at_the_budget(
         assert result.returncode == 0, result.stderr[-3000:]
         # taken as it stood at the budget: recorded, its media hashed, and marked
         assert observed(db_url) == {"static.png": "hashed"}
-        assert rows(db_url, "SELECT status_code, error, parse_incomplete FROM pages") == [
+        assert query(db_url, "SELECT status_code, error, parse_incomplete FROM pages") == [
             (200, None, True)
         ]
         stats = run_stats(db_url)

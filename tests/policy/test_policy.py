@@ -53,7 +53,7 @@ javascript = false             # render pages in Chromium before extracting link
 
 def _contract_block():
     """The block from the shared contract when it is beside the checkout, else the copy."""
-    contract = Path(__file__).resolve().parents[2] / "shared" / "CONTRACT.md"
+    contract = Path(__file__).resolve().parents[3] / "shared" / "CONTRACT.md"
     if not contract.exists():
         return CONTRACT_EXAMPLE
     text = contract.read_text(encoding="utf-8")

@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from crawler.db.migrate import upgrade
-from crawler.db.session import Database
-from tests.support.sitekit import Web, policy_text, run_crawl
+from tests.support.sitekit import Web, migrated_sqlite, policy_text, run_crawl
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"synthetic-media-bytes" * 10
 MEDIA_CAP = 100_000
@@ -244,10 +242,7 @@ def _robots_hosts(web: Web) -> None:
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("hazards")
-    url = f"sqlite:///{tmp / 'takedown.db'}"
-    db = Database(url)
-    upgrade(db)
-    db.dispose()
+    url = migrated_sqlite(tmp)
     web = build_web().start()
     policy = policy_text(
         web,

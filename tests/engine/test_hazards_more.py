@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import signal
 import ssl
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -24,11 +21,18 @@ from typing import Any
 import brotli
 import pytest
 from backports import zstd
-from sqlalchemy import create_engine, text
 
-from crawler.db.migrate import upgrade
-from crawler.db.session import Database
-from tests.support.sitekit import Host, Web, make_handler, policy_text, run_crawl
+from tests.support.sitekit import (
+    Host,
+    Web,
+    done_pages,
+    make_handler,
+    migrated_sqlite,
+    policy_text,
+    query,
+    run_crawl,
+    start_crawl,
+)
 from tests.support.sitekit import tree_web as sitekit_tree_web
 
 BOMB_SIZE = 40 * 1024 * 1024  # four times the 10 MiB page cap
@@ -161,21 +165,10 @@ def start_tls(web: Web, tmp: Path) -> Host:
     return host
 
 
-def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        out = [tuple(r) for r in conn.execute(text(sql))]
-    engine.dispose()
-    return out
-
-
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("hazards-more")
-    url = f"sqlite:///{tmp / 'takedown.db'}"
-    db = Database(url)
-    upgrade(db)
-    db.dispose()
+    url = migrated_sqlite(tmp)
     web = build_web().start()
     start_tls(web, tmp)
     policy = policy_text(
@@ -191,11 +184,11 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         policy=policy,
         timeout=240,
     )
-    run = _query(url, "SELECT stats, status FROM crawl_runs")
+    run = query(url, "SELECT stats, status FROM crawl_runs")
     assert run, result.stderr[-3000:]
     pages = {
         r[0].split(str(web.port), 1)[1]: r
-        for r in _query(url, "SELECT url, status_code, error, parse_incomplete FROM pages")
+        for r in query(url, "SELECT url, status_code, error, parse_incomplete FROM pages")
     }
     yield {
         "result": result,
@@ -203,7 +196,7 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         "stats": json.loads(run[0][0]) if isinstance(run[0][0], str) else run[0][0],
         "status": run[0][1],
         "pages": pages,
-        "tls": _query(url, "SELECT url, status_code, tls_verified FROM pages"),
+        "tls": query(url, "SELECT url, status_code, tls_verified FROM pages"),
     }
     web.stop()
 
@@ -318,12 +311,6 @@ def tree_web() -> Web:
     return sitekit_tree_web(BRANCHING, 0.05)
 
 
-def _done(db_url: str) -> list[str]:
-    return [
-        r[0] for r in _query(db_url, "SELECT url FROM frontier WHERE kind='page' AND state='done'")
-    ]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
 def test_s02_graceful_interrupt_then_resume_refetches_nothing(
@@ -333,36 +320,18 @@ def test_s02_graceful_interrupt_then_resume_refetches_nothing(
     try:
         policy = tmp_path / "policy.toml"
         policy.write_text(policy_text(web, politeness={"per_host_concurrency": 4}))
-        command = [
-            sys.executable,
-            "-m",
-            "crawler",
-            "crawl",
-            web.url("site-a.test"),
-            "--policy",
-            str(policy),
-            "--name",
-            "interrupted",
-            "-s",
-            f"TAKEDOWN_TEST_HOSTS={json.dumps(web.host_map())}",
-            "-s",
-            "TAKEDOWN_RDAP_ENRICH=false",
-        ]
-        full_env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")} | env
-        process = subprocess.Popen(
-            command, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        process = start_crawl(env, web, policy, web.url("site-a.test"), "--name", "interrupted")
         deadline = time.monotonic() + 60
-        while len(_done(db_url)) < 20 and time.monotonic() < deadline:
+        while len(done_pages(db_url)) < 20 and time.monotonic() < deadline:
             time.sleep(0.1)
         process.send_signal(signum)
         assert process.wait(timeout=60) is not None
-        first = len(_done(db_url))
+        first = len(done_pages(db_url))
         result = run_crawl(env, tmp_path, web, "--resume", "interrupted")
         assert result.returncode == 0, result.stderr[-3000:]
         fetched = Counter(h.path for h in web.hits if h.path != "/robots.txt")
         assert 0 < first < len(fetched)
         assert max(fetched.values()) == 1, [p for p, n in fetched.items() if n > 1]
-        assert len(_done(db_url)) == len(fetched) == 1 + 5 + 25 + 125
+        assert len(done_pages(db_url)) == len(fetched) == 1 + 5 + 25 + 125
     finally:
         web.stop()
