@@ -40,7 +40,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.expression import UpdateBase
 
-from crawler.db.audit import DEFERRED, GENESIS, Event, event_columns, event_json, event_row
+from crawler.db.audit import (
+    DEFERRED,
+    GENESIS,
+    Event,
+    as_stored,
+    event_columns,
+    event_json,
+    event_row,
+)
 from crawler.db.models import AuditEvent, AuditHead
 from crawler.db.types import utcnow
 
@@ -98,6 +106,7 @@ def _json_around(at: datetime, event: Event) -> tuple[str, str, str]:
 
 
 def _pg_params(event: Event) -> dict[str, Any]:
+    event = as_stored(event)  # the hash is taken over what the row holds
     at = utcnow()
     head, middle, tail = _json_around(at, event)
     return {

@@ -21,6 +21,7 @@ from crawler.db.models import AuditEvent, AuditHead
 from crawler.db.types import utcnow
 
 GENESIS = "0" * 64
+NAME_CHARS = 64  # what the actor, action and target_id columns hold
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,35 @@ def event_hash(prev_hash: str, at: datetime, event: Event, event_id: int) -> str
     return hashlib.sha256(event_json(event_id, prev_hash, at, event).encode()).hexdigest()
 
 
+def as_stored(event: Event) -> Event:
+    """`event` as its row holds it, which is what its hash is taken over.
+
+    Actor, action and target id longer than their columns are cut to `NAME_CHARS`; the
+    whole values move to ``details["untruncated"]``, so nothing is lost and the row still
+    verifies (hashing the event as given made `verify_chain` reject any such row).
+    """
+    target = None if event.target_id is None else str(event.target_id)
+    named = {"actor": event.actor, "action": event.action, "target_id": target}
+    cut = {k: v for k, v in named.items() if v is not None and len(v) > NAME_CHARS}
+    if not cut:
+        return event
+    return Event(
+        event.actor[:NAME_CHARS],
+        event.action[:NAME_CHARS],
+        event.target_type,
+        None if target is None else target[:NAME_CHARS],
+        {**(event.details or {}), "untruncated": cut},
+    )
+
+
 def event_columns(event: Event) -> dict[str, Any]:
-    """The columns that hold who did what to what: actor, action and target id are cut
-    to the 64 characters their columns hold (the hash is taken over the event as given)."""
+    """The columns that hold who did what to what, as `as_stored` cuts them."""
+    event = as_stored(event)
     return {
-        "actor": event.actor[:64],
-        "action": event.action[:64],
+        "actor": event.actor,
+        "action": event.action,
         "target_type": event.target_type,
-        "target_id": None if event.target_id is None else str(event.target_id)[:64],
+        "target_id": None if event.target_id is None else str(event.target_id),
     }
 
 
@@ -69,6 +91,7 @@ def event_row(event_id: int, prev_hash: str, at: datetime, event: Event) -> dict
     """Every column of the `audit_events` row that appends `event` after `prev_hash`: the
     one rule for what an append writes, used by `record` (ORM) and by the review app's
     Core statements (`review.audit.record`)."""
+    event = as_stored(event)
     return {
         "id": event_id,
         "at": at,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 import logging
@@ -124,14 +125,59 @@ def _signal_types() -> tuple[list[Any], dict[str, str]]:
         UrlMD5Signal,
         TrendQuerySignal,
     ]
-    ours = {"pdq": "pdq", "video_md5": "md5", "video_sha256": "sha256"}
-    try:  # an extension of the library; it needs the vpdq package
-        from threatexchange.extensions.vpdq.vpdq import VPDQSignal
-    except ImportError:  # pragma: no cover - vpdq is a dependency of this project
-        return known, ours
-    known.append(VPDQSignal)
-    ours[VPDQSignal.get_name()] = "vpdq"
+    vpdq = _vpdq_signal_type()
+    known.append(vpdq)
+    ours = {"pdq": "pdq", "video_md5": "md5", "video_sha256": "sha256", vpdq.get_name(): "vpdq"}
     return known, ours
+
+
+@functools.cache
+def _vpdq_signal_type() -> Any:
+    """The library's `vpdq` signal type, by name and serialisation, without its extension.
+
+    The library's own class lives in an extension that imports Meta's `vpdq` package, which
+    builds from source against FFmpeg's headers; without it every vPDQ signal was counted
+    as a type "not matched here" and dropped. Fetching and reporting opinions need only the
+    name and the check of a serialisation; hashing and matching videos are this project's
+    (`crawler.media.video`, `crawler.matching.matcher`), so those methods are refused.
+    """
+    from threatexchange.content_type.video import VideoContent
+    from threatexchange.signal_type import signal_base
+    from threatexchange.signal_type.index import SignalTypeIndex
+
+    from crawler.media.hashlists import _check_vpdq
+
+    class VPDQSignal(signal_base.SimpleSignalType, signal_base.FileHasher):
+        """ThreatExchange's vPDQ: a JSON array of "pdq,quality,seconds" frame strings."""
+
+        @classmethod
+        def get_name(cls) -> str:
+            return "vpdq"
+
+        @classmethod
+        def get_content_types(cls) -> list[Any]:
+            return [VideoContent]
+
+        @classmethod
+        def get_index_cls(cls) -> type[SignalTypeIndex[Any]]:
+            raise NotImplementedError("vPDQ is matched by crawler.matching, not the library")
+
+        @classmethod
+        def validate_signal_str(cls, signal_str: str) -> str:
+            canonical = _check_vpdq(signal_str.strip())
+            if canonical.startswith("vpdq"):
+                raise ValueError(canonical)
+            return signal_str
+
+        @classmethod
+        def hash_from_file(cls, file: Any) -> str:
+            raise NotImplementedError("videos are hashed by crawler.media.video")
+
+        @staticmethod
+        def get_examples() -> list[str]:
+            return []
+
+    return VPDQSignal
 
 
 def _library_signal_type(hash_type: str) -> Any | None:
