@@ -30,7 +30,7 @@ from crawler.db.models import (
 )
 from crawler.matching.match_state import ACTIVE, active_clause, match_states
 from crawler.reporting.exports import match_rows
-from review.queue import OPEN_STATUSES
+from review.queue import OPEN_ITEM_STATUSES
 
 EXACT_TYPES = ("md5", "sha1", "sha256")
 
@@ -481,7 +481,7 @@ def related_items(session: Session, item_id: int, media: list[MediaView]) -> lis
         .join(Page, Page.id == ReviewItem.page_id)
         .where(
             ReviewItem.id != item_id,
-            ReviewItem.status.in_(OPEN_STATUSES),
+            ReviewItem.status.in_(OPEN_ITEM_STATUSES),
             ReviewItem.page_id.in_(
                 select(Observation.page_id).where(Observation.media_id.in_(exact))
             ),

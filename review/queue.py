@@ -52,7 +52,7 @@ from review.auth import Principal
 
 ANALYST_STATUSES = ("pending",)
 LEAD_STATUSES = ("escalated", "pending")
-OPEN_STATUSES = ("pending", "escalated")
+OPEN_ITEM_STATUSES = ("pending", "escalated")
 FILTER_STATUSES = ITEM_STATUSES  # what the queue's status filter accepts (page and API)
 PAGE_SIZE = 50
 COUNT_CAP = 1000  # open items counted exactly up to this many
@@ -288,7 +288,7 @@ def renew_lease(
         .where(
             ReviewItem.id == item_id,
             ReviewItem.claimed_by == principal.user_id,
-            ReviewItem.status.in_(OPEN_STATUSES),
+            ReviewItem.status.in_(OPEN_ITEM_STATUSES),
         )
         .values(lease_until=now + lease)
         .returning(ReviewItem.id)
@@ -322,7 +322,7 @@ def list_queue(
     One index-ordered, limited SELECT per status, in one UNION ALL statement, merged
     here: an `IN` over two statuses would make the database sort every open item.
     """
-    statuses = (filters.status,) if filters.status else OPEN_STATUSES
+    statuses = (filters.status,) if filters.status else OPEN_ITEM_STATUSES
     stmt = _list_stmt(filters.shape(), len(statuses))
     params: dict[str, Any] = {"limit": limit + offset, **filters.params()}
     params.update((f"q_status{i}", status) for i, status in enumerate(statuses))
@@ -369,7 +369,7 @@ def _count_stmt(cap: int) -> Select[Any]:
         first = select(ReviewItem.id).where(ReviewItem.status == status).limit(cap).subquery()
         return select(func.count()).select_from(first).scalar_subquery()
 
-    return select(*(capped(status).label(status) for status in OPEN_STATUSES))
+    return select(*(capped(status).label(status) for status in OPEN_ITEM_STATUSES))
 
 
 @lru_cache(maxsize=4)
@@ -395,7 +395,7 @@ def page_counts(
     100,000 items (docs/benchmarks.md); a capped count stops after `cap` entries.
     """
     row = session.connection().execute(_page_counts_stmt(cap), {"uid": user_id, "d": day}).one()
-    n = len(OPEN_STATUSES)
-    counts = {status: int(v) for status, v in zip(OPEN_STATUSES, row[:n], strict=True)}
+    n = len(OPEN_ITEM_STATUSES)
+    counts = {status: int(v) for status, v in zip(OPEN_ITEM_STATUSES, row[:n], strict=True)}
     reveals, views, seconds = (int(v or 0) for v in row[n:])
     return counts, (reveals, views, seconds)

@@ -31,13 +31,10 @@ from crawler.engine.lifecycle import (
     reopen_run,
     software_version,
 )
-from crawler.engine.seeds import check_seed, without_credentials
+from crawler.engine.seeds import seed_refusals, without_credentials
 from crawler.engine.storage import link_missing_observations
 from crawler.errors import TakedownError, UsageError
 from crawler.matching.candidates import update_candidates
-from crawler.net.addresses import parse_host_literal
-from crawler.net.resolver import address_policy
-from crawler.net.urls import InvalidURL, Scope, url_host
 from crawler.policy import CrawlPolicy
 
 logger = logging.getLogger(__name__)
@@ -103,36 +100,18 @@ def accepted_seeds(seeds: list[str], policy: CrawlPolicy) -> list[str]:
     if not seeds:
         raise UsageError("no seeds: give URLs, --seeds-file or --set")
     seeds = without_credentials(seeds, "crawl")  # never stored, never in an error
-    rejected: list[str] = []
-    for url in seeds:
-        reason = check_seed(url)
-        if reason:
-            rejected.append(f"{url} ({reason})")
-    scope = Scope.from_policy(policy, [s for s in seeds if not check_seed(s)])
-    rejected += [f"{url} ({reason})" for url, reason in scope.rejected_seeds]
-    addresses = address_policy(policy)
-    accepted = []
-    for url in dict.fromkeys(seeds):
-        if any(r.startswith(url + " (") for r in rejected):
-            continue
-        reason = _address_refusal(url, addresses)
-        if reason:
-            rejected.append(f"{url} (address refused: {reason})")
-        else:
-            accepted.append(url)
+    refused = seed_refusals(seeds, policy)
+    rejected = [
+        f"{url} (address refused: {reason})" if rule == "address" else f"{url} ({reason})"
+        for url, rule, reason in refused
+    ]
+    gone = {url for url, _rule, _reason in refused}
+    accepted = [url for url in dict.fromkeys(seeds) if url not in gone]
     if not accepted:
         raise UsageError("every seed is out of policy: " + "; ".join(rejected))
     for line in rejected:
         logger.warning("seed rejected: %s", line)
     return accepted
-
-
-def _address_refusal(url: str, addresses: Any) -> str | None:
-    try:
-        literal = parse_host_literal(url_host(url))
-    except InvalidURL as exc:
-        return str(exc)
-    return None if literal is None else addresses.check(literal)
 
 
 def start_run(db: Database, req: CrawlRequest) -> tuple[int, CrawlPolicy, list[str]]:

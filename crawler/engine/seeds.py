@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -47,31 +48,41 @@ def check_seed(url: str) -> str | None:
     return None
 
 
-def seed_rule_refusal(url: str, policy: CrawlPolicy) -> str | None:
-    """Why `url` cannot start a crawl under `policy` by its own shape (`check_seed`) or the
-    policy's scope rules (deny lists, patterns, reflection), or None. No connection."""
-    reason = check_seed(url)
-    if reason:
-        return reason
-    rejected = Scope.from_policy(policy, [url]).rejected_seeds
-    return rejected[0][1] if rejected else None
-
-
-def seed_address_refusal(url: str, policy: CrawlPolicy) -> str | None:
-    """Why the policy's address rules refuse the host of `url` when it is an IP literal
-    (a private address without `allow_private`), or None. Host names are checked later,
-    on resolution."""
-    try:
-        literal = parse_host_literal(url_host(url))
-    except InvalidURL as exc:
-        return str(exc)
-    return None if literal is None else address_policy(policy).check(literal)
+def seed_refusals(urls: Sequence[str], policy: CrawlPolicy) -> list[tuple[str, str, str]]:
+    """(url, rule, reason) for each of `urls` that `policy` refuses as a seed before any
+    connection: the one rule a crawl (`runner.accepted_seeds`, also behind `schedule add`)
+    and a recheck (`recheck`) apply. Rules in the order they apply: "shape" (`check_seed`),
+    "scope" (deny lists, patterns, reflection), "address" (an IP literal the address rules
+    refuse; host names are checked later, on resolution)."""
+    refused: list[tuple[str, str, str]] = []
+    shaped: list[str] = []
+    for url in dict.fromkeys(urls):
+        reason = check_seed(url)
+        if reason:
+            refused.append((url, "shape", reason))
+        else:
+            shaped.append(url)
+    out_of_scope = dict(Scope.from_policy(policy, shaped).rejected_seeds) if shaped else {}
+    refused += [(url, "scope", reason) for url, reason in out_of_scope.items()]
+    addresses = address_policy(policy)
+    for url in shaped:
+        if url in out_of_scope:
+            continue
+        try:
+            literal = parse_host_literal(url_host(url))
+        except InvalidURL as exc:
+            refused.append((url, "address", str(exc)))
+            continue
+        reason = None if literal is None else addresses.check(literal)
+        if reason:
+            refused.append((url, "address", reason))
+    return refused
 
 
 def seed_refusal(url: str, policy: CrawlPolicy) -> str | None:
-    """Why `policy` refuses `url` as a seed before any connection, or None: the one rule
-    a crawl (`runner.accepted_seeds`) and a recheck (`recheck.refusal`) apply."""
-    return seed_rule_refusal(url, policy) or seed_address_refusal(url, policy)
+    """Why `policy` refuses `url` as a seed before any connection (`seed_refusals`), or None."""
+    found = seed_refusals([url], policy)
+    return found[0][2] if found else None
 
 
 def strip_credentials(url: str) -> tuple[str, bool]:

@@ -66,7 +66,7 @@ I64 = NDArray[np.int64]
 
 
 class HasHashes(Protocol):
-    """What matching reads from a media item (a `Media` row or `MediaHashes`)."""
+    """What matching reads from a media item (a `Media` row, or any object with these fields)."""
 
     @property
     def sha256(self) -> str: ...
@@ -78,15 +78,6 @@ class HasHashes(Protocol):
     def pdq(self) -> str | None: ...
     @property
     def pdq_quality(self) -> int | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class MediaHashes:
-    sha256: str
-    sha1: str
-    md5: str
-    pdq: str | None = None
-    pdq_quality: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

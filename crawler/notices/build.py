@@ -48,7 +48,7 @@ from crawler.names import row_id
 if TYPE_CHECKING:
     from crawler.notices.routing import Route, Routing
 
-OPEN_STATUSES = ("draft", "sent", "escalated", "held")
+OPEN_NOTICE_STATUSES = ("draft", "sent", "escalated", "held")
 _BUILD_LOCK_KEY = 0x7464_6E6F  # "tdno": one advisory lock for every notice build
 
 # Autonomous systems of the large CDNs and reverse proxies: a host there is "CDN-fronted",
@@ -435,7 +435,7 @@ def set_escalation_contact(
     if not valid_address(address):
         raise UsageError(f"{address[:80]!r} is not a plain e-mail address")
     (notice,) = find_notices(session, [ref])
-    if notice.status not in OPEN_STATUSES:
+    if notice.status not in OPEN_NOTICE_STATUSES:
         raise UsageError(f"{notice.serial} is {notice.status}; only open notices can be escalated")
     notice.escalation_contact = address
     details = {"serial": notice.serial, "upstream_contact": address}
@@ -451,7 +451,7 @@ class Removal:
 
 
 def _close_if_done(session: Session, notice: Notice, when: datetime, actor: str) -> bool:
-    if notice.status not in OPEN_STATUSES or _urls_up(session, notice.id):
+    if notice.status not in OPEN_NOTICE_STATUSES or _urls_up(session, notice.id):
         return False
     notice.status, notice.closed_at = "removed", when
     session.execute(
@@ -494,7 +494,7 @@ def outbox(session: Session, cfg: Settings, now: datetime) -> list[tuple[Notice,
     """Open notices that should be sent now, with the reason: urgent referrals first, then
     oldest first."""
     rows = session.execute(
-        select(Notice).where(Notice.status.in_(OPEN_STATUSES)).order_by(Notice.id)
+        select(Notice).where(Notice.status.in_(OPEN_NOTICE_STATUSES)).order_by(Notice.id)
     ).scalars()
     due = [(n, send_reason(n, now, cfg.renotice_hours)) for n in rows]
     # A notice with no valid recipient waits (`waiting`) instead of going nowhere.
@@ -525,7 +525,7 @@ def waiting(session: Session) -> Waits:
     """Everything that waits for a valid recipient (`notices due`, the app's /notices)."""
     items = _group(_unnoticed(session))[1]
     rows = session.execute(
-        select(Notice).where(Notice.status.in_(OPEN_STATUSES)).order_by(Notice.id)
+        select(Notice).where(Notice.status.in_(OPEN_NOTICE_STATUSES)).order_by(Notice.id)
     ).scalars()
     held = [(n, why) for n in rows if (why := recipient_problem(n)) is not None]
     return Waits(items, held)

@@ -31,7 +31,7 @@ from crawler.db.models import (
     User,
 )
 from crawler.errors import UsageError
-from crawler.notices.build import OPEN_STATUSES, find_notices
+from crawler.notices.build import OPEN_NOTICE_STATUSES, find_notices
 
 REASON_LIMIT = 4000
 
@@ -128,7 +128,7 @@ def _withdraw(session: Session, item: ReviewItem, lead: User, now: datetime) -> 
     closed = []
     for notice_id in sorted({u.notice_id for u in urls}):
         notice = session.get(Notice, notice_id)
-        if notice is None or notice.status not in OPEN_STATUSES:
+        if notice is None or notice.status not in OPEN_NOTICE_STATUSES:
             continue
         left = session.execute(
             select(NoticeUrl.id).where(

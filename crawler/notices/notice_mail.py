@@ -38,7 +38,7 @@ from crawler.config import Settings
 from crawler.db.models import Notice, NoticeUrl
 from crawler.errors import UsageError
 from crawler.hosting.abuse_address import valid_abuse_address as valid_address
-from crawler.notices.build import OPEN_STATUSES, recipient_problem, send_reason
+from crawler.notices.build import OPEN_NOTICE_STATUSES, recipient_problem, send_reason
 from crawler.notices.notice_archives import counts_for
 from crawler.reporting.exports import iso
 
@@ -59,7 +59,7 @@ def load_notices(
         raise UsageError(f"--which {which!r}: must be one of {', '.join(WHICH)}")
     query = select(Notice).order_by(Notice.id)
     if which != "all":
-        query = query.where(Notice.status.in_(OPEN_STATUSES))
+        query = query.where(Notice.status.in_(OPEN_NOTICE_STATUSES))
     notices = list(session.execute(query).scalars())
     if which == "outbox":
         # As `notices.outbox`: a notice with no valid recipient waits, it is not due.

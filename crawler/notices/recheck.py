@@ -52,14 +52,11 @@ from crawler.db.types import utcnow
 from crawler.engine.frontier import fingerprint
 from crawler.engine.lifecycle import close_run, failure_of, open_run, refuse_proxies
 from crawler.engine.runner import CrawlRequest, run_scrapy, scrapy_settings
-from crawler.engine.seeds import check_seed
+from crawler.engine.seeds import seed_refusal
 from crawler.engine.storage import page_key
 from crawler.errors import UsageError
 from crawler.items import MediaItem, PageItem
 from crawler.matching.match_state import ACTIVE, active_clause, match_states
-from crawler.net.addresses import parse_host_literal
-from crawler.net.resolver import address_policy
-from crawler.net.urls import InvalidURL, Scope, url_host
 from crawler.notices.build import mark_removed
 from crawler.policy import CrawlPolicy
 
@@ -121,21 +118,6 @@ def select_targets(session: Session, mode: str, now: datetime, renotice_hours: i
 def recheck_policy(policy: CrawlPolicy) -> CrawlPolicy:
     """The operator's policy with depth 0: the page and its media, never a link."""
     return replace(policy, scope=replace(policy.scope, max_depth=0))
-
-
-def refusal(url: str, policy: CrawlPolicy) -> str | None:
-    """Why the policy refuses *url* before any connection (deny lists, address), or None."""
-    reason = check_seed(url)
-    if reason:
-        return reason
-    rejected = Scope.from_policy(policy, [url]).rejected_seeds
-    if rejected:
-        return rejected[0][1]
-    try:
-        literal = parse_host_literal(url_host(url))
-    except InvalidURL as exc:
-        return str(exc)
-    return None if literal is None else address_policy(policy).check(literal)
 
 
 # --- what the crawl saw --------------------------------------------------------------------
@@ -329,7 +311,7 @@ def recheck(
         targets = select_targets(session, mode, utcnow(), cfg.renotice_hours)
     verdicts, fetch = [], []
     for t in targets:
-        reason = refusal(t.url, policy)
+        reason = seed_refusal(t.url, policy)
         if reason is None:
             fetch.append(t)
         else:

@@ -1,5 +1,5 @@
 """One rule refuses a seed: `crawler.engine.seeds.seed_refusal`. A crawl (`accepted_seeds`,
-also behind `schedule add`) and a recheck (`recheck.refusal`) refuse the same URLs for the
+also behind `schedule add`) and a recheck (`crawler.notices.recheck`) refuse the same URLs for the
 same reasons."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from crawler.engine.runner import accepted_seeds
-from crawler.engine.seeds import seed_address_refusal, seed_refusal, seed_rule_refusal
+from crawler.engine.seeds import seed_refusal, seed_refusals
 from crawler.errors import UsageError
-from crawler.notices.recheck import refusal
+from crawler.notices import recheck
 from crawler.policy import parse_policy
 
 POLICY = parse_policy('[scope]\ndeny_domains = ["bad.test"]\ndeny_url_patterns = ["/forbidden/"]\n')
@@ -25,19 +25,17 @@ ADDRESS = "http://127.0.0.1/a"
 
 @pytest.mark.parametrize(("url", "reason"), sorted(REFUSED.items()))
 def test_a_refused_seed_has_one_reason_for_crawl_and_recheck(url: str, reason: str) -> None:
-    assert seed_rule_refusal(url, POLICY) == reason
     assert seed_refusal(url, POLICY) == reason
-    assert refusal(url, POLICY) == reason
+    assert recheck.seed_refusal is seed_refusal  # the recheck's own copy is gone
     with pytest.raises(UsageError) as crawl:
         accepted_seeds([url], POLICY)
     assert f"{url} ({reason})" in str(crawl.value)
 
 
 def test_an_address_refusal_is_the_same_for_crawl_and_recheck() -> None:
-    reason = seed_address_refusal(ADDRESS, POLICY)
-    assert reason  # a private literal without allow_private
-    assert seed_rule_refusal(ADDRESS, POLICY) is None
-    assert seed_refusal(ADDRESS, POLICY) == refusal(ADDRESS, POLICY) == reason
+    [(url, rule, reason)] = seed_refusals([ADDRESS], POLICY)
+    assert (url, rule) == (ADDRESS, "address") and reason  # private, without allow_private
+    assert seed_refusal(ADDRESS, POLICY) == reason
     with pytest.raises(UsageError) as crawl:
         accepted_seeds([ADDRESS], POLICY)
     assert f"{ADDRESS} (address refused: {reason})" in str(crawl.value)
@@ -46,5 +44,15 @@ def test_an_address_refusal_is_the_same_for_crawl_and_recheck() -> None:
 def test_an_allowed_seed_passes_both() -> None:
     url = "http://good.test/a"
     assert seed_refusal(url, POLICY) is None
-    assert refusal(url, POLICY) is None
     assert accepted_seeds([url, "http://x.bad.test/"], POLICY) == [url]
+
+
+def test_a_crawl_names_every_refused_seed_once_in_rule_order() -> None:
+    seeds = ["ftp://a.test/", ADDRESS, "http://x.bad.test/a", "ftp://a.test/", "http://ok.test/"]
+    refused = seed_refusals(seeds, POLICY)
+    assert [(url, rule) for url, rule, _ in refused] == [
+        ("ftp://a.test/", "shape"),
+        ("http://x.bad.test/a", "scope"),
+        (ADDRESS, "address"),
+    ]
+    assert accepted_seeds(seeds, POLICY) == ["http://ok.test/"]

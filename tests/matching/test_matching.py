@@ -25,11 +25,12 @@ from crawler.db.models import (
 )
 from crawler.db.session import Database
 from crawler.matching.candidates import MediaEvidence, PageAssessment
-from crawler.matching.matcher import Matcher, MatcherConfig, MediaHashes
+from crawler.matching.matcher import Matcher, MatcherConfig
 from crawler.reporting.exports import export
 from review.items import load_item
 from tests.support.matching import (
     Cli,
+    SampleHashes,
     add_list,
     add_media,
     crawl_step,
@@ -349,7 +350,7 @@ def test_refresh_if_changed_picks_up_a_new_version(db: Database) -> None:
 # -- rematch and list settings on the command line -----------------------------------------
 
 
-def _seed_crawl_without_lists(db: Database) -> dict[str, MediaHashes]:
+def _seed_crawl_without_lists(db: Database) -> dict[str, SampleHashes]:
     images = {
         name: hashes_of(encode(synthetic(seed)))
         for name, seed in (("a", 81), ("b", 82), ("c", 83), ("d", 84))

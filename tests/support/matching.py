@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
@@ -16,13 +17,25 @@ from sqlalchemy import select
 
 from crawler.db.models import HashEntry, HashList, Media, Observation, Page, ReviewItem
 from crawler.db.session import Database
-from crawler.matching.matcher import Matcher, MediaHashes
+from crawler.matching.matcher import Matcher
 from crawler.media.hashing import hash_media
 from crawler.media.hashlists import HashRow, import_rows
 from tests.support.media import picture
 
 Cli = Callable[..., tuple[int, str, str]]
 _ids = count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleHashes:
+    """What matching reads from a media (`crawler.matching.matcher.HasHashes`), for tests
+    that add media without crawling them."""
+
+    sha256: str
+    sha1: str
+    md5: str
+    pdq: str | None = None
+    pdq_quality: int | None = None
 
 
 def synthetic(seed: int, size: int = 512) -> Image.Image:
@@ -36,11 +49,11 @@ def encode(image: Image.Image, fmt: str = "PNG", quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-def hashes_of(data: bytes) -> MediaHashes:
+def hashes_of(data: bytes) -> SampleHashes:
     """The hashes the crawl would store for `data` (the bytes are then dropped)."""
     h = hash_media(data)
     assert h.status == "hashed", h.error
-    return MediaHashes(h.sha256, h.sha1, h.md5, h.pdq, h.pdq_quality)
+    return SampleHashes(h.sha256, h.sha1, h.md5, h.pdq, h.pdq_quality)
 
 
 def flip(pdq: str, bits: int, offset: int = 0) -> str:
@@ -51,11 +64,11 @@ def flip(pdq: str, bits: int, offset: int = 0) -> str:
     return f"{value:064x}"
 
 
-def fake_hashes(pdq: str | None, quality: int | None = 100) -> MediaHashes:
+def fake_hashes(pdq: str | None, quality: int | None = 100) -> SampleHashes:
     """Hashes of a media item that exists only as numbers (unique digests)."""
     n = next(_ids)
     digest = hashlib.sha256(f"synthetic-{n}".encode()).hexdigest()
-    return MediaHashes(digest, digest[:40], digest[:32], pdq, quality)
+    return SampleHashes(digest, digest[:40], digest[:32], pdq, quality)
 
 
 def add_list(
@@ -82,7 +95,7 @@ def known_sha256(session: Any, name: str, *bodies: bytes) -> HashList:
     return listed
 
 
-def add_media(db: Database, hashes: MediaHashes, page_urls: list[str]) -> int:
+def add_media(db: Database, hashes: SampleHashes, page_urls: list[str]) -> int:
     """A stored media item observed on each of `page_urls`; returns its id."""
     with db.session() as session:
         media = Media(
