@@ -19,7 +19,7 @@ from review import exposure, queue
 from review.decisions import ACTIONS, DecisionRequest, decide
 from review.items import load_item
 from review.schema import validate
-from review.web import cfg, found, now, reader, roles, user, writing
+from review.web import cfg, found, now, reader, roles, user, valid, writing
 
 bp = Blueprint("api", __name__)
 
@@ -67,23 +67,17 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     if data is None and request.get_data():
         abort(400, "the body is not valid JSON")
     data = {} if data is None else data
-    problem = validate(data, schema)
-    if problem:
-        abort(400, problem)
+    valid(validate(data, schema))
     assert isinstance(data, dict)
     return data
 
 
 def _filters(values: dict[str, Any]) -> queue.QueueFilters:
-    problem = validate(values, FILTERS_SCHEMA)
-    if problem:
-        abort(400, problem)
+    valid(validate(values, FILTERS_SCHEMA))
     filters = queue.QueueFilters(
         values.get("country"), values.get("host"), values.get("list"), values.get("status")
     )
-    problem = filters.problem()
-    if problem:
-        abort(400, problem)
+    valid(filters.problem())
     return filters
 
 

@@ -62,6 +62,7 @@ from review.web import (
     reader,
     roles,
     user,
+    valid,
     writing,
 )
 
@@ -205,9 +206,7 @@ def filters_from(args: dict[str, str]) -> queue.QueueFilters:
     if status is not None and status not in queue.FILTER_STATUSES:
         abort(400, "unknown status filter")
     filters = queue.QueueFilters(get("country"), get("host"), get("list"), status)
-    problem = filters.problem()
-    if problem:
-        abort(400, problem)
+    valid(filters.problem())
     return filters
 
 

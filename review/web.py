@@ -2,7 +2,7 @@
 
 One read session per request (opened on first use, closed at teardown) and short write
 transactions through `writing()`; the signed-in `Principal` on `g`; one helper turning
-"missing" and "forbidden" into 404/403; security headers on every response (A-05);
+"missing", "forbidden" and "invalid" into 404/403/400; security headers on every response (A-05);
 CSRF on every state-changing request (A-07).
 """
 
@@ -94,6 +94,12 @@ def allow(condition: bool) -> None:
     """403 when the signed-in user may not do this."""
     if not condition:
         abort(403)
+
+
+def valid(problem: str | None) -> None:
+    """400 with `problem` when parsing the request found one."""
+    if problem:
+        abort(400, problem)
 
 
 # --- who is asking --------------------------------------------------------------------
