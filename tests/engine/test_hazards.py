@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.support.sitekit import Web, migrated_sqlite, policy_text, run_crawl
+from tests.support.sitekit import Web, migrated_env, policy_text, run_crawl
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"synthetic-media-bytes" * 10
 MEDIA_CAP = 100_000
@@ -242,7 +242,7 @@ def _robots_hosts(web: Web) -> None:
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("hazards")
-    url = migrated_sqlite(tmp)
+    url, env = migrated_env(tmp)
     web = build_web().start()
     policy = policy_text(
         web,
@@ -262,16 +262,9 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     ]
     seeds += [web.url(n, "/") for n in web.hosts if n.startswith("robots-")]
     seeds += [web.url("robots-multi.test", "/p"), web.url("robots-multi.test", "/q")]
+    settings = {"TAKEDOWN_ROBOTS_RETRY_DELAYS": "[0.2, 0.2]", "LOG_LEVEL": "INFO"}
     started = time.monotonic()
-    result = run_crawl(
-        {"TAKEDOWN_DB": url, "TAKEDOWN_HOME": str(tmp / "home")},
-        tmp,
-        web,
-        *seeds,
-        policy=policy,
-        timeout=180,
-        extra_settings={"TAKEDOWN_ROBOTS_RETRY_DELAYS": "[0.2, 0.2]", "LOG_LEVEL": "INFO"},
-    )
+    result = run_crawl(env, tmp, web, *seeds, policy=policy, timeout=180, extra_settings=settings)
     elapsed = time.monotonic() - started
     engine = create_engine(url)
     with engine.connect() as conn:

@@ -27,7 +27,7 @@ from tests.support.sitekit import (
     Web,
     done_pages,
     make_handler,
-    migrated_sqlite,
+    migrated_env,
     policy_text,
     query,
     run_crawl,
@@ -168,7 +168,7 @@ def start_tls(web: Web, tmp: Path) -> Host:
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("hazards-more")
-    url = migrated_sqlite(tmp)
+    url, env = migrated_env(tmp)
     web = build_web().start()
     start_tls(web, tmp)
     policy = policy_text(
@@ -176,14 +176,7 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     )
     seeds = [web.url(n, "/") for n in ("site-a.test", "robots-redirect.test", "robots-chain.test")]
     seeds.append(f"https://tls-self.test:{web.port}/")
-    result = run_crawl(
-        {"TAKEDOWN_DB": url, "TAKEDOWN_HOME": str(tmp / "home")},
-        tmp,
-        web,
-        *seeds,
-        policy=policy,
-        timeout=240,
-    )
+    result = run_crawl(env, tmp, web, *seeds, policy=policy, timeout=240)
     run = query(url, "SELECT stats, status FROM crawl_runs")
     assert run, result.stderr[-3000:]
     pages = {

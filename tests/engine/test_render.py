@@ -15,7 +15,7 @@ from crawler.net.addresses import AddressPolicy
 from crawler.net.egress_proxy import EgressProxy
 from crawler.net.resolver import FilteringResolver
 from tests.support.media import synthetic_png
-from tests.support.sitekit import Web, one_site_web, policy_text, query, run_crawl
+from tests.support.sitekit import Web, one_page_web, one_site_web, policy_text, query, run_crawl
 
 PNG = synthetic_png(1, (64, 64))
 
@@ -197,9 +197,7 @@ def run_stats(db_url: str) -> dict[str, Any]:
 def test_rendered_gallery_waits_for_timer_xhr_and_scroll(
     env: dict[str, str], db_url: str, tmp_path: Path
 ) -> None:
-    web = one_site_web()
-    site = web["site-a.test"]
-    site.page("/", LATE_GALLERY)
+    web, site = one_page_web(LATE_GALLERY)
     site.routes["/api/gallery.json"] = late_answer(b'{"images": ["/late-xhr.png"]}', 0.5)  # type: ignore[assignment]
     for shade, name in enumerate(("late-timer", "late-xhr", "late-scroll")):
         site.add(f"/{name}.png", png(60 * shade), content_type="image/png")
@@ -224,9 +222,7 @@ def test_rendered_gallery_waits_for_timer_xhr_and_scroll(
 def test_rendered_page_that_never_settles_is_cut_at_the_budget(
     env: dict[str, str], db_url: str, tmp_path: Path
 ) -> None:
-    web = one_site_web()
-    site = web["site-a.test"]
-    site.page("/", RESTLESS)
+    web, site = one_page_web(RESTLESS)
     site.add("/static.png", PNG, content_type="image/png")
     web.start()
     try:

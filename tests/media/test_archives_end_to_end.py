@@ -21,6 +21,7 @@ from crawler.reporting.exports import export
 from spiders.extract import is_media_link
 from tests.support.archives import PAGE, make_zip, store_bodies
 from tests.support.media import jpeg
+from tests.support.rows import all_rows
 
 A, B, C = jpeg(160, 120, 11), jpeg(160, 120, 12), jpeg(160, 120, 13)
 
@@ -59,13 +60,13 @@ def test_members_are_media_of_their_own_and_the_archive_matches_through_them(
 
     sha = {name: hashlib.sha256(body).hexdigest() for name, body in
            {"pack": archive, "bomb": bomb, "a": A, "b": B, "c": C}.items()}  # fmt: skip
-    with db.read_session() as session:
-        members = session.execute(
-            select(ArchiveMember.path, ArchiveMember.status, ArchiveMember.depth, Media.sha256)
-            .join(Media, Media.id == ArchiveMember.media_id)
-            .order_by(ArchiveMember.id)
-        ).all()
-        item = session.execute(select(ReviewItem)).scalar_one()
+    members = all_rows(
+        db,
+        select(ArchiveMember.path, ArchiveMember.status, ArchiveMember.depth, Media.sha256)
+        .join(Media, Media.id == ArchiveMember.media_id)
+        .order_by(ArchiveMember.id),
+    )
+    (item,) = all_rows(db, select(ReviewItem.status, ReviewItem.priority))
     assert [tuple(m) for m in members] == [
         ("a.jpg", "hashed", 1, sha["a"]),
         ("inner.zip/b.jpg", "hashed", 2, sha["b"]),

@@ -24,6 +24,7 @@ from crawler.media.pdq import pdq_from_luma
 from crawler.media.video import hash_video, parse_vpdq, serialise
 from crawler.reporting.exports import export
 from tests.support.archives import store_bodies
+from tests.support.rows import all_rows
 from tests.support.video import make_video, scene
 
 PAGE = "http://127.0.0.2/videos"
@@ -211,12 +212,12 @@ def test_hostile_videos_are_recorded_and_the_crawl_goes_on(db: Database) -> None
         },
         PAGE,
     )
-    with db.read_session() as session:
-        rows = session.execute(
-            select(Observation.media_url, Observation.status, Observation.error, Media.vpdq)
-            .outerjoin(Media, Media.id == Observation.media_id)
-            .order_by(Observation.id)
-        ).all()
+    rows = all_rows(
+        db,
+        select(Observation.media_url, Observation.status, Observation.error, Media.vpdq)
+        .outerjoin(Media, Media.id == Observation.media_id)
+        .order_by(Observation.id),
+    )
     got = {url.rsplit("/", 1)[1]: (status, error, vpdq) for url, status, error, vpdq in rows}
     assert got["corrupt.mkv"][0] == "error" and "partial vPDQ" in got["corrupt.mkv"][1]
     assert got["corrupt.mkv"][2]  # the frames before the damage are kept

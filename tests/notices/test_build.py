@@ -66,13 +66,8 @@ def test_groups_by_contact_with_guess_fallback_and_keeps_contactless_items_waiti
 
 def test_hostile_rdap_contact_falls_back_to_the_guess(db: Database) -> None:
     with db.session() as s:
-        evil = seed.host(
-            s,
-            "x.example.com",
-            "198.51.100.9",
-            contact="abuse@x\r\nBcc: victim@example.com",
-            domain="example.com",
-        )
+        injected = "abuse@x\r\nBcc: victim@example.com"
+        evil = seed.host(s, "x.example.com", "198.51.100.9", contact=injected, domain="example.com")
         seed.item(s, evil)
         build_notices(s, CFG, T0)
     assert [(r[1], r[2]) for r in _notices(db)] == [("abuse@example.com", True)]

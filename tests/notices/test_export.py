@@ -48,13 +48,8 @@ NOTICE_FIELDS = {
 
 def _seed(db: Database) -> None:
     with db.session() as s:
-        h = seed.host(
-            s,
-            "a.example.net",
-            "198.51.100.1",
-            contact="abuse@hoster.example",
-            as_org='<script>alert("as")</script>',
-        )
+        h = seed.host(s, "a.example.net", "198.51.100.1", contact="abuse@hoster.example",
+                      as_org='<script>alert("as")</script>')  # fmt: skip
         seed.item(s, h, url='http://a.example.net/<b>"x"</b>?q=1&r=2')
         g = seed.host(
             s,

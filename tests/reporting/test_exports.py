@@ -19,58 +19,46 @@ from crawler.items import MediaItem, PageItem
 from crawler.reporting.exports import CANDIDATE_FIELDS, MEDIA_FIELDS, csv_cell, export
 from tests.support.media import synthetic_png
 
-CONTRACT_MEDIA = set(
-    [
-        "page_url",
-        "media_url",
-        "media_type",
-        "status",
-        "error",
-        "sha256",
-        "sha1",
-        "md5",
-        "pdq",
-        "pdq_quality",
-        "bytes",
-        "width",
-        "height",
-        "host",
-        "registered_domain",
-        "ip",
-        "country",
-        "asn",
-        "as_org",
-        "first_seen",
-        "last_seen",
-        "matches",
-    ]
-)
-CONTRACT_CANDIDATES = set(
-    [
-        "id",
-        "page_url",
-        "host",
-        "registered_domain",
-        "ip",
-        "country",
-        "asn",
-        "as_org",
-        "abuse_contact",
-        "priority",
-        "status",
-        "media",
-        "matched_media",
-        "matches",
-        "first_seen",
-        "last_seen",
-        "decided_by",
-        "decided_at",
-        "category",
-        "removed_at",
-        "decided_via",
-        "review_kind",
-    ]
-)
+# Where a page is hosted and who holds the address: in both exports.
+HOST_CONTRACT = {"host", "registered_domain", "ip", "country", "asn", "as_org"}
+CONTRACT_MEDIA = {
+    *HOST_CONTRACT,
+    "page_url",
+    "media_url",
+    "media_type",
+    "status",
+    "error",
+    "sha256",
+    "sha1",
+    "md5",
+    "pdq",
+    "pdq_quality",
+    "bytes",
+    "width",
+    "height",
+    "first_seen",
+    "last_seen",
+    "matches",
+}
+CONTRACT_CANDIDATES = {
+    *HOST_CONTRACT,
+    "id",
+    "page_url",
+    "abuse_contact",
+    "priority",
+    "status",
+    "media",
+    "matched_media",
+    "matches",
+    "first_seen",
+    "last_seen",
+    "decided_by",
+    "decided_at",
+    "category",
+    "removed_at",
+    "decided_via",
+    "review_kind",
+}
 PAYLOADS = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", '=HYPERLINK("x","y")']
 
 

@@ -24,24 +24,14 @@ HALF_HOUR = timedelta(minutes=30)
 
 def _seed(db: Database) -> None:
     with db.session() as s:
-        fast = seed.host(
-            s,
-            "fast.example.net",
-            "198.51.100.1",
-            contact="abuse@fast.example",
-            asn=64500,
-            as_org="Fast Hosting",
-            country="NL",
-        )
-        slow = seed.host(
-            s,
-            "slow.example.net",
-            "198.51.100.2",
-            contact="abuse@slow.example",
-            asn=64501,
-            as_org=HOSTILE,
-            country="DE",
-        )
+        fast, slow = (
+            seed.host(s, f"{name}.example.net", ip, contact=f"abuse@{name}.example",
+                      asn=asn, as_org=as_org, country=country)
+            for name, ip, asn, as_org, country in (
+                ("fast", "198.51.100.1", 64500, "Fast Hosting", "NL"),
+                ("slow", "198.51.100.2", 64501, HOSTILE, "DE"),
+            )
+        )  # fmt: skip
         fast_items = [seed.item(s, fast, decided_at=T0 + HALF_HOUR) for _ in range(3)]
         slow_items = [seed.item(s, slow, decided_at=T0 + HALF_HOUR) for _ in range(3)]
         seed.item(s, None, status="pending", decided_at=None)

@@ -6,6 +6,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -78,13 +79,19 @@ def _seed(db: Database) -> dict[str, int]:
     return {**items, "upheld": upheld[0].id, "de": de[0].id, **users}
 
 
-def test_sums_equal_the_notices_and_urls_of_the_year(db: Database) -> None:
+def _report_after(db: Database, dispute: str, outcome: str, lead: str) -> dict[str, Any]:
+    """The 2026 report of the seeded year, once `lead` has resolved one dispute as `outcome`."""
     ids = _seed(db)
     now = T0 + 40 * H
     with db.session() as s:
-        resolve_dispute(s, ids["upheld"], "upheld", "larry.lead", now)
+        resolve_dispute(s, ids[dispute], outcome, lead, now)
     with db.read_session() as s:
-        report = build_transparency(s, 2026, now)
+        return build_transparency(s, 2026, now)
+
+
+def test_sums_equal_the_notices_and_urls_of_the_year(db: Database) -> None:
+    report = _report_after(db, "upheld", "upheld", "larry.lead")
+    with db.read_session() as s:
         since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
         in_year = (Notice.created_at >= since) & (Notice.created_at < until)
         notices = s.execute(select(func.count()).select_from(Notice).where(in_year)).scalar_one()
@@ -129,12 +136,7 @@ def test_sums_equal_the_notices_and_urls_of_the_year(db: Database) -> None:
 
 
 def test_withdrawn_disputes_are_counted(db: Database) -> None:
-    ids = _seed(db)
-    now = T0 + 40 * H
-    with db.session() as s:
-        resolve_dispute(s, ids["de"], "withdrawn", "lena.lead", now)
-    with db.read_session() as s:
-        report = build_transparency(s, 2026, now)
+    report = _report_after(db, "de", "withdrawn", "lena.lead")
     assert report["disputes"] == {"total": 4, "upheld": 0, "withdrawn": 1, "pending": 3}
     out = report["outcome"]
     assert (out["removed"], out["withdrawn"], out["still_up"]) == (2, 1, 3)

@@ -11,15 +11,7 @@ from datetime import datetime
 from flask import Flask
 from sqlalchemy import func, select
 
-from crawler.db.models import (
-    Decision,
-    ExposureDay,
-    Notice,
-    NoticeUrl,
-    ReviewItem,
-    User,
-    WellnessSetting,
-)
+from crawler.db import models
 from crawler.db.session import Database
 from tests.support.console_data import seed_console
 from tests.support.review import Clock, login, seed_item
@@ -36,7 +28,7 @@ GOOD = {
 
 def _rows(db: Database) -> list[tuple[int | None, int]]:
     with db.session() as s:
-        return [(r.user_id, r.blur_px) for r in s.execute(select(WellnessSetting)).scalars()]
+        return [(r.user_id, r.blur_px) for r in s.execute(select(models.WellnessSetting)).scalars()]
 
 
 def test_settings_save_and_show_on_every_page(
@@ -106,7 +98,7 @@ def test_queue_shows_reason_and_age_in_words_not_the_priority_number(
 ) -> None:
     item = seed_item(db, priority=2_643_002)
     with db.session() as s:
-        row = s.get(ReviewItem, item)
+        row = s.get(models.ReviewItem, item)
         assert row is not None
         row.created_at = datetime(2026, 11, 23, 6, 0, tzinfo=clock.now.tzinfo)
     client = app.test_client()
@@ -139,33 +131,34 @@ def test_dashboard_figures_equal_the_database(
     assert "<svg" in html and "<script" not in html.split("<main", 1)[1].split("</main>")[0]
     with db.session() as s:
         for status in ("pending", "escalated", "confirmed", "rejected", "removed", "suppressed"):
-            n = s.scalar(select(func.count()).where(ReviewItem.status == status))
+            n = s.scalar(select(func.count()).where(models.ReviewItem.status == status))
             assert _figure(html, "status", status) == n, status
         for state in ("draft", "sent", "removed", "escalated", "closed"):
-            n = s.scalar(select(func.count()).where(Notice.status == state))
+            n = s.scalar(select(func.count()).where(models.Notice.status == state))
             assert _figure(html, "notices", state) == n, state
-        names = dict(s.execute(select(User.id, User.username)).all())
+        names = dict(s.execute(select(models.User.id, models.User.username)).all())
         per: dict[tuple[str, str], int] = defaultdict(int)
-        for d in s.execute(select(Decision)).scalars():
+        for d in s.execute(select(models.Decision)).scalars():
             per[(names[d.user_id], d.created_at.strftime("%Y-%m-%d"))] += 1
         decided = (
-            ReviewItem.status.in_(("confirmed", "rejected", "removed")),
-            ReviewItem.decided_at.is_not(None),
+            models.ReviewItem.status.in_(("confirmed", "rejected", "removed")),
+            models.ReviewItem.decided_at.is_not(None),
         )
         by_list = s.scalar(
-            select(func.count()).where(*decided, ReviewItem.decided_via.like("list:%"))
+            select(func.count()).where(*decided, models.ReviewItem.decided_via.like("list:%"))
         )
         by_decision = s.scalar(
-            select(func.count()).where(*decided, ReviewItem.decided_via.like("media:%"))
+            select(func.count()).where(*decided, models.ReviewItem.decided_via.like("media:%"))
         )
         manual = s.scalar(
             select(func.count()).where(
                 *decided,
-                ReviewItem.decided_via.is_(None) | (ReviewItem.decided_via == "analyst"),
+                models.ReviewItem.decided_via.is_(None)
+                | (models.ReviewItem.decided_via == "analyst"),
             )
         )
-        reveals = s.scalar(select(func.sum(ExposureDay.reveals)))
-        removed = s.scalar(select(func.count()).where(NoticeUrl.removed_at.is_not(None)))
+        reveals = s.scalar(select(func.sum(models.ExposureDay.reveals)))
+        removed = s.scalar(select(func.count()).where(models.NoticeUrl.removed_at.is_not(None)))
     assert per and all(_figure(html, "decisions", f"{n}/{d}") == c for (n, d), c in per.items())
     assert sum(per.values()) == 4
     assert (by_list, by_decision, manual) == (1, 1, 4)

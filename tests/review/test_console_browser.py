@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from crawler.db.models import Decision, Notice, ReviewItem
 from crawler.db.session import Database
-from tests.support.browser import sign_in
+from tests.support.browser import open_item, sign_in
 from tests.support.console_data import seed_console
 from tests.support.media import blocks_png
 from tests.support.review import MediaServer, seed_item
@@ -36,10 +36,7 @@ def _item_with_media(db: Database, media_server: MediaServer, **kw: Any) -> int:
 
 
 def test_full_review_by_keyboard_alone(
-    page: Any,  # noqa: F811 - the fixture
-    served: str,  # noqa: F811
-    db: Database,
-    media_server: MediaServer,
+    page: Any, served: str, db: Database, media_server: MediaServer
 ) -> None:
     item_id = _item_with_media(db, media_server)
     sign_in(page, served, "ana")  # login excepted
@@ -90,11 +87,7 @@ def test_full_review_by_keyboard_alone(
         )
 
 
-def test_keyboard_decision_on_a_stale_item_is_refused(
-    page: Any,  # noqa: F811
-    served: str,  # noqa: F811
-    db: Database,
-) -> None:
+def test_keyboard_decision_on_a_stale_item_is_refused(page: Any, served: str, db: Database) -> None:
     item_id = seed_item(db, priority=5)
     sign_in(page, served, "ana")
     page.keyboard.press("n")
@@ -118,14 +111,10 @@ def _filter(tab: Any) -> str:
 
 
 def test_settings_change_the_computed_blur_and_greyscale(
-    page: Any,  # noqa: F811
-    served: str,  # noqa: F811
-    db: Database,
-    media_server: MediaServer,
+    page: Any, served: str, db: Database, media_server: MediaServer
 ) -> None:
     item_id = _item_with_media(db, media_server)
-    sign_in(page, served, "ana")
-    page.goto(f"{served}/items/{item_id}")
+    open_item(page, served, item_id)
     assert _filter(page) == "blur(12px) grayscale(1)"
     page.goto(f"{served}/settings")
     page.get_by_label("Blur strength").fill("10000")  # the browser refuses it too
@@ -154,10 +143,7 @@ def test_settings_change_the_computed_blur_and_greyscale(
 
 
 def test_dashboard_figures_in_the_browser_equal_the_database(
-    page: Any,  # noqa: F811
-    served: str,  # noqa: F811
-    db: Database,
-    users: dict[str, int],
+    page: Any, served: str, db: Database, users: dict[str, int]
 ) -> None:
     seed_console(db, users, datetime.now(UTC))
     sign_in(page, served, "lee")
@@ -183,11 +169,7 @@ PAGES = ("/login", "/queue", "ITEM", "/exposure", "/notices", "/dashboard", "/se
 
 
 def test_no_serious_or_critical_accessibility_violations(
-    page: Any,  # noqa: F811
-    served: str,  # noqa: F811
-    db: Database,
-    users: dict[str, int],
-    media_server: MediaServer,
+    page: Any, served: str, db: Database, users: dict[str, int], media_server: MediaServer
 ) -> None:
     from axe_playwright_python.sync_playwright import Axe
 

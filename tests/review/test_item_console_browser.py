@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from crawler.db.session import Database
-from tests.support.browser import sign_in
+from tests.support.browser import open_item
 from tests.support.item_data import MIXED_REASONS, archive_item, mixed_item, video_item
 from tests.support.review import MediaServer
 
@@ -17,13 +17,10 @@ pytestmark = pytest.mark.browser
 
 
 def test_matches_come_first_strongest_first_in_words_and_hashes_are_folded(
-    page: Any,  # noqa: F811 - the fixture
-    served: str,  # noqa: F811
-    db: Database,
+    page: Any, served: str, db: Database
 ) -> None:
     item_id = mixed_item(db)
-    sign_in(page, served, "ana")
-    page.goto(f"{served}/items/{item_id}")
+    open_item(page, served, item_id)
     page.get_by_role("button", name="Claim this item").click()
     page.wait_for_url(f"{served}/items/{item_id}*")
     reasons = page.get_by_role("list", name="Matches, strongest first")
@@ -58,16 +55,12 @@ def test_matches_come_first_strongest_first_in_words_and_hashes_are_folded(
 
 
 def test_a_video_is_a_strip_of_blurred_keyframes_from_the_apps_origin(
-    page: Any,  # noqa: F811
-    served: str,  # noqa: F811
-    db: Database,
-    media_server: MediaServer,
+    page: Any, served: str, db: Database, media_server: MediaServer
 ) -> None:
     item_id, _ = video_item(db, media_server)
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    sign_in(page, served, "ana")
-    page.goto(f"{served}/items/{item_id}")
+    open_item(page, served, item_id)
     figure = page.locator('figure.keyframes[data-outcome="blurred"]')
     figure.wait_for()
     images = figure.locator("img")
@@ -100,13 +93,10 @@ def test_a_video_is_a_strip_of_blurred_keyframes_from_the_apps_origin(
 
 
 def test_archive_members_show_under_their_archive_as_text(
-    page: Any,  # noqa: F811
-    served: str,  # noqa: F811
-    db: Database,
+    page: Any, served: str, db: Database
 ) -> None:
     item_id = archive_item(db)
-    sign_in(page, served, "ana")
-    page.goto(f"{served}/items/{item_id}")
+    open_item(page, served, item_id)
     reasons = page.get_by_role("list", name="Matches, strongest first").locator("li")
     assert reasons.all_inner_texts() == [
         "Media 1, archive member photos/<b>x</b>.png: Exact copy (sha256) of list known-z "

@@ -66,3 +66,9 @@ def sign_in(page: Any, base: str, username: str, password: str = PASSWORD) -> No
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(base + "/queue")
+
+
+def open_item(page: Any, base: str, item_id: int, username: str = "ana") -> None:
+    """Signs `username` in and opens review item `item_id`'s page."""
+    sign_in(page, base, username)
+    page.goto(f"{base}/items/{item_id}")

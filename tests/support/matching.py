@@ -21,6 +21,7 @@ from crawler.matching.matcher import Matcher
 from crawler.media.hashing import hash_media
 from crawler.media.hashlists import HashRow, import_rows
 from tests.support.media import picture
+from tests.support.rows import added
 
 Cli = Callable[..., tuple[int, str, str]]
 _ids = count(1)
@@ -86,9 +87,7 @@ def add_list(
 
 def known_sha256(session: Any, name: str, *bodies: bytes) -> HashList:
     """A `known` hash list holding the SHA-256 of each body (category A), in `session`."""
-    listed = HashList(name=name, kind="known")
-    session.add(listed)
-    session.flush()
+    listed = added(session, HashList(name=name, kind="known"))
     for body in bodies:
         digest = hashlib.sha256(body).hexdigest()
         session.add(HashEntry(list_id=listed.id, hash_type="sha256", category="A", hash=digest))
@@ -107,14 +106,11 @@ def add_media(db: Database, hashes: SampleHashes, page_urls: list[str]) -> int:
             bytes=1000,
             media_type="image",
         )
-        session.add(media)
-        session.flush()
+        added(session, media)
         for url in page_urls:
             page = session.execute(select(Page).where(Page.canonical_url == url)).scalar()
             if page is None:
-                page = Page(url=url, canonical_url=url)
-                session.add(page)
-                session.flush()
+                page = added(session, Page(url=url, canonical_url=url))
             session.add(
                 Observation(
                     page_id=page.id,

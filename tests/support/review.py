@@ -18,19 +18,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crawler.accounts.users import add_user
-from crawler.db.models import (
-    HashEntry,
-    HashList,
-    Host,
-    Match,
-    Media,
-    Observation,
-    Page,
-    ReviewItem,
-)
+from crawler.db.models import HashEntry, HashList, Host, Match, Media, Observation, Page, ReviewItem
 from crawler.db.session import Database
 from review.app import create_app
 from tests.support.http_server import serve_routes, stop
+from tests.support.rows import added
 
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-key-0123456789abcdef"
@@ -104,25 +96,22 @@ def seed_item(
 
         h = s.execute(select(Host).where(Host.host == host, Host.country == country)).scalar()
         if h is None:
-            h = Host(
-                host=host,
-                ip=f"203.0.113.{n % 250}",
-                country=country,
-                asn=64500,
-                as_org="Example Hosting",
-                abuse_contact="abuse@example.net",
+            h = added(
+                s,
+                Host(
+                    host=host,
+                    ip=f"203.0.113.{n % 250}",
+                    country=country,
+                    asn=64500,
+                    as_org="Example Hosting",
+                    abuse_contact="abuse@example.net",
+                ),
             )
-            s.add(h)
-            s.flush()
         page = Page(url=url, canonical_url=f"{url}#{n}", title=title, host_id=h.id, status_code=200)
-        s.add(page)
-        s.flush()
+        added(s, page)
         for spec in media or []:
             _add_media(s, page.id, spec)
-        item = ReviewItem(page_id=page.id, priority=priority, status=status)
-        s.add(item)
-        s.flush()
-        return item.id
+        return added(s, ReviewItem(page_id=page.id, priority=priority, status=status)).id
 
 
 def _list(s: Any, name: str, kind: str) -> HashList:
@@ -130,9 +119,7 @@ def _list(s: Any, name: str, kind: str) -> HashList:
 
     found = s.execute(select(HashList).where(HashList.name == name)).scalar()
     if found is None:
-        found = HashList(name=name, kind=kind)
-        s.add(found)
-        s.flush()
+        found = added(s, HashList(name=name, kind=kind))
     return found
 
 
@@ -155,11 +142,10 @@ def _add_media(s: Any, page_id: int, spec: dict[str, Any]) -> None:
             media_type=spec.get("type", "image"),
             format="PNG",
         )
-        s.add(media)
-        s.flush()
-    obs = Observation(page_id=page_id, media_id=media.id, media_url=spec["url"], status="hashed")
-    s.add(obs)
-    s.flush()
+        added(s, media)
+    added(
+        s, Observation(page_id=page_id, media_id=media.id, media_url=spec["url"], status="hashed")
+    )
     match = spec.get("match")  # e.g. ("known-a", "known", "pdq", 12)
     if match:
         lst = _list(s, match[0], match[1])
@@ -174,16 +160,16 @@ def _add_media(s: Any, page_id: int, spec: dict[str, Any]) -> None:
                 category="A",
                 reference="r-1",
             )
-            s.add(entry)
-            s.flush()
-        s.add(
+            added(s, entry)
+        added(
+            s,
             Match(
                 media_id=media.id,
                 list_id=lst.id,
                 entry_id=entry.id,
                 match_type=match[2],
                 distance=match[3],
-            )
+            ),
         )
 
 

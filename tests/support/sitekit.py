@@ -254,6 +254,13 @@ def migrated_sqlite(folder: Path) -> str:
     return url
 
 
+def migrated_env(folder: Path) -> tuple[str, dict[str, str]]:
+    """A new, migrated SQLite database in `folder` and the environment of a crawl that
+    writes to it, its home in `folder` too (for module-scoped crawls): (database URL, env)."""
+    url = migrated_sqlite(folder)
+    return url, {"TAKEDOWN_DB": url, "TAKEDOWN_HOME": str(folder / "home")}
+
+
 def query(db_url: str, sql: str) -> list[tuple[Any, ...]]:
     """The rows of one SQL query, on a connection of its own."""
     from sqlalchemy import create_engine, text
@@ -303,6 +310,14 @@ def one_site_web() -> Web:
     web = Web(["site-a.test"])
     web["site-a.test"].add("/robots.txt", "User-agent: *\n", content_type="text/plain")
     return web
+
+
+def one_page_web(html: str) -> tuple[Web, Host]:
+    """`one_site_web`, its home page serving `html`: the web and its one host."""
+    web = one_site_web()
+    site = web["site-a.test"]
+    site.page("/", html)
+    return web, site
 
 
 def tree_web(branching: int, delay_s: float) -> Web:

@@ -15,18 +15,21 @@ from crawler.engine.runner import reconcile_media_refs
 from crawler.items import MediaItem, PageItem
 from tests.support.matching import known_sha256
 from tests.support.media import synthetic_png
+from tests.support.rows import added
 
 MakePipeline = Callable[..., StorePipeline]
 IMAGE_URL = "http://img.site.test/known.png"
 
 
-def _known_run(db: Database, image: bytes) -> int:
+def _known_run(
+    make_pipeline: MakePipeline, db: Database, shade: int
+) -> tuple[bytes, int, StorePipeline]:
+    """A synthetic image on a `known` list, a crawl run, and a store pipeline for that run."""
+    image = synthetic_png(shade)
     with db.session() as s:
         known_sha256(s, "known-r", image)
-        run = CrawlRun(name="repeat")
-        s.add(run)
-        s.flush()
-        return run.id
+        run_id = added(s, CrawlRun(name="repeat")).id
+    return image, run_id, make_pipeline(TAKEDOWN_RUN_ID=run_id)
 
 
 def _page(n: int, run_id: int) -> PageItem:
@@ -54,9 +57,7 @@ def _counts(db: Database) -> tuple[int, int]:
 def test_known_image_on_three_pages_gives_three_candidates(
     make_pipeline: MakePipeline, db: Database
 ) -> None:
-    image = synthetic_png(77)
-    run_id = _known_run(db, image)
-    pipeline = make_pipeline(TAKEDOWN_RUN_ID=run_id)
+    image, run_id, pipeline = _known_run(make_pipeline, db, 77)
     pipeline.store(_page(2, run_id))  # listed before the media arrives
     pipeline.store(_page(0, run_id))
     pipeline.store(_media_on_p0(image, run_id))
@@ -67,9 +68,7 @@ def test_known_image_on_three_pages_gives_three_candidates(
 def test_reconciliation_links_what_a_race_left_out(
     make_pipeline: MakePipeline, db: Database
 ) -> None:
-    image = synthetic_png(78)
-    run_id = _known_run(db, image)
-    pipeline = make_pipeline(TAKEDOWN_RUN_ID=run_id)
+    image, run_id, pipeline = _known_run(make_pipeline, db, 78)
     for n in range(3):
         pipeline.store(_page(n, run_id))
     pipeline.store(_media_on_p0(image, run_id))
