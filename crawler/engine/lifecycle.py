@@ -9,7 +9,7 @@ the run (one Scrapy process, N worker processes, a depth-0 recheck) stays theirs
 - `refuse_proxies`: before anything is written or any crawl process starts on this
   machine, a proxy in the environment refuses the run unless an enforcing egress proxy
   is declared (C-08). The declaration is read as the crawl process reads it
-  (`TakedownAddon`: Scrapy's `getbool` honours ``true``, ``True`` and ``1``).
+  (`TakedownAddon`, through Scrapy's `getbool`).
 - `open_run` / `reopen_run`: the `crawl_runs` row (kind, name, policy as canonical TOML,
   `started_at`) with its seeds queued in the frontier; or a resumed run set running again.
 - `outcome_of`, `failure_of`, `finish_run`: the counts, matches and elapsed time of a
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from scrapy.settings import BaseSettings
 from sqlalchemy import func, select
 
 from crawler.config import Settings
@@ -57,8 +58,13 @@ class CrawlOutcome:
 
 
 def proxy_enforced(overrides: Mapping[str, str]) -> bool:
-    """Whether `-s TAKEDOWN_EGRESS_PROXY_ENFORCED=...` declares an enforcing egress proxy."""
-    return overrides.get("TAKEDOWN_EGRESS_PROXY_ENFORCED", "").lower() in ("1", "true")
+    """Whether `-s TAKEDOWN_EGRESS_PROXY_ENFORCED=...` declares an enforcing egress proxy,
+    read by Scrapy's own `getbool`, as every crawl process reads it; a value Scrapy would
+    refuse exits 2 here, before anything starts."""
+    try:
+        return BaseSettings(dict(overrides)).getbool("TAKEDOWN_EGRESS_PROXY_ENFORCED")
+    except ValueError as exc:
+        raise UsageError(f"-s TAKEDOWN_EGRESS_PROXY_ENFORCED: {exc}") from exc
 
 
 def refuse_proxies(env: Mapping[str, str], overrides: Mapping[str, str]) -> None:

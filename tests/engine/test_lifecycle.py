@@ -58,7 +58,17 @@ def test_the_declaration_is_read_as_the_crawl_process_reads_it(value: str) -> No
     ).getbool("TAKEDOWN_EGRESS_PROXY_ENFORCED")
 
 
-@pytest.mark.parametrize("value", [None, "", "0", "false", "no", "off"])
+@pytest.mark.parametrize("value", ["TRUE", "no", "off", ""])
+def test_a_declaration_scrapy_cannot_read_exits_2_before_anything_starts(value: str) -> None:
+    """Every crawl process would fail on it at start-up; refuse it first, naming it."""
+    overrides = {"TAKEDOWN_EGRESS_PROXY_ENFORCED": value}
+    with pytest.raises(UsageError, match="TAKEDOWN_EGRESS_PROXY_ENFORCED"):
+        refuse_proxies(PROXY, overrides)
+    with pytest.raises(UsageError, match="TAKEDOWN_EGRESS_PROXY_ENFORCED"):
+        refuse_proxies({}, overrides)
+
+
+@pytest.mark.parametrize("value", [None, "0", "false", "False"])
 def test_a_proxy_without_a_declaration_is_refused(value: str | None) -> None:
     overrides = {} if value is None else {"TAKEDOWN_EGRESS_PROXY_ENFORCED": value}
     with pytest.raises(UsageError, match="HTTPS_PROXY"):
