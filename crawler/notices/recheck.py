@@ -52,7 +52,7 @@ from crawler.db.types import utcnow
 from crawler.engine.frontier import fingerprint
 from crawler.engine.lifecycle import close_run, failure_of, open_run, refuse_proxies
 from crawler.engine.runner import CrawlRequest, run_scrapy, scrapy_settings
-from crawler.engine.seeds import seed_refusal
+from crawler.engine.seeds import seed_refusals
 from crawler.engine.storage import page_key
 from crawler.errors import UsageError
 from crawler.items import MediaItem, PageItem
@@ -310,8 +310,9 @@ def recheck(
     with db.read_session() as session:
         targets = select_targets(session, mode, utcnow(), cfg.renotice_hours)
     verdicts, fetch = [], []
+    refused = {url: why for url, _rule, why in seed_refusals([t.url for t in targets], policy)}
     for t in targets:
-        reason = seed_refusal(t.url, policy)
+        reason = refused.get(t.url)
         if reason is None:
             fetch.append(t)
         else:

@@ -1,6 +1,7 @@
-"""One rule refuses a seed: `crawler.engine.seeds.seed_refusal`. A crawl (`accepted_seeds`,
-also behind `schedule add`) and a recheck (`crawler.notices.recheck`) refuse the same URLs for the
-same reasons."""
+"""One rule refuses a seed: `crawler.engine.seeds.seed_refusals`. A crawl (`accepted_seeds`,
+also behind `schedule add`) applies it here; a recheck applies it to its targets, and
+tests/notices/test_recheck.py checks the verdict it gives a denied page ("denied-pattern",
+never fetched)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pytest
 from crawler.engine.runner import accepted_seeds
 from crawler.engine.seeds import seed_refusal, seed_refusals
 from crawler.errors import UsageError
-from crawler.notices import recheck
 from crawler.policy import parse_policy
 
 POLICY = parse_policy('[scope]\ndeny_domains = ["bad.test"]\ndeny_url_patterns = ["/forbidden/"]\n')
@@ -26,7 +26,6 @@ ADDRESS = "http://127.0.0.1/a"
 @pytest.mark.parametrize(("url", "reason"), sorted(REFUSED.items()))
 def test_a_refused_seed_has_one_reason_for_crawl_and_recheck(url: str, reason: str) -> None:
     assert seed_refusal(url, POLICY) == reason
-    assert recheck.seed_refusal is seed_refusal  # the recheck's own copy is gone
     with pytest.raises(UsageError) as crawl:
         accepted_seeds([url], POLICY)
     assert f"{url} ({reason})" in str(crawl.value)
