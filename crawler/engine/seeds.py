@@ -79,12 +79,6 @@ def seed_refusals(urls: Sequence[str], policy: CrawlPolicy) -> list[tuple[str, s
     return refused
 
 
-def seed_refusal(url: str, policy: CrawlPolicy) -> str | None:
-    """Why `policy` refuses `url` as a seed before any connection (`seed_refusals`), or None."""
-    found = seed_refusals([url], policy)
-    return found[0][2] if found else None
-
-
 def strip_credentials(url: str) -> tuple[str, bool]:
     """`url` without a user name and password (`http://user:pw@host/` is
     `http://host/`), and whether it had them. Credentials are never stored: not in the

@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 
 from crawler.engine.runner import accepted_seeds
-from crawler.engine.seeds import seed_refusal, seed_refusals
+from crawler.engine.seeds import seed_refusals
 from crawler.errors import UsageError
 from crawler.policy import parse_policy
+from tests.support.sitekit import refusal_of
 
 POLICY = parse_policy('[scope]\ndeny_domains = ["bad.test"]\ndeny_url_patterns = ["/forbidden/"]\n')
 
@@ -25,7 +26,7 @@ ADDRESS = "http://127.0.0.1/a"
 
 @pytest.mark.parametrize(("url", "reason"), sorted(REFUSED.items()))
 def test_a_refused_seed_has_one_reason_for_crawl_and_recheck(url: str, reason: str) -> None:
-    assert seed_refusal(url, POLICY) == reason
+    assert refusal_of(url, POLICY) == reason
     with pytest.raises(UsageError) as crawl:
         accepted_seeds([url], POLICY)
     assert f"{url} ({reason})" in str(crawl.value)
@@ -34,7 +35,7 @@ def test_a_refused_seed_has_one_reason_for_crawl_and_recheck(url: str, reason: s
 def test_an_address_refusal_is_the_same_for_crawl_and_recheck() -> None:
     [(url, rule, reason)] = seed_refusals([ADDRESS], POLICY)
     assert (url, rule) == (ADDRESS, "address") and reason  # private, without allow_private
-    assert seed_refusal(ADDRESS, POLICY) == reason
+    assert refusal_of(ADDRESS, POLICY) == reason
     with pytest.raises(UsageError) as crawl:
         accepted_seeds([ADDRESS], POLICY)
     assert f"{ADDRESS} (address refused: {reason})" in str(crawl.value)
@@ -42,7 +43,7 @@ def test_an_address_refusal_is_the_same_for_crawl_and_recheck() -> None:
 
 def test_an_allowed_seed_passes_both() -> None:
     url = "http://good.test/a"
-    assert seed_refusal(url, POLICY) is None
+    assert refusal_of(url, POLICY) is None
     assert accepted_seeds([url, "http://x.bad.test/"], POLICY) == [url]
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from crawler.db.models import Page, ReviewItem
 from crawler.db.session import Database
-from crawler.engine.seeds import seed_refusal
 from crawler.notices.recheck import (
     MediaSeen,
     PageSeen,
@@ -19,6 +18,7 @@ from crawler.notices.recheck import (
     select_targets,
 )
 from crawler.policy import parse_policy
+from tests.support.sitekit import refusal_of
 
 T = Target(1, "http://site.test/p")
 IMG = "http://site.test/i.jpg"
@@ -67,9 +67,9 @@ def test_verdict_table(
 def test_recheck_policy_is_depth_zero_and_keeps_deny_lists() -> None:
     policy = recheck_policy(parse_policy('[scope]\nmax_depth = 5\ndeny_domains = ["bad.test"]\n'))
     assert policy.scope.max_depth == 0
-    assert seed_refusal("http://x.bad.test/a", policy) == "denied-domain"
-    assert seed_refusal("http://127.0.0.1/a", policy) is not None  # private address, not allowed
-    assert seed_refusal("http://good.test/a", policy) is None
+    assert refusal_of("http://x.bad.test/a", policy) == "denied-domain"
+    assert refusal_of("http://127.0.0.1/a", policy) is not None  # private address, not allowed
+    assert refusal_of("http://good.test/a", policy) is None
 
 
 def _item(db: Database, n: int, status: str, checked: datetime | None, removed: bool) -> int:

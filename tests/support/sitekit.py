@@ -21,7 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crawler.policy import CrawlPolicy
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
 Route = tuple[int, dict[str, str], bytes] | Handler
@@ -335,3 +338,10 @@ def tree_web(branching: int, delay_s: float) -> Web:
 
     site.fallback = page
     return web
+
+
+def refusal_of(url: str, policy: CrawlPolicy) -> str | None:
+    """The reason `crawler.engine.seeds.seed_refusals` gives `url` alone, or None."""
+    from crawler.engine.seeds import seed_refusals
+
+    return next((why for _url, _rule, why in seed_refusals([url], policy)), None)
