@@ -78,12 +78,15 @@ def as_stored(event: Event) -> Event:
 
 def event_columns(event: Event) -> dict[str, Any]:
     """The columns that hold who did what to what, as `as_stored` cuts them."""
-    event = as_stored(event)
+    return _columns(as_stored(event))
+
+
+def _columns(stored: Event) -> dict[str, Any]:
     return {
-        "actor": event.actor,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": None if event.target_id is None else str(event.target_id),
+        "actor": stored.actor,
+        "action": stored.action,
+        "target_type": stored.target_type,
+        "target_id": None if stored.target_id is None else str(stored.target_id),
     }
 
 
@@ -91,14 +94,14 @@ def event_row(event_id: int, prev_hash: str, at: datetime, event: Event) -> dict
     """Every column of the `audit_events` row that appends `event` after `prev_hash`: the
     one rule for what an append writes, used by `record` (ORM) and by the review app's
     Core statements (`review.audit.record`)."""
-    event = as_stored(event)
+    stored = as_stored(event)
     return {
         "id": event_id,
         "at": at,
-        **event_columns(event),
-        "details": event.details,
+        **_columns(stored),
+        "details": stored.details,
         "prev_hash": prev_hash,
-        "hash": event_hash(prev_hash, at, event, event_id),
+        "hash": event_hash(prev_hash, at, stored, event_id),
     }
 
 
